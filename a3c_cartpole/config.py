@@ -1,0 +1,82 @@
+"""One typed object for every training option, shared by the CLI, the Python API and the tests.
+
+argparse is the user's interface; this dataclass is what the rest of the package reads, so that
+a run started from Python validates exactly like a run started from the shell.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """Bad user input: reported as one line on stderr, never as a traceback."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Options of one A3C training run."""
+
+    env_id: str = "CartPole-v1"
+    """Gymnasium id; the env needs a discrete action space and a flat Box observation."""
+    save_dir: Path = Path("a3c_runs")
+    """Where weights, plot, CSV and run record go (not /tmp, so that --play finds them)."""
+    lr: float = 5e-4
+    """Adam learning rate of the shared optimizer."""
+    gamma: float = 0.99
+    """Discount factor of the n-step returns."""
+    update_freq: int = 5
+    """t_max: env steps per environment between two global updates."""
+    max_eps: int = 5000
+    """Exact global episode budget."""
+    max_steps: int | None = None
+    """Optional global env-step budget (checked at rollout boundaries)."""
+    workers: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)
+    """Asynchronous worker threads; each owns its envs and a local copy of the model."""
+    envs_per_worker: int = 16
+    """Environments each worker steps together, so one forward pass serves many envs."""
+    seed: int | None = None
+    """Seeds envs, action sampling and weight init; None draws a fresh seed."""
+    entropy_coef: float = 0.01
+    """beta: weight of the entropy bonus."""
+    value_coef: float = 0.5
+    """c_v: weight of the critic's squared error."""
+    hidden: int = 100
+    """Units of the hidden layer of each head."""
+    max_grad_norm: float = 0.5
+    """Global-norm clip of every worker gradient, so one bad rollout cannot wreck the shared model."""
+    early_stop: bool = True
+    """Stop as soon as the greedy policy is verified to meet the env's threshold."""
+    eval_episodes: int = 100
+    """Greedy episodes of the solved check (the env's own criterion uses 100)."""
+    verbose: bool = True
+    """Print live progress and the final summary."""
+
+    def __post_init__(self) -> None:
+        positive = {
+            "--update-freq": self.update_freq,
+            "--max-eps": self.max_eps,
+            "--workers": self.workers,
+            "--envs-per-worker": self.envs_per_worker,
+            "--hidden": self.hidden,
+            "--eval-episodes": self.eval_episodes,
+        }
+        if self.max_steps is not None:
+            positive["--max-steps"] = self.max_steps
+        for flag, value in positive.items():
+            if value <= 0:
+                raise ConfigError(f"{flag} must be a positive integer, got {value}")
+        if not self.lr > 0:
+            raise ConfigError(f"--lr must be > 0, got {self.lr}")
+        if not 0 < self.gamma <= 1:
+            raise ConfigError(f"--gamma must be in (0, 1], got {self.gamma}")
+        for flag, value in (
+            ("--entropy-coef", self.entropy_coef),
+            ("--value-coef", self.value_coef),
+            ("--max-grad-norm", self.max_grad_norm),
+        ):
+            if not value >= 0:
+                raise ConfigError(f"{flag} must be >= 0, got {value}")
+        object.__setattr__(self, "save_dir", Path(self.save_dir))

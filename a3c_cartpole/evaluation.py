@@ -1,0 +1,89 @@
+"""The solved check: does the greedy policy average the env's threshold over 100 episodes?
+
+Training returns come from the sampling policy and lag behind it, and the tutorial's rule (mean of
+the last 100 training episodes) is both slow and noisy. So the master evaluates the greedy policy
+itself, in one batched vector env, but only when it could pass (recent training returns close to
+the threshold) and never for more than about a tenth of the wall time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from a3c_cartpole.envs import EnvInfo
+from a3c_cartpole.episodes import run_episodes
+from a3c_cartpole.model import NumpyActorCritic
+
+# Evaluation seeds start far from training seeds so that no evaluation replays a training episode.
+EVAL_SEED_BASE = 1_000_000
+# Training episodes whose mean opens the gate, and how close to the threshold it must be.
+GATE_EPISODES = 20
+GATE_SLACK = 0.25
+# At most this share of wall time goes to evaluation.
+EVAL_TIME_SHARE = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """Greedy returns of one evaluation and their verdict against the threshold."""
+
+    returns: np.ndarray
+    threshold: float | None
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.returns))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.returns))
+
+    @property
+    def solved(self) -> bool:
+        return self.threshold is not None and self.mean >= self.threshold
+
+
+def evaluate_greedy(policy: NumpyActorCritic, env_id: str, threshold: float | None, episodes: int, seed: int) -> Evaluation:
+    """Play `episodes` greedy episodes at once and judge them."""
+    return Evaluation(run_episodes(env_id, episodes, policy.greedy, seed), threshold)
+
+
+class SolvedCheck:
+    """Decides when an evaluation is worth its cost, runs it, and remembers the best."""
+
+    def __init__(self, info: EnvInfo, episodes: int) -> None:
+        self.info = info
+        self.episodes = episodes
+        self.count = 0
+        self.best: Evaluation | None = None
+        self._next_allowed = 0.0
+        threshold = info.reward_threshold
+        self.gate = None if threshold is None else threshold - GATE_SLACK * abs(threshold)
+
+    def due(self, recent_training_mean: float | None, n_episodes: int) -> bool:
+        """Could the policy pass now, and is evaluation within its share of the time?"""
+        if self.gate is None or recent_training_mean is None or n_episodes < GATE_EPISODES:
+            return False
+        return recent_training_mean >= self.gate and time.perf_counter() >= self._next_allowed
+
+    def evaluate(self, policy: NumpyActorCritic) -> Evaluation:
+        """Evaluate on fresh seeds; returns the result (best is updated by the caller's choice)."""
+        start = time.perf_counter()
+        result = evaluate_greedy(
+            policy, self.info.env_id, self.info.reward_threshold, self.episodes,
+            EVAL_SEED_BASE + self.count * self.episodes,
+        )
+        self.count += 1
+        spent = time.perf_counter() - start
+        self._next_allowed = time.perf_counter() + spent * (1 - EVAL_TIME_SHARE) / EVAL_TIME_SHARE
+        return result
+
+    def is_best(self, result: Evaluation) -> bool:
+        """Record `result` if it beats every earlier evaluation."""
+        if self.best is None or result.mean > self.best.mean:
+            self.best = result
+            return True
+        return False

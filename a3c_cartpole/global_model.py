@@ -1,0 +1,70 @@
+"""The global network and the one Adam optimizer that every worker updates.
+
+Keras 3 optimizers are not thread-safe, so the optimizer is built before any worker starts and
+each update -- apply the worker's gradients, then copy the new weights into that worker's local
+model -- happens under one lock, as one compiled TensorFlow function.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import keras
+import tensorflow as tf
+
+from a3c_cartpole.model import ActorCriticModel, NumpyActorCritic
+
+
+class GlobalModel:
+    """The shared parameters, their optimizer, and the lock that serialises updates."""
+
+    def __init__(self, model: ActorCriticModel, learning_rate: float) -> None:
+        self.model = model
+        self.optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+        self.optimizer.build(model.trainable_variables)
+        self.updates = 0
+        self.lock = threading.Lock()
+
+    def connect(self, local: ActorCriticModel) -> LocalLink:
+        """The channel through which one worker's local model pulls and pushes."""
+        return LocalLink(self, local)
+
+    def snapshot(self) -> NumpyActorCritic:
+        """A consistent numpy copy of the global weights (for evaluation and saving)."""
+        with self.lock:
+            return self.model.snapshot()
+
+
+class LocalLink:
+    """One worker's local model, tied to the global one by two compiled functions."""
+
+    def __init__(self, shared: GlobalModel, local: ActorCriticModel) -> None:
+        self.shared = shared
+        self.local = local
+        pairs = list(zip(local.trainable_variables, shared.model.trainable_variables, strict=True))
+
+        @tf.function
+        def copy_to_local() -> None:
+            for target, source in pairs:
+                target.assign(source)
+
+        @tf.function
+        def apply_and_copy(gradients) -> None:
+            shared.optimizer.apply_gradients(zip(gradients, shared.model.trainable_variables, strict=True))
+            copy_to_local()
+
+        self._copy_to_local = copy_to_local
+        self._apply_and_copy = apply_and_copy
+
+    def pull(self) -> NumpyActorCritic:
+        """Copy the global weights into the local model; the worker acts with the result."""
+        with self.shared.lock:
+            self._copy_to_local()
+        return self.local.snapshot()
+
+    def push(self, gradients: list[tf.Tensor]) -> NumpyActorCritic:
+        """Apply gradients of the local model to the global one, then re-sync the local model."""
+        with self.shared.lock:
+            self._apply_and_copy(gradients)
+            self.shared.updates += 1
+        return self.local.snapshot()

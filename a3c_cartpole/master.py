@@ -1,0 +1,229 @@
+"""The master: builds the global model, starts the workers, watches them, and writes the outputs.
+
+Data flow of a run: config -> env check -> global model + optimizer -> workers (each: envs,
+local model, rollouts, loss, gradient push) -> ledger of episodes -> solved check -> files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from a3c_cartpole.config import ConfigError, TrainConfig
+from a3c_cartpole.envs import describe_env, make_vector_env
+from a3c_cartpole.evaluation import GATE_EPISODES, Evaluation, SolvedCheck
+from a3c_cartpole.global_model import GlobalModel
+from a3c_cartpole.ledger import EpisodeLedger
+from a3c_cartpole.model import build_model
+from a3c_cartpole.outputs import RunFiles, write_episodes_csv, write_json, write_plot
+from a3c_cartpole.progress import ProgressPrinter
+from a3c_cartpole.rollout import RolloutCollector
+from a3c_cartpole.saved_policy import save_weights
+from a3c_cartpole.worker import Worker
+
+# How often the master looks at the workers, and rewrites the CSV while training.
+POLL_SECONDS = 0.05
+CSV_EVERY_SECONDS = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    """What a training run achieved, and where it put the files."""
+
+    solved: bool
+    episodes: int
+    steps: int
+    seconds: float
+    stop_reason: str
+    best_evaluation: Evaluation | None
+    solved_at_episode: int | None
+    solved_at_step: int | None
+    solved_at_seconds: float | None
+    training_moving_average: float | None
+    seed: int
+    files: RunFiles
+
+
+def ensure_writable(directory: Path) -> None:
+    """Fail before training, not after, if results could not be saved."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(f"cannot write to save dir {directory}: {err.strerror or err}") from None
+
+
+def seed_everything(seed: int) -> None:
+    """Python, numpy and TensorFlow (weight init); envs and action sampling get their own seeds."""
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+
+
+class MasterAgent:
+    """Runs one A3C training run as configured."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.info = describe_env(config.env_id)
+        ensure_writable(config.save_dir)
+        self.files = RunFiles(config.save_dir, config.env_id)
+        self.seed = config.seed if config.seed is not None else int.from_bytes(os.urandom(3), "little")
+        self.progress = ProgressPrinter(config.verbose)
+
+    def _make_workers(self, shared: GlobalModel, ledger: EpisodeLedger) -> list[Worker]:
+        config, info = self.config, self.info
+        workers = []
+        for i in range(config.workers):
+            local = build_model(info.obs_size, info.n_actions, config.hidden)
+            envs, obs = make_vector_env(config.env_id, config.envs_per_worker, self.seed + 10_000 * (i + 1))
+            collector = RolloutCollector(
+                envs, obs, np.random.default_rng([self.seed, i]), config.gamma, config.update_freq
+            )
+            workers.append(Worker(i, shared.connect(local), collector, ledger, config, info.obs_size))
+        return workers
+
+    def train(self) -> TrainResult:
+        config, info, files = self.config, self.info, self.files
+        seed_everything(self.seed)
+        shared = GlobalModel(build_model(info.obs_size, info.n_actions, config.hidden), config.lr)
+        ledger = EpisodeLedger(config.max_eps, config.max_steps)
+        workers = self._make_workers(shared, ledger)
+        check = SolvedCheck(info, config.eval_episodes)
+        solved_at: tuple[int, int, float] | None = None
+        self.progress.message(
+            f"Training A3C on {config.env_id}: {config.workers} workers x {config.envs_per_worker} envs, "
+            f"seed {self.seed}; solved = greedy mean >= {info.reward_threshold} over {config.eval_episodes} episodes"
+        )
+
+        ledger.start_time = time.perf_counter()
+        for worker in workers:
+            worker.start()
+        last_csv = time.perf_counter()
+        try:
+            while any(w.is_alive() for w in workers):
+                time.sleep(POLL_SECONDS)
+                episodes, steps = ledger.snapshot()
+                recent = ledger.recent_mean(GATE_EPISODES)
+                if check.due(recent, len(episodes)):
+                    policy = shared.snapshot()
+                    result = check.evaluate(policy)
+                    if check.is_best(result):
+                        save_weights(policy, info, config.hidden, files.best_weights)
+                    verdict = "solved" if result.solved else "not yet"
+                    self.progress.message(
+                        f"  eval at episode {len(episodes):,}, step {steps:,}: greedy mean "
+                        f"{result.mean:.1f} ± {result.std:.1f} over {len(result.returns)} episodes ({verdict})"
+                    )
+                    if result.solved and solved_at is None:
+                        solved_at = (len(episodes), steps, time.perf_counter() - ledger.start_time)
+                        if config.early_stop:
+                            ledger.request_stop("solved")
+                self.progress.update(len(episodes), steps, _moving_average(episodes), _best_mean(check))
+                if time.perf_counter() - last_csv > CSV_EVERY_SECONDS:
+                    write_episodes_csv(files.episodes_csv, episodes)
+                    last_csv = time.perf_counter()
+        except KeyboardInterrupt:
+            ledger.request_stop("interrupted by Ctrl-C")
+            self.progress.message("Interrupted: stopping the workers and saving what was learned...")
+        for worker in workers:
+            worker.join()
+        seconds = time.perf_counter() - ledger.start_time
+
+        final = shared.snapshot()
+        save_weights(final, info, config.hidden, files.final_weights)
+        if check.best is None:  # never evaluated during training: judge the final model now
+            result = check.evaluate(final)
+            check.is_best(result)
+            save_weights(final, info, config.hidden, files.best_weights)
+        episodes, steps = ledger.snapshot()
+        write_episodes_csv(files.episodes_csv, episodes)
+        write_plot(files.plot, episodes, config.env_id, info.reward_threshold)
+        result = TrainResult(
+            solved=solved_at is not None,
+            episodes=len(episodes),
+            steps=steps,
+            seconds=seconds,
+            stop_reason=ledger.stop_reason or "stopped",
+            best_evaluation=check.best,
+            solved_at_episode=solved_at[0] if solved_at else None,
+            solved_at_step=solved_at[1] if solved_at else None,
+            solved_at_seconds=solved_at[2] if solved_at else None,
+            training_moving_average=_moving_average(episodes),
+            seed=self.seed,
+            files=files,
+        )
+        write_json(files.run_record, _run_record(config, result, shared.updates))
+        failed = [w for w in workers if w.error is not None]
+        if failed:
+            raise RuntimeError(f"worker {failed[0].worker_id} failed") from failed[0].error
+        self.progress.message(summary(result))
+        return result
+
+
+def _moving_average(episodes) -> float | None:
+    if not episodes:
+        return None
+    return float(np.mean([e.episode_return for e in episodes[-100:]]))
+
+
+def _best_mean(check: SolvedCheck) -> float | None:
+    return None if check.best is None else check.best.mean
+
+
+def _run_record(config: TrainConfig, result: TrainResult, updates: int) -> dict:
+    best = result.best_evaluation
+    return {
+        "env_id": config.env_id,
+        "hidden": config.hidden,
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(config).items()},
+        "seed": result.seed,
+        "solved": result.solved,
+        "solved_at_episode": result.solved_at_episode,
+        "solved_at_step": result.solved_at_step,
+        "solved_at_seconds": result.solved_at_seconds,
+        "episodes": result.episodes,
+        "steps": result.steps,
+        "updates": updates,
+        "seconds": result.seconds,
+        "stop_reason": result.stop_reason,
+        "best_eval_mean": None if best is None else best.mean,
+        "best_eval_std": None if best is None else best.std,
+        "training_moving_average": result.training_moving_average,
+    }
+
+
+def summary(result: TrainResult) -> str:
+    """The closing lines: verdict, when, and where the files are."""
+    best = result.best_evaluation
+    lines = []
+    if result.solved:
+        lines.append(
+            f"SOLVED at episode {result.solved_at_episode:,}, {result.solved_at_step:,} env steps, "
+            f"{result.solved_at_seconds:.1f} s: greedy policy averaged {best.mean:.1f} ± {best.std:.1f} "
+            f"over {len(best.returns)} evaluation episodes."
+        )
+    else:
+        score = "never evaluated" if best is None else f"best greedy mean {best.mean:.1f} ± {best.std:.1f}"
+        lines.append(f"NOT SOLVED ({result.stop_reason}): {score}.")
+    avg = "-" if result.training_moving_average is None else f"{result.training_moving_average:.1f}"
+    lines.append(
+        f"Trained {result.episodes:,} episodes, {result.steps:,} env steps in {result.seconds:.1f} s "
+        f"({result.steps / max(result.seconds, 1e-9):,.0f} steps/s); mean of the last 100 training episodes "
+        f"(the tutorial's rule): {avg}."
+    )
+    lines.append(f"Files in {result.files.save_dir}/: best and final weights, episodes CSV, plot, run record.")
+    return "\n".join(lines)
+
+
+def train(**options) -> TrainResult:
+    """Train from Python with the CLI's options, e.g. `train(env_id="CartPole-v0", seed=1)`."""
+    return MasterAgent(TrainConfig(**options)).train()

@@ -1,0 +1,104 @@
+"""Everything a run writes: file names, atomic writes, the episode CSV and the plot.
+
+Every file is written under a temporary name in the same directory and renamed into place, so an
+interrupted run never leaves a half-written file and never destroys the previous good one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from a3c_cartpole.ledger import EpisodeRecord
+
+CSV_HEADER = ("episode", "worker", "return", "length", "global_step", "wall_time")
+MOVING_AVERAGE_WINDOW = 100
+
+
+class RunFiles:
+    """Names of the files of one env's run in a save dir (each carries the env id)."""
+
+    def __init__(self, save_dir: Path, env_id: str) -> None:
+        self.save_dir = Path(save_dir)
+        self.env_id = env_id
+        self.best_weights = self.save_dir / f"{env_id}_best.weights.h5"
+        self.final_weights = self.save_dir / f"{env_id}_final.weights.h5"
+        self.episodes_csv = self.save_dir / f"{env_id}_episodes.csv"
+        self.plot = self.save_dir / f"{env_id}_returns.png"
+        self.run_record = self.save_dir / f"{env_id}_run.json"
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+
+    The temporary name keeps the final suffix (Keras insists on '.weights.h5').
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix="".join(path.suffixes[-2:]))
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_json(path: Path, data: dict) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def write_episodes_csv(path: Path, episodes: Sequence[EpisodeRecord]) -> None:
+    """One row per finished episode, in the order the episodes ended."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_HEADER)
+        for e in episodes:
+            writer.writerow(
+                (e.episode, e.worker, f"{e.episode_return:g}", e.length, e.global_step, f"{e.wall_time:.3f}")
+            )
+
+
+def moving_average(values: Sequence[float], window: int = MOVING_AVERAGE_WINDOW) -> np.ndarray:
+    """Mean of the last `window` values at each point (fewer at the start)."""
+    values = np.asarray(values, dtype=np.float64)
+    sums = np.cumsum(np.insert(values, 0, 0.0))
+    idx = np.arange(1, len(values) + 1)
+    starts = np.maximum(idx - window, 0)
+    return (sums[idx] - sums[starts]) / (idx - starts)
+
+
+def write_plot(path: Path, episodes: Sequence[EpisodeRecord], env_id: str, threshold: float | None) -> None:
+    """Episode return and its moving average against episodes, with the solved threshold drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # never open a window: a headless run must not block on plt.show()
+    import matplotlib.pyplot as plt
+
+    returns = [e.episode_return for e in episodes]
+    x = np.arange(1, len(returns) + 1)
+    fig, ax = plt.subplots(figsize=(9, 5), dpi=100)
+    ax.plot(x, returns, color="tab:blue", alpha=0.3, linewidth=0.8, label="episode return")
+    if returns:
+        ax.plot(x, moving_average(returns), color="tab:blue", linewidth=2,
+                label=f"moving average ({MOVING_AVERAGE_WINDOW} episodes)")
+    if threshold is not None:
+        ax.axhline(threshold, color="tab:red", linestyle="--", label=f"solved threshold ({threshold:g})")
+    ax.set_xlabel("episode")
+    ax.set_ylabel("return")
+    ax.set_title(f"A3C on {env_id}")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

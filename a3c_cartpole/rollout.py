@@ -1,0 +1,124 @@
+"""Collecting t_max steps from a worker's vector env, and turning them into n-step returns.
+
+Each vector step is one numpy forward pass for all of the worker's envs. Finished episodes are
+reported as they end, so the episode log and the budget are exact to the episode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import gymnasium as gym
+import numpy as np
+
+from a3c_cartpole.model import NumpyActorCritic
+
+
+def nstep_returns(
+    rewards: np.ndarray,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+    next_values: np.ndarray,
+    gamma: float,
+) -> np.ndarray:
+    """Discounted returns R_t of a rollout, computed backwards; arrays are [T] or [T, N].
+
+    next_values[t] is V(s_{t+1}), the value of the observation step t returned. It is used where
+    the chain of rewards stops inside the rollout: at the last step (bootstrap) and where the
+    episode was truncated by a time limit. After a termination the future is worth exactly 0.
+    """
+    returns = np.empty_like(next_values, dtype=np.float64)
+    following = next_values[-1]
+    for t in reversed(range(len(rewards))):
+        following = np.where(truncated[t], next_values[t], following)
+        following = np.where(terminated[t], 0.0, following)
+        returns[t] = rewards[t] + gamma * following
+        following = returns[t]
+    return returns.astype(np.float32)
+
+
+@dataclasses.dataclass
+class Batch:
+    """The valid steps of one rollout, flattened: what the gradient step consumes."""
+
+    states: np.ndarray
+    actions: np.ndarray
+    returns: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class FinishedEpisode:
+    """An episode's undiscounted return and length, as the env reported them."""
+
+    episode_return: float
+    length: int
+
+
+# Called once per vector step with the number of real env steps taken and the episodes that
+# ended; returns False when training must stop (budget spent, solved, interrupted).
+StepReport = Callable[[int, list[FinishedEpisode]], bool]
+
+
+class RolloutCollector:
+    """Steps one worker's envs and remembers episodes that span several rollouts."""
+
+    def __init__(
+        self,
+        envs: gym.vector.VectorEnv,
+        first_obs: np.ndarray,
+        rng: np.random.Generator,
+        gamma: float,
+        t_max: int,
+    ) -> None:
+        self.envs = envs
+        self.obs = first_obs
+        self.rng = rng
+        self.gamma = gamma
+        self.t_max = t_max
+        n = envs.num_envs
+        self.episode_return = np.zeros(n, dtype=np.float64)
+        self.episode_length = np.zeros(n, dtype=np.int64)
+        # True where the env's previous step ended an episode: its next step is gymnasium's
+        # autoreset step (action ignored, reward 0), not a transition to learn from.
+        self.resetting = np.zeros(n, dtype=bool)
+
+    def collect(self, policy: NumpyActorCritic, report: StepReport) -> Batch | None:
+        """Act t_max vector steps with `policy`; None if told to stop part-way."""
+        t_max, n = self.t_max, self.envs.num_envs
+        states = np.empty((t_max + 1, n, self.obs.shape[1]), dtype=np.float32)
+        actions = np.empty((t_max, n), dtype=np.int32)
+        rewards = np.empty((t_max, n), dtype=np.float32)
+        terminated = np.empty((t_max, n), dtype=bool)
+        truncated = np.empty((t_max, n), dtype=bool)
+        valid = np.empty((t_max, n), dtype=bool)
+
+        for t in range(t_max):
+            states[t] = self.obs
+            actions[t] = policy.sample(self.obs, self.rng)
+            obs, reward, term, trunc, _ = self.envs.step(actions[t])
+            self.obs = np.asarray(obs, dtype=np.float32)
+            rewards[t], terminated[t], truncated[t] = reward, term, trunc
+            valid[t] = ~self.resetting
+            finished = self._account(reward, term | trunc, valid[t])
+            if not report(int(valid[t].sum()), finished):
+                return None
+        states[t_max] = self.obs
+
+        next_values = policy.values(states[1:].reshape(t_max * n, -1)).reshape(t_max, n)
+        returns = nstep_returns(rewards, terminated, truncated, next_values, self.gamma)
+        return Batch(states[:t_max][valid], actions[valid], returns[valid])
+
+    def _account(self, reward: np.ndarray, ended: np.ndarray, valid: np.ndarray) -> list[FinishedEpisode]:
+        """Add this step to the running episodes; return the ones that ended."""
+        self.episode_return += np.where(valid, reward, 0.0)
+        self.episode_length += valid
+        ended = ended & valid
+        finished = [
+            FinishedEpisode(float(self.episode_return[i]), int(self.episode_length[i]))
+            for i in np.flatnonzero(ended)
+        ]
+        self.episode_return[ended] = 0.0
+        self.episode_length[ended] = 0
+        self.resetting = ended
+        return finished

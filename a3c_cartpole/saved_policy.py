@@ -1,0 +1,101 @@
+"""Saving trained weights, and loading them back as a policy (for --play and for Python users).
+
+Next to the weights sits a small JSON run record naming the env and the hidden size, so a
+weights file can be rebuilt into the right network and refused for the wrong env.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from a3c_cartpole.config import ConfigError
+from a3c_cartpole.envs import EnvInfo, describe_env
+from a3c_cartpole.model import ActorCriticModel, NumpyActorCritic, build_model
+from a3c_cartpole.outputs import RunFiles, atomic_path
+
+WEIGHTS_SUFFIX = ".weights.h5"
+
+
+def save_weights(policy: NumpyActorCritic, info: EnvInfo, hidden: int, path: Path) -> None:
+    """Write a numpy snapshot as a Keras weights file, atomically."""
+    model = build_model(info.obs_size, info.n_actions, hidden)
+    model.load_snapshot(policy)
+    with atomic_path(path) as tmp:
+        model.save_weights(tmp)
+
+
+def load_model(path: Path, info: EnvInfo, hidden: int) -> ActorCriticModel:
+    """Rebuild the network for `info` and load `path` into it; any mismatch is a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no weights file at {path}")
+    model = build_model(info.obs_size, info.n_actions, hidden)
+    try:
+        model.load_weights(path)
+    except Exception as err:  # Keras raises ValueError, OSError or KeyError depending on the damage
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(
+            f"cannot load {path} as a {info.env_id} model with {hidden} hidden units: {first_line}"
+        ) from None
+    return model
+
+
+class GreedyPolicy:
+    """Maps one observation to the action the trained policy rates highest."""
+
+    def __init__(self, network: NumpyActorCritic, env_id: str) -> None:
+        self.network = network
+        self.env_id = env_id
+
+    def __call__(self, observation: np.ndarray) -> int:
+        obs = np.asarray(observation, dtype=np.float32).reshape(1, -1)
+        return int(self.network.greedy(obs)[0])
+
+
+def _find_run(path: Path, env_id: str | None) -> tuple[Path, str, int]:
+    """Resolve a save dir or weights file to (weights file, env id, hidden size)."""
+    if path.is_dir():
+        if env_id is None:
+            records = sorted(path.glob("*_run.json"))
+            if len(records) != 1:
+                found = ", ".join(r.name.removesuffix("_run.json") for r in records) or "none"
+                raise ConfigError(f"{path} holds runs for {found}; name the env (env_id / --env)")
+            env_id = json.loads(records[0].read_text())["env_id"]
+        files = RunFiles(path, env_id)
+        weights = files.best_weights if files.best_weights.is_file() else files.final_weights
+        if not weights.is_file():
+            raise ConfigError(
+                f"no trained model for {env_id} in {path}: train one first with "
+                f"'a3c-cartpole --train --env {env_id} --save-dir {path}'"
+            )
+    elif path.name.endswith(WEIGHTS_SUFFIX):
+        weights = path
+        if env_id is None:
+            env_id = path.name.removesuffix(WEIGHTS_SUFFIX).rsplit("_", 1)[0]
+    else:
+        raise ConfigError(f"{path} is neither a save dir nor a '*{WEIGHTS_SUFFIX}' file")
+    record = RunFiles(weights.parent, env_id).run_record
+    hidden = 100
+    if record.is_file():
+        try:
+            saved = json.loads(record.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ConfigError(f"unreadable run record {record}: {err}") from None
+        if saved.get("env_id") != env_id:
+            raise ConfigError(f"{weights} was trained on {saved.get('env_id')}, not {env_id}")
+        hidden = int(saved.get("hidden", hidden))
+    return weights, env_id, hidden
+
+
+def load_policy(path: str | Path, env_id: str | None = None) -> GreedyPolicy:
+    """A greedy policy from a save dir (or a weights file) written by training.
+
+    >>> policy = load_policy("a3c_runs")          # doctest: +SKIP
+    >>> action = policy(env.reset(seed=0)[0])      # doctest: +SKIP
+    """
+    weights, env_id, hidden = _find_run(Path(path), env_id)
+    info = describe_env(env_id)
+    return GreedyPolicy(load_model(weights, info, hidden).snapshot(), env_id)
