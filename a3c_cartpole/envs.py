@@ -43,9 +43,7 @@ def describe_env(env_id: str) -> EnvInfo:
     finally:
         env.close()
     if not isinstance(act_space, gym.spaces.Discrete):
-        raise ConfigError(
-            f"{env_id} has a {type(act_space).__name__} action space; A3C here needs a Discrete one"
-        )
+        raise ConfigError(f"{env_id} has a {type(act_space).__name__} action space; A3C here needs a Discrete one")
     if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
         raise ConfigError(f"{env_id} needs a flat Box observation, it has {obs_space}")
     return EnvInfo(

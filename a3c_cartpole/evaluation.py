@@ -46,7 +46,9 @@ class Evaluation:
         return self.threshold is not None and self.mean >= self.threshold
 
 
-def evaluate_greedy(policy: NumpyActorCritic, env_id: str, threshold: float | None, episodes: int, seed: int) -> Evaluation:
+def evaluate_greedy(
+    policy: NumpyActorCritic, env_id: str, threshold: float | None, episodes: int, seed: int
+) -> Evaluation:
     """Play `episodes` greedy episodes at once and judge them."""
     return Evaluation(run_episodes(env_id, episodes, policy.greedy, seed), threshold)
 
@@ -73,7 +75,10 @@ class SolvedCheck:
         """Evaluate on fresh seeds; returns the result (best is updated by the caller's choice)."""
         start = time.perf_counter()
         result = evaluate_greedy(
-            policy, self.info.env_id, self.info.reward_threshold, self.episodes,
+            policy,
+            self.info.env_id,
+            self.info.reward_threshold,
+            self.episodes,
             EVAL_SEED_BASE + self.count * self.episodes,
         )
         self.count += 1

@@ -2,7 +2,8 @@
 
 Keras 3 optimizers are not thread-safe, so the optimizer is built before any worker starts and
 each update -- apply the worker's gradients, then copy the new weights into that worker's local
-model -- happens under one lock, as one compiled TensorFlow function.
+model -- happens under one lock, as one compiled TensorFlow function. That function also returns
+the new weights, so the worker's numpy acting copy costs no extra reads.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import threading
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from a3c_cartpole.model import ActorCriticModel, NumpyActorCritic
@@ -41,17 +43,19 @@ class LocalLink:
     def __init__(self, shared: GlobalModel, local: ActorCriticModel) -> None:
         self.shared = shared
         self.local = local
-        pairs = list(zip(local.trainable_variables, shared.model.trainable_variables, strict=True))
+        local_vars = local.ordered_variables()
+        global_vars = shared.model.ordered_variables()
 
         @tf.function
-        def copy_to_local() -> None:
-            for target, source in pairs:
+        def copy_to_local():
+            for target, source in zip(local_vars, global_vars, strict=True):
                 target.assign(source)
+            return [tf.identity(v) for v in global_vars]
 
         @tf.function
-        def apply_and_copy(gradients) -> None:
+        def apply_and_copy(gradients):
             shared.optimizer.apply_gradients(zip(gradients, shared.model.trainable_variables, strict=True))
-            copy_to_local()
+            return copy_to_local()
 
         self._copy_to_local = copy_to_local
         self._apply_and_copy = apply_and_copy
@@ -59,12 +63,16 @@ class LocalLink:
     def pull(self) -> NumpyActorCritic:
         """Copy the global weights into the local model; the worker acts with the result."""
         with self.shared.lock:
-            self._copy_to_local()
-        return self.local.snapshot()
+            weights = self._copy_to_local()
+        return _as_numpy(weights)
 
     def push(self, gradients: list[tf.Tensor]) -> NumpyActorCritic:
         """Apply gradients of the local model to the global one, then re-sync the local model."""
         with self.shared.lock:
-            self._apply_and_copy(gradients)
+            weights = self._apply_and_copy(gradients)
             self.shared.updates += 1
-        return self.local.snapshot()
+        return _as_numpy(weights)
+
+
+def _as_numpy(weights: list[tf.Tensor]) -> NumpyActorCritic:
+    return NumpyActorCritic(tuple(np.asarray(w) for w in weights))

@@ -70,7 +70,12 @@ class EpisodeLedger:
                     break
                 self.episodes.append(
                     EpisodeRecord(
-                        len(self.episodes) + 1, worker, episode.episode_return, episode.length, self.steps, wall
+                        len(self.episodes) + 1,
+                        worker,
+                        episode.episode_return,
+                        episode.length,
+                        self.steps,
+                        wall,
                     )
                 )
             if len(self.episodes) >= self.max_eps:

@@ -35,8 +35,13 @@ def a3c_loss(
     returns: tf.Tensor,
     entropy_coef: float,
     value_coef: float,
+    mask: tf.Tensor | None = None,
 ) -> LossTerms:
-    """Loss of one rollout; refuses any per-step tensor that is not rank 1 (SPEC §3, defect 1)."""
+    """Loss of one rollout; refuses any per-step tensor that is not rank 1 (SPEC §3, defect 1).
+
+    `mask` ([T], 1 or 0) leaves steps out of every mean. Workers pass their rollouts whole with
+    gymnasium's autoreset steps masked, so the compiled step always sees one shape.
+    """
     tf.debugging.assert_rank(values, 1, message="values must have shape [T]")
     tf.debugging.assert_rank(returns, 1, message="returns must have shape [T]")
     tf.debugging.assert_rank(actions, 1, message="actions must have shape [T]")
@@ -47,8 +52,15 @@ def a3c_loss(
     chosen_log_probs = tf.gather(log_probs, actions, axis=1, batch_dims=1)
     entropy = -tf.reduce_sum(tf.exp(log_probs) * log_probs, axis=1)
 
-    policy_loss = tf.reduce_mean(-chosen_log_probs * advantages)
-    value_loss = tf.reduce_mean(tf.square(returns - values))
-    mean_entropy = tf.reduce_mean(entropy)
+    if mask is None:
+        mask = tf.ones_like(returns)
+    tf.debugging.assert_rank(mask, 1, message="mask must have shape [T]")
+
+    def mean(per_step: tf.Tensor) -> tf.Tensor:
+        return tf.reduce_sum(mask * per_step) / tf.maximum(tf.reduce_sum(mask), 1.0)
+
+    policy_loss = mean(-chosen_log_probs * advantages)
+    value_loss = mean(tf.square(returns - values))
+    mean_entropy = mean(entropy)
     total = policy_loss + value_coef * value_loss - entropy_coef * mean_entropy
     return LossTerms(total, policy_loss, value_loss, mean_entropy)

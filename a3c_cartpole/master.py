@@ -16,16 +16,15 @@ import keras
 import numpy as np
 
 from a3c_cartpole.config import ConfigError, TrainConfig
-from a3c_cartpole.envs import describe_env, make_vector_env
+from a3c_cartpole.envs import describe_env
 from a3c_cartpole.evaluation import GATE_EPISODES, Evaluation, SolvedCheck
 from a3c_cartpole.global_model import GlobalModel
 from a3c_cartpole.ledger import EpisodeLedger
 from a3c_cartpole.model import build_model
 from a3c_cartpole.outputs import RunFiles, write_episodes_csv, write_json, write_plot
 from a3c_cartpole.progress import ProgressPrinter
-from a3c_cartpole.rollout import RolloutCollector
 from a3c_cartpole.saved_policy import save_weights
-from a3c_cartpole.worker import Worker
+from a3c_cartpole.worker import Learner, Worker
 
 # How often the master looks at the workers, and rewrites the CSV while training.
 POLL_SECONDS = 0.05
@@ -83,12 +82,8 @@ class MasterAgent:
         config, info = self.config, self.info
         workers = []
         for i in range(config.workers):
-            local = build_model(info.obs_size, info.n_actions, config.hidden)
-            envs, obs = make_vector_env(config.env_id, config.envs_per_worker, self.seed + 10_000 * (i + 1))
-            collector = RolloutCollector(
-                envs, obs, np.random.default_rng([self.seed, i]), config.gamma, config.update_freq
-            )
-            workers.append(Worker(i, shared.connect(local), collector, ledger, config, info.obs_size))
+            learner = Learner(config, info.obs_size, info.n_actions, self.seed + 10_000 * (i + 1), [self.seed, i])
+            workers.append(Worker(i, learner, shared.connect(learner.model), ledger))
         return workers
 
     def train(self) -> TrainResult:

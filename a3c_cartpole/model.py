@@ -36,19 +36,18 @@ class ActorCriticModel(keras.Model):
         """The four layers in the fixed order `NumpyActorCritic` expects."""
         return (self.policy_hidden, self.policy_logits, self.value_hidden, self.value_out)
 
+    def ordered_variables(self) -> list:
+        """Kernel and bias of each layer, in the order `NumpyActorCritic` expects."""
+        return [v for layer in self.dense_layers() for v in (layer.kernel, layer.bias)]
+
     def snapshot(self) -> NumpyActorCritic:
         """A numpy copy of the current weights for fast acting."""
-        arrays = []
-        for layer in self.dense_layers():
-            arrays += [np.asarray(layer.kernel), np.asarray(layer.bias)]
-        return NumpyActorCritic(tuple(arrays))
+        return NumpyActorCritic(tuple(np.asarray(v) for v in self.ordered_variables()))
 
     def load_snapshot(self, policy: NumpyActorCritic) -> None:
         """Set the weights from a numpy snapshot (the inverse of `snapshot`)."""
-        arrays = policy.arrays()
-        for i, layer in enumerate(self.dense_layers()):
-            layer.kernel.assign(arrays[2 * i])
-            layer.bias.assign(arrays[2 * i + 1])
+        for variable, array in zip(self.ordered_variables(), policy.arrays(), strict=True):
+            variable.assign(array)
 
 
 def build_model(obs_size: int, n_actions: int, hidden: int) -> ActorCriticModel:

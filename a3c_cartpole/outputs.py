@@ -89,8 +89,13 @@ def write_plot(path: Path, episodes: Sequence[EpisodeRecord], env_id: str, thres
     fig, ax = plt.subplots(figsize=(9, 5), dpi=100)
     ax.plot(x, returns, color="tab:blue", alpha=0.3, linewidth=0.8, label="episode return")
     if returns:
-        ax.plot(x, moving_average(returns), color="tab:blue", linewidth=2,
-                label=f"moving average ({MOVING_AVERAGE_WINDOW} episodes)")
+        ax.plot(
+            x,
+            moving_average(returns),
+            color="tab:blue",
+            linewidth=2,
+            label=f"moving average ({MOVING_AVERAGE_WINDOW} episodes)",
+        )
     if threshold is not None:
         ax.axhline(threshold, color="tab:red", linestyle="--", label=f"solved threshold ({threshold:g})")
     ax.set_xlabel("episode")

@@ -40,11 +40,12 @@ def nstep_returns(
 
 @dataclasses.dataclass
 class Batch:
-    """The valid steps of one rollout, flattened: what the gradient step consumes."""
+    """One rollout flattened to [T*N]; mask is 0 at gymnasium's autoreset steps, 1 elsewhere."""
 
     states: np.ndarray
     actions: np.ndarray
     returns: np.ndarray
+    mask: np.ndarray
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +108,12 @@ class RolloutCollector:
 
         next_values = policy.values(states[1:].reshape(t_max * n, -1)).reshape(t_max, n)
         returns = nstep_returns(rewards, terminated, truncated, next_values, self.gamma)
-        return Batch(states[:t_max][valid], actions[valid], returns[valid])
+        return Batch(
+            states[:t_max].reshape(t_max * n, -1),
+            actions.reshape(-1),
+            returns.reshape(-1),
+            valid.reshape(-1).astype(np.float32),
+        )
 
     def _account(self, reward: np.ndarray, ended: np.ndarray, valid: np.ndarray) -> list[FinishedEpisode]:
         """Add this step to the running episodes; return the ones that ended."""
@@ -115,8 +121,7 @@ class RolloutCollector:
         self.episode_length += valid
         ended = ended & valid
         finished = [
-            FinishedEpisode(float(self.episode_return[i]), int(self.episode_length[i]))
-            for i in np.flatnonzero(ended)
+            FinishedEpisode(float(self.episode_return[i]), int(self.episode_length[i])) for i in np.flatnonzero(ended)
         ]
         self.episode_return[ended] = 0.0
         self.episode_length[ended] = 0

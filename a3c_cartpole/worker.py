@@ -1,7 +1,11 @@
 """A3C worker: sync with the global model, act t_max steps, push the gradient, repeat.
 
-Acting is numpy (see model.py); the gradient of the loss with respect to the local copy is one
-compiled TensorFlow call with a fixed input signature, so rollouts of any length reuse one trace.
+`Learner` is the part every transport shares: a local model, its envs, the rollout and the
+compiled gradient of the loss. `Worker` runs a learner in a thread against the in-process global
+model; other transports (see ray_backend.py) run the same learner elsewhere.
+
+Acting is numpy (see model.py); the gradient with respect to the local copy is one compiled
+TensorFlow call on a fixed-shape, masked batch, so it is traced once.
 """
 
 from __future__ import annotations
@@ -9,14 +13,16 @@ from __future__ import annotations
 import threading
 import typing
 
+import numpy as np
 import tensorflow as tf
 
 from a3c_cartpole.config import TrainConfig
+from a3c_cartpole.envs import make_vector_env
 from a3c_cartpole.global_model import LocalLink
 from a3c_cartpole.ledger import EpisodeLedger
 from a3c_cartpole.loss import a3c_loss
-from a3c_cartpole.model import ActorCriticModel
-from a3c_cartpole.rollout import RolloutCollector
+from a3c_cartpole.model import ActorCriticModel, NumpyActorCritic, build_model
+from a3c_cartpole.rollout import RolloutCollector, StepReport
 
 
 class UpdateStats(typing.NamedTuple):
@@ -37,13 +43,14 @@ def make_gradient_step(model: ActorCriticModel, obs_size: int, config: TrainConf
             tf.TensorSpec([None, obs_size], tf.float32),
             tf.TensorSpec([None], tf.int32),
             tf.TensorSpec([None], tf.float32),
+            tf.TensorSpec([None], tf.float32),
         ],
-        jit_compile=True,
+        jit_compile=False,  # measured: XLA is no faster for a net this small, and compiles for ~0.4 s
     )
-    def gradient_step(states, actions, returns):
+    def gradient_step(states, actions, returns, mask):
         with tf.GradientTape() as tape:
             logits, values = model(states)
-            terms = a3c_loss(logits, values, actions, returns, config.entropy_coef, config.value_coef)
+            terms = a3c_loss(logits, values, actions, returns, config.entropy_coef, config.value_coef, mask)
         gradients = tape.gradient(terms.total, model.trainable_variables)
         norm = tf.linalg.global_norm(gradients)
         if config.max_grad_norm > 0:
@@ -53,24 +60,38 @@ def make_gradient_step(model: ActorCriticModel, obs_size: int, config: TrainConf
     return gradient_step
 
 
-class Worker(threading.Thread):
-    """One asynchronous actor-learner with its own envs and local model."""
+class Learner:
+    """A local model with its own envs: turns the current weights into one gradient."""
 
-    def __init__(
-        self,
-        worker_id: int,
-        link: LocalLink,
-        collector: RolloutCollector,
-        ledger: EpisodeLedger,
-        config: TrainConfig,
-        obs_size: int,
-    ) -> None:
+    def __init__(self, config: TrainConfig, obs_size: int, n_actions: int, env_seed: int, rng_seed) -> None:
+        self.model = build_model(obs_size, n_actions, config.hidden)
+        envs, first_obs = make_vector_env(config.env_id, config.envs_per_worker, env_seed)
+        self.collector = RolloutCollector(
+            envs, first_obs, np.random.default_rng(rng_seed), config.gamma, config.update_freq
+        )
+        self.gradient_step = make_gradient_step(self.model, obs_size, config)
+
+    def gradients(self, policy: NumpyActorCritic, report: StepReport) -> tuple[list, UpdateStats] | None:
+        """Act with `policy` (a copy of the local weights) and differentiate the loss; None if stopped."""
+        batch = self.collector.collect(policy, report)
+        if batch is None:
+            return None
+        gradients, terms, norm = self.gradient_step(batch.states, batch.actions, batch.returns, batch.mask)
+        return gradients, UpdateStats(*(float(x) for x in terms), float(norm))
+
+    def close(self) -> None:
+        self.collector.envs.close()
+
+
+class Worker(threading.Thread):
+    """One asynchronous actor-learner thread pushing to the in-process global model."""
+
+    def __init__(self, worker_id: int, learner: Learner, link: LocalLink, ledger: EpisodeLedger) -> None:
         super().__init__(name=f"a3c-worker-{worker_id}", daemon=True)
         self.worker_id = worker_id
+        self.learner = learner
         self.link = link
-        self.collector = collector
         self.ledger = ledger
-        self.gradient_step = make_gradient_step(link.local, obs_size, config)
         self.last_stats: UpdateStats | None = None
         self.error: BaseException | None = None
 
@@ -79,16 +100,15 @@ class Worker(threading.Thread):
 
     def run(self) -> None:
         try:
-            policy = self.link.pull()
+            policy = self.link.pull()  # act only after the first sync with the global model
             while not self.ledger.stopping:
-                batch = self.collector.collect(policy, self._report)
-                if batch is None:
+                step = self.learner.gradients(policy, self._report)
+                if step is None:
                     break
-                gradients, terms, norm = self.gradient_step(batch.states, batch.actions, batch.returns)
+                gradients, self.last_stats = step
                 policy = self.link.push(gradients)
-                self.last_stats = UpdateStats(*(float(x) for x in terms), float(norm))
-        except BaseException as err:  # noqa: BLE001 -- handed to the master, which reports it
+        except BaseException as err:  # handed to the master, which reports it
             self.error = err
             self.ledger.request_stop(f"worker {self.worker_id} failed: {err}")
         finally:
-            self.collector.envs.close()
+            self.learner.close()

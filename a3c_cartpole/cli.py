@@ -1,0 +1,208 @@
+"""The `a3c-cartpole` command: parse flags, validate them, dispatch to train, random or play.
+
+TensorFlow takes seconds to import, so it is imported only after the flags are known to be good
+and a mode that needs it was chosen: `--help`, `--version` and bad flags answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from a3c_cartpole import __version__
+from a3c_cartpole.config import ConfigError, TrainConfig
+
+DEFAULTS = TrainConfig.__dataclass_fields__
+PLAY_EPISODES = 10
+RANDOM_EPISODES = 100
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad flag costs the user one line instead of the whole usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _default(name: str):
+    field = DEFAULTS[name]
+    return field.default_factory() if callable(field.default_factory) else field.default
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(
+        prog="a3c-cartpole",
+        description="Train an A3C agent on CartPole (or another discrete gymnasium env), "
+        "play a random baseline, or play a trained agent back.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    mode = p.add_argument_group("what to do")
+    mode.add_argument(
+        "--algorithm",
+        choices=("a3c", "random"),
+        default="a3c",
+        help="a3c trains or plays the agent; random plays uniformly random actions",
+    )
+    mode.add_argument("--train", action="store_true", help="train A3C and save weights, plot and logs")
+    mode.add_argument("--play", action="store_true", help="play the saved agent greedily")
+    mode.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+
+    common = p.add_argument_group("common")
+    common.add_argument(
+        "--env",
+        default=_default("env_id"),
+        metavar="ID",
+        help="gymnasium env id (discrete actions, flat Box observation)",
+    )
+    common.add_argument(
+        "--save-dir", type=Path, default=_default("save_dir"), help="where training writes and --play reads"
+    )
+    common.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of envs, action sampling and weight init (training: random if not given; --play and random: 0)",
+    )
+
+    train = p.add_argument_group("training")
+    train.add_argument("--lr", type=float, default=_default("lr"), help="Adam learning rate")
+    train.add_argument("--gamma", type=float, default=_default("gamma"), help="discount factor, in (0, 1]")
+    train.add_argument(
+        "--update-freq",
+        type=int,
+        default=_default("update_freq"),
+        help="t_max: steps per env between global updates",
+    )
+    train.add_argument(
+        "--max-eps",
+        type=int,
+        default=None,
+        help=f"global episode budget (training default {_default('max_eps')}; random baseline: episodes to play)",
+    )
+    train.add_argument("--max-steps", type=int, default=None, help="optional global env-step budget")
+    train.add_argument("--workers", type=int, default=_default("workers"), help="asynchronous workers")
+    train.add_argument(
+        "--envs-per-worker",
+        type=int,
+        default=_default("envs_per_worker"),
+        help="envs each worker steps together",
+    )
+    train.add_argument(
+        "--entropy-coef", type=float, default=_default("entropy_coef"), help="weight of the entropy bonus"
+    )
+    train.add_argument("--value-coef", type=float, default=_default("value_coef"), help="weight of the value loss")
+    train.add_argument(
+        "--max-grad-norm",
+        type=float,
+        default=_default("max_grad_norm"),
+        help="clip each gradient to this global norm (0: no clipping)",
+    )
+    train.add_argument("--hidden", type=int, default=_default("hidden"), help="units per hidden layer")
+    train.add_argument("--no-early-stop", action="store_true", help="keep training after the solved check passes")
+    train.add_argument("--quiet", action="store_true", help="no live progress, only the summary")
+
+    play = p.add_argument_group("play")
+    play.add_argument(
+        "--episodes",
+        type=int,
+        default=None,
+        help=f"episodes to play (--play: {PLAY_EPISODES}; random baseline when --max-eps "
+        f"is not given: {RANDOM_EPISODES})",
+    )
+    play.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="with --play: write the episodes to a GIF instead of a window",
+    )
+    return p
+
+
+def _positive(flag: str, value: int | None) -> None:
+    if value is not None and value <= 0:
+        raise ConfigError(f"{flag} must be a positive integer, got {value}")
+
+
+def _quiet_tensorflow() -> None:
+    """Keep TensorFlow's C++ start-up chatter off the user's terminal."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def run(args: argparse.Namespace) -> int:
+    _positive("--episodes", args.episodes)
+    _positive("--max-eps", args.max_eps)
+    if args.record is not None and not args.play:
+        raise ConfigError("--record goes with --play")
+
+    if args.algorithm == "random":
+        from a3c_cartpole.random_agent import RandomAgent
+
+        episodes = args.max_eps or args.episodes or RANDOM_EPISODES
+        returns = RandomAgent(args.env, episodes, seed=args.seed or 0).run()
+        print(
+            f"Random baseline on {args.env}: average score {returns.mean():.1f} ± {returns.std():.1f} "
+            f"over {episodes} episodes"
+        )
+        return 0
+
+    if args.train == args.play:
+        raise ConfigError("choose one of --train, --play or --algorithm=random")
+
+    if args.train:
+        config = TrainConfig(
+            env_id=args.env,
+            save_dir=args.save_dir,
+            lr=args.lr,
+            gamma=args.gamma,
+            update_freq=args.update_freq,
+            max_eps=args.max_eps or _default("max_eps"),
+            max_steps=args.max_steps,
+            workers=args.workers,
+            envs_per_worker=args.envs_per_worker,
+            seed=args.seed,
+            entropy_coef=args.entropy_coef,
+            value_coef=args.value_coef,
+            hidden=args.hidden,
+            max_grad_norm=args.max_grad_norm,
+            early_stop=not args.no_early_stop,
+            verbose=not args.quiet,
+        )
+        _quiet_tensorflow()
+        from a3c_cartpole.master import MasterAgent, summary
+
+        result = MasterAgent(config).train()
+        if args.quiet:
+            print(summary(result))
+        return 0
+
+    _quiet_tensorflow()
+    from a3c_cartpole.play import play
+    from a3c_cartpole.saved_policy import load_policy
+
+    policy = load_policy(args.save_dir, args.env)
+    report = play(policy, args.episodes or PLAY_EPISODES, args.seed or 0, record=args.record)
+    print(report.summary())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not (args.train or args.play or args.algorithm == "random"):
+        parser.print_help()
+        return 0
+    try:
+        return run(args)
+    except ConfigError as err:
+        print(f"a3c-cartpole: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("a3c-cartpole: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
