@@ -1,0 +1,134 @@
+"""The A3C loss on a two-step batch whose every term is worked out by hand (SPEC §3, defects 1 and 2).
+
+Batch: logits [[0, 0], [ln 3, 0]] -> pi = [0.5, 0.5] and [0.75, 0.25]; actions [0, 0];
+values V = [1, 2]; returns R = [3, 1] -> advantages A = R - V = [2, -1].
+
+    policy  = mean(-log pi(a) * A) = (ln2 * 2 + ln(4/3) * -1) / 2 = (ln4 - ln(4/3)) / 2 = ln3 / 2
+    value   = mean((R - V)^2) = (4 + 1) / 2 = 2.5
+    entropy = (ln2 + (0.75 ln(4/3) + 0.25 ln4)) / 2
+"""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from a3c_cartpole.loss import a3c_loss
+
+LOGITS = [[0.0, 0.0], [math.log(3.0), 0.0]]
+ACTIONS = [0, 0]
+VALUES = [1.0, 2.0]
+RETURNS = [3.0, 1.0]
+
+POLICY = math.log(3.0) / 2
+VALUE = 2.5
+ENTROPY = (math.log(2.0) + 0.75 * math.log(4 / 3) + 0.25 * math.log(4.0)) / 2  # = 0.62774...
+
+
+def loss(entropy_coef=0.01, value_coef=0.5, values=VALUES, returns=RETURNS, actions=ACTIONS):
+    return a3c_loss(
+        tf.constant(LOGITS, tf.float32),
+        tf.constant(values, tf.float32),
+        tf.constant(actions, tf.int32),
+        tf.constant(returns, tf.float32),
+        entropy_coef,
+        value_coef,
+    )
+
+
+def test_policy_term_is_mean_of_neg_log_prob_times_advantage():
+    assert float(loss().policy) == pytest.approx(POLICY, rel=1e-5)
+
+
+def test_value_term_is_mean_squared_error_of_returns():
+    assert float(loss().value) == pytest.approx(VALUE, rel=1e-6)
+
+
+def test_entropy_term_is_mean_entropy_of_policy():
+    assert float(loss().entropy) == pytest.approx(ENTROPY, rel=1e-5)
+
+
+def test_total_adds_weighted_value_and_subtracts_entropy_bonus():
+    # 0.549306 + 0.5 * 2.5 - 0.01 * 0.627741 = 1.793029
+    expected = POLICY + 0.5 * VALUE - 0.01 * ENTROPY
+    assert float(loss(0.01, 0.5).total) == pytest.approx(expected, rel=1e-5)
+    # c_v = 2: 0.549306 + 5 - 0 = 5.549306
+    assert float(loss(0.0, 2.0).total) == pytest.approx(POLICY + 2.0 * VALUE, rel=1e-5)
+
+
+def test_larger_entropy_coef_lowers_total_loss():
+    # Entropy is a bonus (SPEC defect 2): raising beta by 0.1 lowers the total by 0.1 * H = 0.0627741.
+    low, high = float(loss(entropy_coef=0.0).total), float(loss(entropy_coef=0.1).total)
+    assert high < low
+    assert low - high == pytest.approx(0.1 * ENTROPY, rel=1e-4)
+
+
+def test_advantage_is_constant_for_the_gradient():
+    values = tf.Variable(VALUES, dtype=tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        terms = a3c_loss(tf.constant(LOGITS), values, tf.constant(ACTIONS, tf.int32), tf.constant(RETURNS), 0.01, 0.5)
+    zero = tf.UnconnectedGradients.ZERO
+    # Without stop-gradient d(policy)/dV_i would be log pi(a_i) / T = [-ln2/2, ln0.75/2] != 0.
+    np.testing.assert_array_equal(tape.gradient(terms.policy, values, unconnected_gradients=zero), [0, 0])
+    # Only the critic moves V: d(c_v * mean((R-V)^2))/dV = 2 c_v (V - R) / T = (V - R) / 2 = [-1, 0.5].
+    np.testing.assert_allclose(tape.gradient(terms.total, values, unconnected_gradients=zero), [-1.0, 0.5], rtol=1e-6)
+
+
+def test_policy_gradient_on_logits_follows_advantage_sign():
+    # d(policy)/d(logits_i) = A_i / T * (pi_i - onehot(a_i)):
+    #   row 0: 2/2 * ([0.5, 0.5] - [1, 0]) = [-0.5, 0.5]    (positive advantage: raise logit of a=0)
+    #   row 1: -1/2 * ([0.75, 0.25] - [1, 0]) = [0.125, -0.125]  (negative advantage: lower it)
+    logits = tf.Variable(LOGITS, dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        terms = a3c_loss(logits, tf.constant(VALUES), tf.constant(ACTIONS, tf.int32), tf.constant(RETURNS), 0.0, 0.5)
+    np.testing.assert_allclose(
+        tape.gradient(terms.policy, logits), [[-0.5, 0.5], [0.125, -0.125]], rtol=1e-5, atol=1e-7
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"values": [[1.0], [2.0]]},
+        {"returns": [[3.0], [1.0]]},
+        {"returns": [[[3.0]], [[1.0]]]},
+        {"actions": [[0], [0]]},
+    ],
+    ids=["values_T1", "returns_T1", "returns_T11", "actions_T1"],
+)
+def test_per_step_tensor_that_is_not_rank_one_is_refused(kwargs):
+    # SPEC defect 1: a [T,1] tensor next to a [T] one would silently broadcast to [T,T].
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError)):
+        loss(**kwargs)
+
+
+def test_policy_loss_differs_from_tutorial_broadcast_product():
+    # The tutorial multiplies the [T] cross-entropy by a [T,1] advantage: the [T,T] mean is
+    # mean(-log pi) * mean(A) = ((ln2 + ln(4/3)) / 2) * ((2 - 1) / 2) = 0.2452, every action being
+    # credited with the segment's mean advantage. The correct per-step loss is ln3 / 2 = 0.5493.
+    broadcast = (math.log(2.0) + math.log(4 / 3)) / 2 * 0.5
+    policy = float(loss().policy)
+    assert policy == pytest.approx(POLICY, rel=1e-5)
+    assert abs(policy - broadcast) > 0.3
+
+
+def test_masked_step_is_left_out_of_every_term():
+    # A third, junk step (logits [5, -5], V = 100, R = -100, action 1) with mask 0 must change nothing:
+    # every term keeps its two-step hand value, and the junk value gets no gradient.
+    values = tf.Variable([*VALUES, 100.0], dtype=tf.float32)
+    with tf.GradientTape() as tape:
+        terms = a3c_loss(
+            tf.constant([*LOGITS, [5.0, -5.0]], tf.float32),
+            values,
+            tf.constant([*ACTIONS, 1], tf.int32),
+            tf.constant([*RETURNS, -100.0], tf.float32),
+            0.01,
+            0.5,
+            mask=tf.constant([1.0, 1.0, 0.0]),
+        )
+    assert float(terms.policy) == pytest.approx(POLICY, rel=1e-5)
+    assert float(terms.value) == pytest.approx(VALUE, rel=1e-6)
+    assert float(terms.entropy) == pytest.approx(ENTROPY, rel=1e-5)
+    # Means are over the 2 unmasked steps: 2 c_v (V - R) / 2 = [-1, 0.5, 0].
+    np.testing.assert_allclose(tape.gradient(terms.total, values), [-1.0, 0.5, 0.0], rtol=1e-6)

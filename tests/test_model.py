@@ -1,0 +1,99 @@
+"""The Keras actor-critic and its numpy acting copy: shapes, agreement, round trip, action choice."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from a3c_cartpole.model import ActorCriticModel, NumpyActorCritic, build_model
+
+OBS, ACTIONS, HIDDEN = 4, 3, 16
+
+
+@pytest.fixture(scope="module")
+def models():
+    keras.utils.set_random_seed(0)
+    return build_model(OBS, ACTIONS, HIDDEN), build_model(OBS, ACTIONS, HIDDEN)
+
+
+@pytest.fixture(scope="module")
+def states():
+    return np.random.default_rng(1).normal(size=(7, OBS)).astype(np.float32)
+
+
+def test_model_outputs_logits_per_action_and_one_value_per_state(models, states):
+    model, _ = models
+    assert isinstance(model, ActorCriticModel)
+    logits, values = model(states)
+    assert tuple(logits.shape) == (7, ACTIONS)
+    assert tuple(values.shape) == (7,)  # rank 1, not [B, 1] (SPEC defect 1)
+
+
+def test_numpy_snapshot_computes_same_forward_pass(models, states):
+    model, _ = models
+    logits, values = model(states)
+    snap = model.snapshot()
+    np.testing.assert_allclose(snap.logits(states), np.asarray(logits), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(snap.values(states), np.asarray(values), rtol=1e-5, atol=1e-5)
+    assert snap.values(states).shape == (7,)
+
+
+def test_load_snapshot_copies_weights_into_another_model(models, states):
+    source, target = models
+    before = np.asarray(target(states)[0])
+    assert not np.allclose(before, np.asarray(source(states)[0]))  # independent initialisations
+    target.load_snapshot(source.snapshot())
+    for got, want in zip(target(states), source(states), strict=True):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6, atol=1e-6)
+    for a, b in zip(target.snapshot().arrays(), source.snapshot().arrays(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_snapshot_is_a_copy_not_a_view_of_live_weights(states):
+    model = build_model(OBS, ACTIONS, HIDDEN)
+    snap = model.snapshot()
+    frozen = snap.logits(states).copy()
+    model.policy_logits.bias.assign(np.full(ACTIONS, 5.0, np.float32))
+    np.testing.assert_array_equal(snap.logits(states), frozen)
+
+
+def test_greedy_action_is_argmax_of_logits(make_fixed_policy):
+    # Hidden unit h = relu(obs[0]); logits = h * [0, 1, -1] + [0.5, 0, 0]:
+    #   obs[0] = 0  -> logits [0.5, 0, 0]   -> action 0
+    #   obs[0] = 2  -> logits [0.5, 2, -2]  -> action 1
+    #   obs[0] = -3 -> h = 0, logits [0.5, 0, 0] -> action 0
+    policy = make_fixed_policy(1, [0.5, 0.0, 0.0], 0.0)
+    w = list(policy.arrays())
+    w[0] = np.array([[1.0]], np.float32)
+    w[2] = np.array([[0.0, 1.0, -1.0]], np.float32)
+    policy = NumpyActorCritic(tuple(w))
+    obs = np.array([[0.0], [2.0], [-3.0]], np.float32)
+    np.testing.assert_array_equal(policy.greedy(obs), [0, 1, 0])
+    # With bias [0, 0, 3] instead: obs 0 -> [0, 0, 3] -> 2; obs 2 -> [0, 2, 1] -> 1; obs -3 -> 2.
+    w[3] = np.array([0.0, 0.0, 3.0], np.float32)
+    np.testing.assert_array_equal(NumpyActorCritic(tuple(w)).greedy(obs), [2, 1, 2])
+
+
+def test_sample_follows_softmax_probabilities(make_fixed_policy):
+    # logits [ln3, 0] -> P(a=0) = 3 / (3 + 1) = 0.75; the std of the frequency over 20000 draws is
+    # sqrt(0.75 * 0.25 / 20000) = 0.0031, so +-0.02 is more than 6 standard deviations.
+    policy = make_fixed_policy(4, [math.log(3.0), 0.0], 0.0)
+    obs = np.zeros((20000, 4), np.float32)
+    actions = policy.sample(obs, np.random.default_rng(123))
+    assert actions.shape == (20000,)
+    assert set(np.unique(actions)) <= {0, 1}
+    assert abs(np.mean(actions == 0) - 0.75) < 0.02
+
+
+def test_sample_three_actions_matches_softmax(make_fixed_policy):
+    # logits [ln1, ln2, ln5] -> probabilities [1, 2, 5] / 8 = [0.125, 0.25, 0.625].
+    policy = make_fixed_policy(2, [0.0, math.log(2.0), math.log(5.0)], 0.0)
+    actions = policy.sample(np.zeros((20000, 2), np.float32), np.random.default_rng(7))
+    freq = np.bincount(actions, minlength=3) / 20000
+    np.testing.assert_allclose(freq, [0.125, 0.25, 0.625], atol=0.02)
+
+
+def test_fixed_policy_value_is_its_bias(make_fixed_policy):
+    policy = make_fixed_policy(4, [0.0, 0.0], 3.5)
+    np.testing.assert_array_equal(policy.values(np.ones((3, 4), np.float32)), [3.5, 3.5, 3.5])
