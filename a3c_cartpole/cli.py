@@ -7,12 +7,13 @@ and a mode that needs it was chosen: `--help`, `--version` and bad flags answer 
 from __future__ import annotations
 
 import argparse
-import os
+import json
 import sys
 from pathlib import Path
 
 from a3c_cartpole import __version__
-from a3c_cartpole.config import ConfigError, TrainConfig
+from a3c_cartpole.config import BACKENDS, ConfigError, TrainConfig
+from a3c_cartpole.tf_setup import import_tensorflow_quietly
 
 DEFAULTS = TrainConfig.__dataclass_fields__
 PLAY_EPISODES = 10
@@ -102,6 +103,34 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--hidden", type=int, default=_default("hidden"), help="units per hidden layer")
     train.add_argument("--no-early-stop", action="store_true", help="keep training after the solved check passes")
     train.add_argument("--quiet", action="store_true", help="no live progress, only the summary")
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --save-dir from its latest checkpoint (same --env and --hidden; "
+        "--max-eps and --max-steps count the whole run)",
+    )
+    train.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=_default("checkpoint_every"),
+        metavar="N",
+        help="global updates between checkpoints (one is also written at the end and on Ctrl-C)",
+    )
+
+    scale = p.add_argument_group("scaling out (pip install 'a3c-cartpole[ray]')")
+    scale.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=_default("backend"),
+        help="threads: workers in this process; ray: workers as Ray actors, on this machine or a cluster",
+    )
+    scale.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDR",
+        help="with --backend ray: Ray cluster to join ('auto' = the one `ray start` runs here, or HOST:PORT); "
+        "default: start a private local Ray instance",
+    )
 
     play = p.add_argument_group("play")
     play.add_argument(
@@ -116,7 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="PATH",
-        help="with --play: write the episodes to a GIF instead of a window",
+        help="with --play: write the episodes to a GIF or MP4 (MP4: pip install 'a3c-cartpole[video]') "
+        "instead of a window",
+    )
+    play.add_argument(
+        "--json",
+        action="store_true",
+        help="with --play: print only the evaluation report, as one JSON object",
     )
     return p
 
@@ -126,9 +161,8 @@ def _positive(flag: str, value: int | None) -> None:
         raise ConfigError(f"{flag} must be a positive integer, got {value}")
 
 
-def _quiet_tensorflow() -> None:
-    """Keep TensorFlow's C++ start-up chatter off the user's terminal."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def _to_stderr(text: str) -> None:
+    print(text, file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,6 +170,8 @@ def run(args: argparse.Namespace) -> int:
     _positive("--max-eps", args.max_eps)
     if args.record is not None and not args.play:
         raise ConfigError("--record goes with --play")
+    if args.json and not args.play:
+        raise ConfigError("--json goes with --play")
 
     if args.algorithm == "random":
         from a3c_cartpole.random_agent import RandomAgent
@@ -169,8 +205,12 @@ def run(args: argparse.Namespace) -> int:
             max_grad_norm=args.max_grad_norm,
             early_stop=not args.no_early_stop,
             verbose=not args.quiet,
+            backend=args.backend,
+            ray_address=args.ray_address,
+            resume=args.resume,
+            checkpoint_every=args.checkpoint_every,
         )
-        _quiet_tensorflow()
+        import_tensorflow_quietly()
         from a3c_cartpole.master import MasterAgent, summary
 
         result = MasterAgent(config).train()
@@ -178,11 +218,15 @@ def run(args: argparse.Namespace) -> int:
             print(summary(result))
         return 0
 
-    _quiet_tensorflow()
+    import_tensorflow_quietly()
     from a3c_cartpole.play import play
     from a3c_cartpole.saved_policy import load_policy
 
     policy = load_policy(args.save_dir, args.env)
+    if args.json:  # stdout carries the JSON object and nothing else
+        report = play(policy, args.episodes or PLAY_EPISODES, args.seed or 0, record=args.record, echo=_to_stderr)
+        print(json.dumps(report.as_dict()))
+        return 0
     report = play(policy, args.episodes or PLAY_EPISODES, args.seed or 0, record=args.record)
     print(report.summary())
     return 0

@@ -7,8 +7,12 @@ a run started from Python validates exactly like a run started from the shell.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 from pathlib import Path
+
+BACKENDS = ("threads", "ray")
+"""Worker transports: threads in this process, or Ray actors (local instance or cluster)."""
 
 
 class ConfigError(ValueError):
@@ -23,7 +27,7 @@ class TrainConfig:
     """Gymnasium id; the env needs a discrete action space and a flat Box observation."""
     save_dir: Path = Path("a3c_runs")
     """Where weights, plot, CSV and run record go (not /tmp, so that --play finds them)."""
-    lr: float = 5e-4
+    lr: float = 2e-3
     """Adam learning rate of the shared optimizer."""
     gamma: float = 0.99
     """Discount factor of the n-step returns."""
@@ -35,7 +39,7 @@ class TrainConfig:
     """Optional global env-step budget (checked at rollout boundaries)."""
     workers: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)
     """Asynchronous worker threads; each owns its envs and a local copy of the model."""
-    envs_per_worker: int = 16
+    envs_per_worker: int = 8
     """Environments each worker steps together, so one forward pass serves many envs."""
     seed: int | None = None
     """Seeds envs, action sampling and weight init; None draws a fresh seed."""
@@ -53,6 +57,14 @@ class TrainConfig:
     """Greedy episodes of the solved check (the env's own criterion uses 100)."""
     verbose: bool = True
     """Print live progress and the final summary."""
+    backend: str = "threads"
+    """Where workers run: "threads" in this process, or "ray" as Ray actors (pip install 'a3c-cartpole[ray]')."""
+    ray_address: str | None = None
+    """With backend "ray": None starts a private local Ray instance; "auto" or HOST:PORT joins a running cluster."""
+    resume: bool = False
+    """Continue the run in save_dir from its latest checkpoint (same env and hidden size)."""
+    checkpoint_every: int = 1000
+    """Global updates between two checkpoints (one is also written at the end and on Ctrl-C)."""
 
     def __post_init__(self) -> None:
         positive = {
@@ -62,6 +74,7 @@ class TrainConfig:
             "--envs-per-worker": self.envs_per_worker,
             "--hidden": self.hidden,
             "--eval-episodes": self.eval_episodes,
+            "--checkpoint-every": self.checkpoint_every,
         }
         if self.max_steps is not None:
             positive["--max-steps"] = self.max_steps
@@ -79,4 +92,10 @@ class TrainConfig:
         ):
             if not value >= 0:
                 raise ConfigError(f"{flag} must be >= 0, got {value}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.ray_address is not None and self.backend != "ray":
+            raise ConfigError("--ray-address goes with --backend ray")
+        if self.backend == "ray" and importlib.util.find_spec("ray") is None:
+            raise ConfigError("--backend ray needs Ray: install the Ray extra: pip install 'a3c-cartpole[ray]'")
         object.__setattr__(self, "save_dir", Path(self.save_dir))

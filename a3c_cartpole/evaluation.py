@@ -1,9 +1,12 @@
 """The solved check: does the greedy policy average the env's threshold over 100 episodes?
 
-Training returns come from the sampling policy and lag behind it, and the tutorial's rule (mean of
-the last 100 training episodes) is both slow and noisy. So the master evaluates the greedy policy
-itself, in one batched vector env, but only when it could pass (recent training returns close to
-the threshold) and never for more than about a tenth of the wall time.
+Training returns come from the sampling policy and lag far behind the greedy policy (measured on
+CartPole-v1: the greedy policy often passes while the training average is still below 150), and
+the tutorial's rule (mean of the last 100 training episodes) is both slow and noisy. So the master
+evaluates the greedy policy itself, in one batched vector env, whenever recent training returns are
+within |threshold| of the threshold, for at most a fifth of the wall time. An evaluation of a bad
+policy is cheap: its episodes are short. A pass is confirmed on a second set of fresh episodes, so
+one lucky batch cannot end training.
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ from a3c_cartpole.model import NumpyActorCritic
 EVAL_SEED_BASE = 1_000_000
 # Training episodes whose mean opens the gate, and how close to the threshold it must be.
 GATE_EPISODES = 20
-GATE_SLACK = 0.25
+GATE_SLACK = 1.0
 # At most this share of wall time goes to evaluation.
-EVAL_TIME_SHARE = 0.1
+EVAL_TIME_SHARE = 0.2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,17 +74,17 @@ class SolvedCheck:
             return False
         return recent_training_mean >= self.gate and time.perf_counter() >= self._next_allowed
 
-    def evaluate(self, policy: NumpyActorCritic) -> Evaluation:
-        """Evaluate on fresh seeds; returns the result (best is updated by the caller's choice)."""
-        start = time.perf_counter()
-        result = evaluate_greedy(
-            policy,
-            self.info.env_id,
-            self.info.reward_threshold,
-            self.episodes,
-            EVAL_SEED_BASE + self.count * self.episodes,
-        )
+    def _play(self, policy: NumpyActorCritic) -> Evaluation:
+        seed = EVAL_SEED_BASE + self.count * self.episodes  # every evaluation gets fresh episodes
         self.count += 1
+        return evaluate_greedy(policy, self.info.env_id, self.info.reward_threshold, self.episodes, seed)
+
+    def evaluate(self, policy: NumpyActorCritic) -> Evaluation:
+        """Evaluate on fresh seeds; a pass counts only if a second fresh set passes too (that one is returned)."""
+        start = time.perf_counter()
+        result = self._play(policy)
+        if result.solved:
+            result = self._play(policy)
         spent = time.perf_counter() - start
         self._next_allowed = time.perf_counter() + spent * (1 - EVAL_TIME_SHARE) / EVAL_TIME_SHARE
         return result

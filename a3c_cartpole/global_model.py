@@ -8,6 +8,7 @@ the new weights, so the worker's numpy acting copy costs no extra reads.
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import keras
@@ -35,6 +36,25 @@ class GlobalModel:
         """A consistent numpy copy of the global weights (for evaluation and saving)."""
         with self.lock:
             return self.model.snapshot()
+
+    def apply(self, gradients: list) -> NumpyActorCritic:
+        """Apply gradients computed elsewhere (a Ray actor); returns the new weights for the next call."""
+        with self.lock:
+            weights = self._apply_and_read(gradients)
+            self.updates += 1
+        return _as_numpy(weights)
+
+    @functools.cached_property
+    def _apply_and_read(self):
+        """Compiled on first use (under the lock): the same optimizer step as `LocalLink.push`."""
+        variables = self.model.ordered_variables()
+
+        @tf.function
+        def apply_and_read(gradients):
+            self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables, strict=True))
+            return [tf.identity(v) for v in variables]
+
+        return apply_and_read
 
 
 class LocalLink:

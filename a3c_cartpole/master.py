@@ -15,6 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from a3c_cartpole.checkpoints import TrainingCheckpoints
 from a3c_cartpole.config import ConfigError, TrainConfig
 from a3c_cartpole.envs import describe_env
 from a3c_cartpole.evaluation import GATE_EPISODES, Evaluation, SolvedCheck
@@ -24,6 +25,7 @@ from a3c_cartpole.model import build_model
 from a3c_cartpole.outputs import RunFiles, write_episodes_csv, write_json, write_plot
 from a3c_cartpole.progress import ProgressPrinter
 from a3c_cartpole.saved_policy import save_weights
+from a3c_cartpole.tensorboard_log import TrainingBoard, run_settings, tensorboard_dir
 from a3c_cartpole.worker import Learner, Worker
 
 # How often the master looks at the workers, and rewrites the CSV while training.
@@ -80,6 +82,10 @@ class MasterAgent:
 
     def _make_workers(self, shared: GlobalModel, ledger: EpisodeLedger) -> list[Worker]:
         config, info = self.config, self.info
+        if config.backend == "ray":  # one driver thread feeding Ray actors; same surface as a worker thread
+            from a3c_cartpole.ray_backend import RayWorkerPool
+
+            return [RayWorkerPool(config, info, self.seed, shared, ledger)]
         workers = []
         for i in range(config.workers):
             learner = Learner(config, info.obs_size, info.n_actions, self.seed + 10_000 * (i + 1), [self.seed, i])
@@ -90,16 +96,21 @@ class MasterAgent:
         config, info, files = self.config, self.info, self.files
         seed_everything(self.seed)
         shared = GlobalModel(build_model(info.obs_size, info.n_actions, config.hidden), config.lr)
+        checkpoints = TrainingCheckpoints(config, info, shared, self.seed)
+        resumed, old_episodes = checkpoints.resume(files) if config.resume else (checkpoints.start_fresh(), [])
         ledger = EpisodeLedger(config.max_eps, config.max_steps)
         workers = self._make_workers(shared, ledger)
         check = SolvedCheck(info, config.eval_episodes)
-        solved_at: tuple[int, int, float] | None = None
+        checkpoints.apply(resumed, old_episodes, ledger, check, workers)
+        solved_at: tuple[int, int, float] | None = tuple(resumed.solved_at) if resumed.solved_at else None
+        board = TrainingBoard(tensorboard_dir(config.save_dir, config.env_id), len(old_episodes), resumed.steps)
+        board.settings(run_settings(config, self.seed, resumed_at_episode=len(old_episodes)), step=resumed.steps)
         self.progress.message(
             f"Training A3C on {config.env_id}: {config.workers} workers x {config.envs_per_worker} envs, "
             f"seed {self.seed}; solved = greedy mean >= {info.reward_threshold} over {config.eval_episodes} episodes"
         )
 
-        ledger.start_time = time.perf_counter()
+        ledger.start_time = time.perf_counter() - resumed.seconds  # a resumed run's clock continues
         for worker in workers:
             worker.start()
         last_csv = time.perf_counter()
@@ -113,6 +124,7 @@ class MasterAgent:
                     result = check.evaluate(policy)
                     if check.is_best(result):
                         save_weights(policy, info, config.hidden, files.best_weights)
+                    board.evaluation(result.mean, result.std, steps)
                     verdict = "solved" if result.solved else "not yet"
                     self.progress.message(
                         f"  eval at episode {len(episodes):,}, step {steps:,}: greedy mean "
@@ -123,6 +135,10 @@ class MasterAgent:
                         if config.early_stop:
                             ledger.request_stop("solved")
                 self.progress.update(len(episodes), steps, _moving_average(episodes), _best_mean(check))
+                board.poll(episodes, steps, _worker_stats(workers), lambda: float(shared.optimizer.learning_rate))
+                if checkpoints.due():  # also rewrites the CSV
+                    checkpoints.save(ledger, check, workers, time.perf_counter() - ledger.start_time, solved_at)
+                    last_csv = time.perf_counter()
                 if time.perf_counter() - last_csv > CSV_EVERY_SECONDS:
                     write_episodes_csv(files.episodes_csv, episodes)
                     last_csv = time.perf_counter()
@@ -139,7 +155,12 @@ class MasterAgent:
             result = check.evaluate(final)
             check.is_best(result)
             save_weights(final, info, config.hidden, files.best_weights)
+            board.evaluation(result.mean, result.std, ledger.snapshot()[1])
+        checkpoints.save(ledger, check, workers, seconds, solved_at)  # at the end, and after Ctrl-C
         episodes, steps = ledger.snapshot()
+        board.episodes(episodes)
+        board.stats(steps, _worker_stats(workers), float(shared.optimizer.learning_rate))
+        board.close()
         write_episodes_csv(files.episodes_csv, episodes)
         write_plot(files.plot, episodes, config.env_id, info.reward_threshold)
         result = TrainResult(
@@ -168,6 +189,11 @@ def _moving_average(episodes) -> float | None:
     if not episodes:
         return None
     return float(np.mean([e.episode_return for e in episodes[-100:]]))
+
+
+def _worker_stats(workers) -> list:
+    """The latest loss terms of each worker (None before its first update)."""
+    return [getattr(w, "last_stats", None) for w in workers]
 
 
 def _best_mean(check: SolvedCheck) -> float | None:

@@ -1,0 +1,202 @@
+"""Checkpoints of a training run, and `--resume` from the latest one.
+
+A checkpoint is one `tf.train.Checkpoint` of the global model, the shared Adam optimizer (its
+moments and its `iterations` counter) and a small JSON run state kept in a string variable:
+episodes, env steps, updates and seconds trained so far, the seed, each worker's action-sampling
+RNG state, the best evaluation and when the run was solved. `tf.train.CheckpointManager` writes
+one every `checkpoint_every` updates, at the end and after Ctrl-C, and keeps the last three.
+
+The episode log itself lives in episodes.csv, which is rewritten just before every checkpoint,
+so on resume it holds at least the checkpoint's episodes; rows past them (a run killed between
+the two writes) are dropped, so numbering continues with no gap and no duplicate.
+
+What a checkpoint cannot hold is the envs' internal state: a resumed run starts fresh episodes.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from a3c_cartpole.config import ConfigError, TrainConfig
+from a3c_cartpole.envs import EnvInfo
+from a3c_cartpole.evaluation import Evaluation, SolvedCheck
+from a3c_cartpole.global_model import GlobalModel
+from a3c_cartpole.ledger import EpisodeLedger, EpisodeRecord
+from a3c_cartpole.outputs import CSV_HEADER, RunFiles, write_episodes_csv
+
+CHECKPOINTS_KEPT = 3
+RUN_STATE_KEY = "run_state/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def checkpoint_dir(save_dir: Path, env_id: str) -> Path:
+    return Path(save_dir) / "checkpoints" / env_id
+
+
+@dataclasses.dataclass
+class RunState:
+    """Where a run stands: what a checkpoint stores besides the weights and the optimizer."""
+
+    env_id: str
+    hidden: int
+    obs_size: int
+    n_actions: int
+    seed: int
+    episodes: int = 0
+    steps: int = 0
+    updates: int = 0
+    seconds: float = 0.0
+    worker_rngs: list = dataclasses.field(default_factory=list)
+    best_eval_returns: list | None = None
+    eval_count: int = 0
+    solved_at: list | None = None
+    """[episode, env step, seconds] of the first passed solved check, if any."""
+
+
+def worker_rng_states(workers) -> list:
+    """Action-sampling RNG state of each in-process worker (other transports keep their own)."""
+    states = []
+    for worker in workers:
+        collector = getattr(getattr(worker, "learner", None), "collector", None)
+        if collector is not None:
+            states.append(collector.rng.bit_generator.state)
+    return states
+
+
+def restore_worker_rngs(workers, states: list) -> None:
+    """Give each worker its saved RNG state back (only when the worker count is unchanged)."""
+    collectors = [getattr(getattr(w, "learner", None), "collector", None) for w in workers]
+    if len(states) != len(collectors) or any(c is None for c in collectors):
+        return
+    for collector, state in zip(collectors, states, strict=True):
+        collector.rng.bit_generator.state = state
+
+
+def read_episodes_csv(path: Path) -> list[EpisodeRecord]:
+    """The rows of an episodes.csv written by `write_episodes_csv`."""
+    try:
+        with open(path, newline="") as handle:
+            reader = csv.reader(handle)
+            header = tuple(next(reader, ()))
+            if header != CSV_HEADER:
+                raise ConfigError(f"{path} is not an episodes log (header {','.join(header) or 'missing'})")
+            return [
+                EpisodeRecord(int(ep), int(worker), float(ret), int(length), int(step), float(wall))
+                for ep, worker, ret, length, step, wall in reader
+            ]
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"cannot read the episode log {path}: {err}") from None
+
+
+class TrainingCheckpoints:
+    """Saves and restores one env's training state in <save-dir>/checkpoints/<env-id>/."""
+
+    def __init__(self, config: TrainConfig, info: EnvInfo, shared: GlobalModel, seed: int) -> None:
+        self.config = config
+        self.info = info
+        self.shared = shared
+        self.directory = checkpoint_dir(config.save_dir, config.env_id)
+        self.state = RunState(config.env_id, config.hidden, info.obs_size, info.n_actions, seed)
+        self._run_state = tf.Variable("", dtype=tf.string, trainable=False)
+        self._checkpoint = tf.train.Checkpoint(
+            model=shared.model, optimizer=shared.optimizer, run_state=self._run_state
+        )
+        self._manager: tf.train.CheckpointManager | None = None
+        self.last_saved_updates = 0
+
+    @property
+    def manager(self) -> tf.train.CheckpointManager:
+        if self._manager is None:
+            self._manager = tf.train.CheckpointManager(self._checkpoint, str(self.directory), CHECKPOINTS_KEPT)
+        return self._manager
+
+    def start_fresh(self) -> RunState:
+        """A new run: earlier checkpoints of this env in the save dir belong to the run it replaces."""
+        shutil.rmtree(self.directory, ignore_errors=True)
+        return self.state
+
+    def resume(self, files: RunFiles) -> tuple[RunState, list[EpisodeRecord]]:
+        """Load the latest checkpoint into the model and optimizer; return its state and episode log.
+
+        Refuses (ConfigError) a checkpoint of another env or network size, and a budget already spent.
+        """
+        config = self.config
+        latest = tf.train.latest_checkpoint(str(self.directory))
+        if latest is None:
+            others = sorted(p.name for p in self.directory.parent.glob("*") if tf.train.latest_checkpoint(str(p)))
+            hint = f" (there are checkpoints for {', '.join(others)}: pass that --env)" if others else ""
+            raise ConfigError(f"nothing to resume: no checkpoint for {config.env_id} in {config.save_dir}{hint}")
+        try:
+            saved = RunState(**json.loads(tf.train.load_variable(latest, RUN_STATE_KEY).decode()))
+        except Exception as err:  # a damaged or foreign checkpoint: say which, not how TF failed
+            raise ConfigError(f"cannot resume from {latest}: unreadable run state ({type(err).__name__})") from None
+        if saved.env_id != config.env_id or (saved.obs_size, saved.n_actions) != (
+            self.info.obs_size,
+            self.info.n_actions,
+        ):
+            raise ConfigError(
+                f"cannot resume: the checkpoint in {self.directory} is for {saved.env_id}, not {config.env_id}"
+            )
+        if saved.hidden != config.hidden:
+            raise ConfigError(
+                f"cannot resume: the checkpoint in {self.directory} has --hidden {saved.hidden}, not {config.hidden}"
+            )
+        if saved.episodes >= config.max_eps:
+            raise ConfigError(
+                f"cannot resume: the run already has {saved.episodes} episodes; give a --max-eps above that"
+            )
+        if config.max_steps is not None and saved.steps >= config.max_steps:
+            raise ConfigError(
+                f"cannot resume: the run already has {saved.steps} env steps; give a --max-steps above that"
+            )
+        episodes = [e for e in read_episodes_csv(files.episodes_csv) if e.episode <= saved.episodes]
+        if [e.episode for e in episodes] != list(range(1, saved.episodes + 1)):
+            raise ConfigError(
+                f"cannot resume: {files.episodes_csv} has {len(episodes)} of the checkpoint's {saved.episodes} episodes"
+            )
+        with self.shared.lock:
+            self._checkpoint.restore(latest).assert_existing_objects_matched()
+            self.shared.optimizer.learning_rate = config.lr  # --lr of this invocation, not the saved one
+            self.shared.updates = saved.updates
+        saved.seed = self.state.seed
+        self.state = saved
+        self.last_saved_updates = saved.updates
+        return saved, episodes
+
+    def apply(self, state: RunState, episodes: list[EpisodeRecord], ledger: EpisodeLedger, check: SolvedCheck, workers):
+        """Continue the counters of a resumed run: episode log, steps, evaluations, RNGs."""
+        ledger.episodes = list(episodes)
+        ledger.steps = state.steps
+        check.count = state.eval_count
+        if state.best_eval_returns:
+            check.best = Evaluation(np.asarray(state.best_eval_returns), self.info.reward_threshold)
+        restore_worker_rngs(workers, state.worker_rngs)
+
+    def save(self, ledger: EpisodeLedger, check: SolvedCheck, workers, seconds: float, solved_at) -> str:
+        """Rewrite episodes.csv, then checkpoint the model, optimizer and run state consistently with it."""
+        episodes, steps = ledger.snapshot()
+        write_episodes_csv(RunFiles(self.config.save_dir, self.config.env_id).episodes_csv, episodes)
+        state = self.state
+        state.episodes, state.steps, state.seconds = len(episodes), steps, seconds
+        state.worker_rngs = worker_rng_states(workers)
+        state.eval_count = check.count
+        state.best_eval_returns = None if check.best is None else [float(x) for x in check.best.returns]
+        state.solved_at = None if solved_at is None else list(solved_at)
+        with self.shared.lock:  # no update lands half-way through the save
+            state.updates = self.shared.updates
+            self._run_state.assign(json.dumps(dataclasses.asdict(state)))
+            path = self.manager.save()
+        self.last_saved_updates = state.updates
+        return path
+
+    def due(self) -> bool:
+        """Whether `checkpoint_every` updates have passed since the last checkpoint."""
+        return self.shared.updates - self.last_saved_updates >= self.config.checkpoint_every

@@ -1,0 +1,213 @@
+"""The Ray transport: workers are Ray actors, possibly on other machines; the driver owns the model.
+
+Each actor wraps the same `Learner` as a worker thread (same envs, rollout and loss). The driver
+keeps the one global model and Adam optimizer and applies each gradient as it arrives
+(`ray.wait`, never `ray.get` in submission order), then `ray.put`s the new weights once and hands
+that reference back to the actor whose gradient it was. One call is in flight per actor, so a
+gradient is at most `workers - 1` updates stale.
+
+An actor's episodes and env steps reach the ledger only when its gradient does. So a rollout lost
+with a dead actor is never counted, and the ledger keeps the episode budget exact. Ray restarts the
+actor and the driver gives it the latest weights again; training goes on.
+
+`RayWorkerPool` is a thread with the surface of a worker thread (`start`, `is_alive`, `join`,
+`error`), so the master's monitoring, solved check, outputs and Ctrl-C handling serve both backends.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+import numpy as np
+import ray
+import tensorflow as tf
+from ray.exceptions import RayActorError
+
+from a3c_cartpole.config import ConfigError, TrainConfig
+from a3c_cartpole.envs import EnvInfo
+from a3c_cartpole.global_model import GlobalModel
+from a3c_cartpole.ledger import EpisodeLedger
+from a3c_cartpole.model import NumpyActorCritic
+from a3c_cartpole.rollout import FinishedEpisode
+from a3c_cartpole.worker import Learner, UpdateStats
+
+# Restarting an actor (a new process importing TensorFlow) takes seconds; calls to it fail fast
+# meanwhile. The driver retries after a pause, and gives up after this many failures in a row.
+RETRY_SECONDS = 0.5
+MAX_FAILURES_IN_A_ROW = 120
+# How long the driver sleeps in ray.wait before looking at the stop flag again.
+WAIT_SECONDS = 0.05
+ACTOR_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+
+# What one call returns: the gradients (flat, in trainable-variable order), the loss terms, and
+# the rollout's vector steps as (env steps, episodes that ended), in the order they happened.
+Rollout = tuple[np.ndarray, UpdateStats, list[tuple[int, list[FinishedEpisode]]]]
+
+
+class RolloutActor:
+    """A `Learner` in its own process: weights in, one rollout's gradients and episodes out.
+
+    Weights and gradients travel as one flat float32 array each: one buffer is cheaper for Ray to
+    store and ship than eight small ones.
+    """
+
+    def __init__(self, config: TrainConfig, obs_size: int, n_actions: int, env_seed: int, rng_seed) -> None:
+        self.learner = Learner(config, obs_size, n_actions, env_seed, rng_seed)
+        variables = self.learner.model.ordered_variables()
+        self.shapes = [tuple(v.shape) for v in variables]
+        sizes = [int(np.prod(shape)) for shape in self.shapes]
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+        def load(flat):
+            for variable, part in zip(variables, tf.split(flat, sizes), strict=True):
+                variable.assign(tf.reshape(part, variable.shape))
+
+        self._load = load
+
+    def node_id(self) -> str:
+        """The Ray node this actor runs on (also tells the driver it is ready)."""
+        return ray.get_runtime_context().get_node_id()
+
+    def compute(self, flat_weights: np.ndarray) -> Rollout:
+        """Load the global weights, act one rollout with them, and differentiate the loss."""
+        self._load(flat_weights)  # the gradient is taken at the weights acted with
+        policy = NumpyActorCritic(tuple(unflatten(flat_weights, self.shapes)))
+        vector_steps: list[tuple[int, list[FinishedEpisode]]] = []
+
+        def report(n_steps: int, finished: list[FinishedEpisode]) -> bool:
+            vector_steps.append((n_steps, finished))
+            return True  # the driver's ledger decides what counts, when the result arrives
+
+        gradients, stats = self.learner.gradients(policy, report)
+        return flatten(gradients), stats, vector_steps
+
+
+def flatten(arrays) -> np.ndarray:
+    """Concatenate arrays (or tensors) into one flat float32 array."""
+    return np.concatenate([np.ravel(a) for a in arrays]).astype(np.float32, copy=False)
+
+
+def unflatten(flat: np.ndarray, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+    """The inverse of `flatten`, as views of `flat`."""
+    parts, start = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape))
+        parts.append(flat[start : start + size].reshape(shape))
+        start += size
+    return parts
+
+
+def connect(address: str | None) -> bool:
+    """Start or join Ray unless this process already did; True if this call did (so it shuts down)."""
+    if ray.is_initialized():
+        return False
+    options: dict = {"logging_level": logging.WARNING, "configure_logging": True}
+    if address is None and "RAY_ADDRESS" not in os.environ:
+        # A private local instance, even if `ray start` left one running: joining is --ray-address auto.
+        options.update(address="local", include_dashboard=False)
+    else:
+        options["address"] = address
+    try:
+        ray.init(**options)
+    except ConnectionError as err:
+        raise ConfigError(f"cannot join the Ray cluster at {address or os.environ['RAY_ADDRESS']}: {err}") from None
+    return True
+
+
+class RayWorkerPool(threading.Thread):
+    """Drives `config.workers` Ray actors from the driver process, in place of worker threads."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        info: EnvInfo,
+        seed: int,
+        shared: GlobalModel,
+        ledger: EpisodeLedger,
+    ) -> None:
+        super().__init__(name="a3c-ray-driver", daemon=True)
+        self.worker_id: int | str = "ray driver"
+        self.shared = shared
+        self.ledger = ledger
+        self.error: BaseException | None = None
+        self.last_stats: UpdateStats | None = None
+        self.lost_rollouts = 0
+        """Rollouts dropped because their actor died; none of their episodes or steps counted."""
+        self.owns_ray = connect(config.ray_address)
+        try:
+            self.actors = self._create_actors(config, info, seed)
+            # Wait until every actor has built its envs and model, so training time is training.
+            self.node_ids: list[str] = ray.get([actor.node_id.remote() for actor in self.actors])
+        except BaseException:
+            self._release()
+            raise
+
+    def _create_actors(self, config: TrainConfig, info: EnvInfo, seed: int) -> list:
+        # One CPU per actor where the cluster has them; a share of the CPUs where it has fewer, so
+        # that `--workers` larger than the core count still starts every actor.
+        cpus = ray.cluster_resources().get("CPU", 1.0)
+        actor_class = ray.remote(RolloutActor).options(
+            num_cpus=min(1.0, cpus / config.workers),
+            max_restarts=-1,
+            max_task_retries=0,  # a lost rollout is dropped, never replayed
+            scheduling_strategy="SPREAD",
+            runtime_env={"env_vars": ACTOR_ENV},
+        )
+        return [
+            actor_class.remote(config, info.obs_size, info.n_actions, seed + 10_000 * (i + 1), [seed, i])
+            for i in range(config.workers)
+        ]
+
+    def run(self) -> None:
+        try:
+            self._drive()
+        except BaseException as err:  # handed to the master, which reports it
+            self.error = err
+            self.ledger.request_stop(f"worker {self.worker_id} failed: {err}")
+        finally:
+            self._release()
+
+    def _drive(self) -> None:
+        gradient_shapes = [tuple(v.shape) for v in self.shared.model.trainable_variables]
+        weights = ray.put(flatten(self.shared.snapshot().arrays()))
+        in_flight = {actor.compute.remote(weights): i for i, actor in enumerate(self.actors)}
+        retry_at: dict[int, float] = {}  # actors whose last call failed, and when to call again
+        failures = [0] * len(self.actors)
+        while (in_flight or retry_at) and not self.ledger.stopping:
+            for i, when in list(retry_at.items()):
+                if time.monotonic() >= when:
+                    del retry_at[i]
+                    in_flight[self.actors[i].compute.remote(weights)] = i
+            if not in_flight:
+                time.sleep(WAIT_SECONDS)
+                continue
+            done, _ = ray.wait(list(in_flight), num_returns=1, timeout=WAIT_SECONDS)
+            if not done:
+                continue
+            i = in_flight.pop(done[0])
+            try:
+                gradients, stats, vector_steps = ray.get(done[0])
+            except RayActorError as err:  # died or unreachable; Ray restarts it (ActorDiedError, ...)
+                self.lost_rollouts += 1
+                failures[i] += 1
+                if failures[i] >= MAX_FAILURES_IN_A_ROW or getattr(err, "actor_init_failed", False):
+                    self.worker_id = i
+                    raise
+                retry_at[i] = time.monotonic() + RETRY_SECONDS
+                continue
+            failures[i] = 0
+            if not all(self.ledger.report(i, n_steps, finished) for n_steps, finished in vector_steps):
+                break  # budget spent or stop requested while this rollout ran: like a thread, apply nothing
+            self.last_stats = stats
+            weights = ray.put(flatten(self.shared.apply(unflatten(gradients, gradient_shapes)).arrays()))
+            in_flight[self.actors[i].compute.remote(weights)] = i
+
+    def _release(self) -> None:
+        """Stop every actor (their in-flight rollouts are dropped) and leave Ray if we started it."""
+        for actor in getattr(self, "actors", []):
+            ray.kill(actor)
+        if self.owns_ray:
+            ray.shutdown()

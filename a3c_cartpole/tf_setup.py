@@ -1,0 +1,37 @@
+"""Importing TensorFlow without its start-up chatter on the user's terminal.
+
+TensorFlow 2.19+ prints oneDNN, CUDA and absl notices from C++ while it loads, even with
+TF_CPP_MIN_LOG_LEVEL set (tensorflow/tensorflow#100442). They are noise on a CPU machine, so the
+C++ stderr is muted for the import and the device probe only; Python errors still surface.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+
+@contextlib.contextmanager
+def _muted_stderr_fd():
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_tensorflow_quietly() -> None:
+    """Load TensorFlow and probe its devices once, with C++ logging muted."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules:
+        return
+    with _muted_stderr_fd():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()

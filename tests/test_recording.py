@@ -1,0 +1,95 @@
+"""--play reports and recordings: JSON for scripts, min/max in the summary, GIF and MP4 files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from a3c_cartpole import recording
+from a3c_cartpole.cli import main
+from a3c_cartpole.config import ConfigError
+from a3c_cartpole.envs import describe_env
+from a3c_cartpole.play import PlayReport, play
+from a3c_cartpole.saved_policy import GreedyPolicy, save_weights
+from tests.conftest import fixed_policy
+
+# Always pushes right: CartPole-v1 falls after a handful of steps, so episodes are short and known.
+ALWAYS_RIGHT = fixed_policy(4, [0.0, 1.0], 0.0)
+
+
+@pytest.fixture
+def save_dir(tmp_path):
+    """A save dir holding a hand-built 'trained' model, as --play expects to find it."""
+    info = describe_env("CartPole-v1")
+    save_weights(ALWAYS_RIGHT, info, 1, tmp_path / "CartPole-v1_best.weights.h5")
+    (tmp_path / "CartPole-v1_run.json").write_text(json.dumps({"env_id": "CartPole-v1", "hidden": 1}))
+    return tmp_path
+
+
+def episode_lengths(episodes: int, seed: int = 0) -> list[int]:
+    report = play(GreedyPolicy(ALWAYS_RIGHT, "CartPole-v1"), episodes, seed, window=False, echo=lambda _: None)
+    return [int(r) for r in report.returns]  # CartPole pays 1 a step
+
+
+def test_play_json_prints_one_object_and_nothing_else(save_dir, capsys):
+    code = main(["--play", "--json", "--episodes", "3", "--save-dir", str(save_dir)])
+    out = capsys.readouterr().out
+    assert code == 0 and out.count("\n") == 1
+    report = json.loads(out)
+    returns = episode_lengths(3)
+    assert report["episodes"] == 3 and report["threshold"] == 475.0 and report["solved"] is False
+    assert report["mean"] == pytest.approx(np.mean(returns)) and report["std"] == pytest.approx(np.std(returns))
+    assert (report["min"], report["max"]) == (min(returns), max(returns))
+
+
+def test_play_summary_gives_min_and_max():
+    text = PlayReport("CartPole-v1", np.array([10.0, 30.0, 20.0]), 475.0).summary()
+    assert "mean 20.0 ± 8.2 (min 10, max 30) over 3 episodes" in text and "does not meet" in text
+
+
+def test_json_without_play_is_refused(capsys):
+    assert main(["--train", "--json"]) != 0
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_gif_keeps_every_other_frame(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "run.gif"
+    play(GreedyPolicy(ALWAYS_RIGHT, "CartPole-v1"), 2, 0, record=path, echo=lambda _: None)
+    expected = sum((n + 1) // 2 for n in episode_lengths(2))  # frames before steps 0, 2, 4, ...
+    with Image.open(path) as gif:
+        assert gif.n_frames == expected and gif.size == (300, 200)
+
+
+def test_mp4_keeps_every_frame_at_full_size(tmp_path):
+    pytest.importorskip("imageio_ffmpeg")
+    import imageio.v2 as imageio
+
+    path = tmp_path / "run.mp4"
+    play(GreedyPolicy(ALWAYS_RIGHT, "CartPole-v1"), 2, 0, record=path, echo=lambda _: None)
+    reader = imageio.get_reader(path, format="FFMPEG")
+    try:
+        frames = sum(1 for _ in reader)
+        assert frames == sum(episode_lengths(2))
+        assert reader.get_meta_data()["size"] == (600, 400)
+    finally:
+        reader.close()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_mp4_without_the_video_extra_names_the_extra(monkeypatch, save_dir, capsys, tmp_path):
+    monkeypatch.setattr(recording, "find_spec", lambda name: None if name == "imageio_ffmpeg" else object())
+    with pytest.raises(ConfigError, match=r"pip install 'a3c-cartpole\[video\]'"):
+        recording.record_format(tmp_path / "run.mp4")
+    code = main(["--play", "--record", str(tmp_path / "run.mp4"), "--save-dir", str(save_dir)])
+    err = capsys.readouterr().err
+    assert code != 0 and err.count("\n") == 1 and "a3c-cartpole[video]" in err
+    assert not (tmp_path / "run.mp4").exists()
+
+
+def test_unknown_record_format_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="supports .gif, .mp4"):
+        recording.record_format(tmp_path / "run.avi")

@@ -1,0 +1,129 @@
+"""Checkpoints and --resume: a stopped run continues with no gap, no duplicate, and its optimizer state."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import tensorflow as tf
+
+from a3c_cartpole.checkpoints import checkpoint_dir
+from a3c_cartpole.cli import main
+from a3c_cartpole.config import ConfigError, TrainConfig
+from a3c_cartpole.master import MasterAgent, train
+from a3c_cartpole.outputs import RunFiles
+from a3c_cartpole.tensorboard_log import tensorboard_dir
+
+RUN = dict(workers=1, envs_per_worker=4, seed=5, checkpoint_every=5, verbose=False)
+ITERATIONS_KEY = "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def csv_rows(save_dir):
+    with open(RunFiles(save_dir, "CartPole-v1").episodes_csv, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def latest_checkpoint(save_dir):
+    return tf.train.latest_checkpoint(str(checkpoint_dir(save_dir, "CartPole-v1")))
+
+
+class CtrlCAfter:
+    """Stands in for the progress printer and presses Ctrl-C once `episodes` have been played."""
+
+    def __init__(self, episodes: int) -> None:
+        self.episodes = episodes
+
+    def update(self, episodes, *_):
+        if episodes >= self.episodes:
+            raise KeyboardInterrupt
+
+    def message(self, _text):
+        pass
+
+
+@pytest.fixture(scope="module")
+def stopped_and_resumed(tmp_path_factory):
+    """A run interrupted by Ctrl-C after >= 25 episodes, then resumed for 40 more."""
+    save_dir = tmp_path_factory.mktemp("resume")
+    agent = MasterAgent(TrainConfig(save_dir=save_dir, max_eps=10_000, **RUN))
+    agent.progress = CtrlCAfter(25)
+    first = agent.train()
+    before = {
+        "rows": csv_rows(save_dir),
+        "iterations": int(tf.train.load_variable(latest_checkpoint(save_dir), ITERATIONS_KEY)),
+        "record": json.loads(RunFiles(save_dir, "CartPole-v1").run_record.read_text()),
+    }
+    second = train(save_dir=save_dir, max_eps=first.episodes + 40, resume=True, **RUN)
+    return save_dir, first, before, second
+
+
+def test_ctrl_c_writes_a_checkpoint_matching_the_episode_log(stopped_and_resumed):
+    _, first, before, _ = stopped_and_resumed
+    assert first.stop_reason == "interrupted by Ctrl-C"
+    assert first.episodes >= 25 and len(before["rows"]) == first.episodes
+    assert before["iterations"] == before["record"]["updates"] > 0
+
+
+def test_resumed_run_continues_episodes_steps_and_clock_without_gap_or_duplicate(stopped_and_resumed):
+    save_dir, first, before, second = stopped_and_resumed
+    rows = csv_rows(save_dir)
+    assert second.episodes == first.episodes + 40
+    assert [int(r["episode"]) for r in rows] == list(range(1, first.episodes + 41))
+    assert rows[: first.episodes] == before["rows"]  # the old rows, untouched
+    steps = [int(r["global_step"]) for r in rows]
+    walls = [float(r["wall_time"]) for r in rows]
+    assert steps == sorted(steps) and walls == sorted(walls)
+    assert int(rows[first.episodes]["global_step"]) > first.steps - 1
+    assert second.steps > first.steps and second.seconds > first.seconds
+
+
+def test_resumed_run_continues_the_optimizer_and_the_update_count(stopped_and_resumed):
+    save_dir, _, before, _ = stopped_and_resumed
+    after = int(tf.train.load_variable(latest_checkpoint(save_dir), ITERATIONS_KEY))
+    record = json.loads(RunFiles(save_dir, "CartPole-v1").run_record.read_text())
+    assert after > before["iterations"]
+    assert record["updates"] == after  # one optimizer step per global update, across both segments
+
+
+def test_tensorboard_appends_every_episode_once(stopped_and_resumed):
+    from tests.test_tensorboard import read_events
+
+    save_dir, _, _, second = stopped_and_resumed
+    events = read_events(tensorboard_dir(save_dir, "CartPole-v1"))
+    steps = [step for step, _ in events["charts/episodic_return"]]
+    assert len(steps) == second.episodes and steps == sorted(steps)
+    assert len(list(tensorboard_dir(save_dir, "CartPole-v1").glob("events.out.tfevents.*"))) == 2
+
+
+def test_checkpoint_manager_keeps_three(stopped_and_resumed):
+    save_dir, *_ = stopped_and_resumed
+    assert len(list(checkpoint_dir(save_dir, "CartPole-v1").glob("ckpt-*.index"))) == 3
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (dict(hidden=32, max_eps=200), "has --hidden 100, not 32"),
+        (dict(env_id="CartPole-v0", max_eps=200), "there are checkpoints for CartPole-v1"),
+        (dict(max_eps=60), "already has .* episodes; give a --max-eps above that"),
+    ],
+)
+def test_resume_refuses_a_mismatch_and_keeps_the_files(stopped_and_resumed, options, message):
+    save_dir, *_ = stopped_and_resumed
+    rows, latest = csv_rows(save_dir), latest_checkpoint(save_dir)
+    with pytest.raises(ConfigError, match=message):
+        train(save_dir=save_dir, resume=True, **{**RUN, **options})
+    assert csv_rows(save_dir) == rows and latest_checkpoint(save_dir) == latest
+
+
+def test_cli_resume_mismatch_is_one_line_on_stderr(stopped_and_resumed, capsys):
+    save_dir, *_ = stopped_and_resumed
+    code = main(["--train", "--resume", "--save-dir", str(save_dir), "--hidden", "64", "--max-eps", "200"])
+    err = capsys.readouterr().err
+    assert code != 0 and err.count("\n") == 1 and "--hidden 100, not 64" in err and "Traceback" not in err
+
+
+def test_resume_without_checkpoint_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="nothing to resume"):
+        train(save_dir=tmp_path, resume=True, max_eps=10, **RUN)
