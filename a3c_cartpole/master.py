@@ -109,6 +109,11 @@ class MasterAgent:
             f"Training A3C on {config.env_id}: {config.workers} workers x {config.envs_per_worker} envs, "
             f"seed {self.seed}; solved = greedy mean >= {info.reward_threshold} over {config.eval_episodes} episodes"
         )
+        if config.resume:
+            self.progress.message(
+                f"Resuming from {checkpoints.manager.latest_checkpoint}: episode {resumed.episodes:,}, "
+                f"{resumed.steps:,} env steps, {resumed.updates:,} updates, {resumed.seconds:.1f} s trained"
+            )
 
         ledger.start_time = time.perf_counter() - resumed.seconds  # a resumed run's clock continues
         for worker in workers:

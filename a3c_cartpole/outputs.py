@@ -20,6 +20,8 @@ from a3c_cartpole.ledger import EpisodeRecord
 
 CSV_HEADER = ("episode", "worker", "return", "length", "global_step", "wall_time")
 MOVING_AVERAGE_WINDOW = 100
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 class RunFiles:
@@ -44,6 +46,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix="".join(path.suffixes[-2:]))
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results should be readable like any other
     try:
         yield Path(tmp)
         os.replace(tmp, path)

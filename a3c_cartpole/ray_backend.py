@@ -16,6 +16,7 @@ actor and the driver gives it the latest weights again; training goes on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -23,16 +24,21 @@ import time
 
 import numpy as np
 import ray
-import tensorflow as tf
-from ray.exceptions import RayActorError
+from ray.exceptions import GetTimeoutError, RayActorError
 
-from a3c_cartpole.config import ConfigError, TrainConfig
-from a3c_cartpole.envs import EnvInfo
-from a3c_cartpole.global_model import GlobalModel
-from a3c_cartpole.ledger import EpisodeLedger
-from a3c_cartpole.model import NumpyActorCritic
-from a3c_cartpole.rollout import FinishedEpisode
-from a3c_cartpole.worker import Learner, UpdateStats
+from a3c_cartpole.tf_setup import import_tensorflow_quietly
+
+import_tensorflow_quietly()  # in an actor's process, this module is the one that loads TensorFlow
+
+import tensorflow as tf  # noqa: E402
+
+from a3c_cartpole.config import ConfigError, TrainConfig  # noqa: E402
+from a3c_cartpole.envs import EnvInfo  # noqa: E402
+from a3c_cartpole.global_model import GlobalModel  # noqa: E402
+from a3c_cartpole.ledger import EpisodeLedger  # noqa: E402
+from a3c_cartpole.model import NumpyActorCritic  # noqa: E402
+from a3c_cartpole.rollout import FinishedEpisode  # noqa: E402
+from a3c_cartpole.worker import Learner, UpdateStats  # noqa: E402
 
 # Restarting an actor (a new process importing TensorFlow) takes seconds; calls to it fail fast
 # meanwhile. The driver retries after a pause, and gives up after this many failures in a row.
@@ -41,6 +47,8 @@ MAX_FAILURES_IN_A_ROW = 120
 # How long the driver sleeps in ray.wait before looking at the stop flag again.
 WAIT_SECONDS = 0.05
 ACTOR_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+# Starting an actor imports TensorFlow (seconds); give up if Ray cannot place them all by then.
+ACTOR_START_SECONDS = 300
 
 # What one call returns: the gradients (flat, in trainable-variable order), the loss terms, and
 # the rollout's vector steps as (env steps, episodes that ended), in the order they happened.
@@ -140,7 +148,14 @@ class RayWorkerPool(threading.Thread):
         try:
             self.actors = self._create_actors(config, info, seed)
             # Wait until every actor has built its envs and model, so training time is training.
-            self.node_ids: list[str] = ray.get([actor.node_id.remote() for actor in self.actors])
+            ready = [actor.node_id.remote() for actor in self.actors]
+            try:
+                self.node_ids: list[str] = ray.get(ready, timeout=ACTOR_START_SECONDS)
+            except GetTimeoutError:
+                raise ConfigError(
+                    f"Ray did not start {config.workers} workers within {ACTOR_START_SECONDS} s: "
+                    "are there enough free CPUs (`ray status`)?"
+                ) from None
         except BaseException:
             self._release()
             raise
@@ -171,7 +186,6 @@ class RayWorkerPool(threading.Thread):
             self._release()
 
     def _drive(self) -> None:
-        gradient_shapes = [tuple(v.shape) for v in self.shared.model.trainable_variables]
         weights = ray.put(flatten(self.shared.snapshot().arrays()))
         in_flight = {actor.compute.remote(weights): i for i, actor in enumerate(self.actors)}
         retry_at: dict[int, float] = {}  # actors whose last call failed, and when to call again
@@ -202,12 +216,13 @@ class RayWorkerPool(threading.Thread):
             if not all(self.ledger.report(i, n_steps, finished) for n_steps, finished in vector_steps):
                 break  # budget spent or stop requested while this rollout ran: like a thread, apply nothing
             self.last_stats = stats
-            weights = ray.put(flatten(self.shared.apply(unflatten(gradients, gradient_shapes)).arrays()))
+            weights = ray.put(self.shared.apply_flat(gradients))
             in_flight[self.actors[i].compute.remote(weights)] = i
 
     def _release(self) -> None:
         """Stop every actor (their in-flight rollouts are dropped) and leave Ray if we started it."""
         for actor in getattr(self, "actors", []):
-            ray.kill(actor)
+            with contextlib.suppress(Exception):  # already gone, or the cluster itself is: nothing to stop
+                ray.kill(actor)
         if self.owns_ray:
             ray.shutdown()

@@ -156,9 +156,9 @@ class TrainingBoard:
     def stats(self, steps: int, stats: Sequence, learning_rate: float, now: float | None = None) -> None:
         """Throughput since the last call, the learning rate, and the worker loss terms averaged."""
         now = time.perf_counter() if now is None else now
-        sps = (steps - self._last_steps) / max(now - self._last_time, 1e-9)
+        if steps > self._last_steps:  # nothing to say about speed when no step was taken (e.g. at the end)
+            self._series("charts/SPS", [steps], [(steps - self._last_steps) / max(now - self._last_time, 1e-9)])
         self._last_time, self._last_steps = now, steps
-        self._series("charts/SPS", [steps], [sps])
         self._series("charts/learning_rate", [steps], [learning_rate])
         stats = [s for s in stats if s is not None]
         if stats:

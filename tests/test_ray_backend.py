@@ -5,11 +5,16 @@ Local tests share one Ray instance (2 CPUs); the two-node test then starts its o
 """
 
 import csv
+import os
 import sys
 import time
 
 import numpy as np
 import pytest
+
+# Ray gives its nodes the machine's outward IP even when asked for 127.0.0.1; this (read when ray is
+# imported) keeps every test node on loopback, so the tests open no socket beyond this machine.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 from a3c_cartpole.cli import main
 from a3c_cartpole.config import ConfigError, TrainConfig
@@ -55,35 +60,38 @@ def test_actor_computes_the_same_gradient_as_a_thread_learner(tmp_path):
     flat, _, vector_steps = actor.compute(flatten(weights.arrays()))
 
     for variable, array in zip(actor.learner.model.ordered_variables(), weights.arrays(), strict=True):
-        np.testing.assert_array_equal(np.asarray(variable), array)  # acted and differentiated at the sent weights
+        np.testing.assert_array_equal(variable.numpy(), array)  # acted and differentiated at the sent weights
     shapes = [tuple(g.shape) for g in expected]
     for got, want in zip(unflatten(flat, shapes), expected, strict=True):
         np.testing.assert_array_equal(got, np.asarray(want))
     assert vector_steps == seen
 
 
+@pytest.fixture(scope="class")
+def local_ray():
+    """One local Ray instance with 2 CPUs, like a CI machine, shared by a class of tests."""
+    ray = pytest.importorskip("ray")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="warning")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.usefixtures("local_ray")
 class TestLocalRay:
-    """On one local Ray instance with 2 CPUs, like a CI machine."""
+    """Training through the master, and an actor killed mid-run, on a local Ray instance."""
 
-    @pytest.fixture(scope="class", autouse=True)
-    def local_ray(self):
-        ray = pytest.importorskip("ray")
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="warning")
-        yield ray
-        ray.shutdown()
-
-    @pytest.mark.parametrize("seed", [0])
-    def test_short_ray_training_beats_random_baseline(self, tmp_path, seed):
+    def test_short_ray_training_beats_random_baseline(self, tmp_path):
         from a3c_cartpole.master import MasterAgent
 
-        result = MasterAgent(ray_config(tmp_path, workers=2, seed=seed, max_steps=60_000)).train()
+        # usually solved (greedy mean >= 475) after 15k-35k steps, which stops the run
+        result = MasterAgent(ray_config(tmp_path, workers=2, seed=0, max_steps=60_000)).train()
 
         assert result.episodes > 100
         with open(result.files.episodes_csv, newline="") as handle:
             last = [float(row["return"]) for row in csv.DictReader(handle)][-50:]
-        # random play averages ~22 on CartPole-v1; both the learner's episodes and its greedy policy beat it
-        assert np.mean(last) > 60
-        assert result.best_evaluation.mean > 60
+        # random play averages ~22 on CartPole-v1 (the mean of 50 such episodes: 22 ± 2)
+        assert result.best_evaluation.mean > 100
+        assert np.mean(last) > 45
 
     def test_killed_actor_is_restarted_and_episode_budget_stays_exact(self, tmp_path, local_ray):
         from a3c_cartpole.envs import describe_env
@@ -93,14 +101,16 @@ class TestLocalRay:
         from a3c_cartpole.ray_backend import RayWorkerPool
 
         # lr so small that the policy stays random: short episodes at a steady rate
-        config = ray_config(tmp_path, workers=2, seed=1, max_eps=4000, lr=1e-9)
+        config = ray_config(tmp_path, workers=2, seed=1, max_eps=3000, lr=1e-9)
         info = describe_env(config.env_id)
         shared = GlobalModel(build_model(info.obs_size, info.n_actions, config.hidden), config.lr)
         ledger = EpisodeLedger(config.max_eps, None)
         pool = RayWorkerPool(config, info, 1, shared, ledger)
         pool.start()
-        while len(ledger.snapshot()[0]) < 300:
+        deadline = time.monotonic() + 120
+        while len(ledger.snapshot()[0]) < 300 and pool.is_alive() and time.monotonic() < deadline:
             time.sleep(0.01)
+        assert pool.is_alive(), pool.error
         local_ray.kill(pool.actors[0], no_restart=False)
         killed_at = time.perf_counter() - ledger.start_time
         pool.join(timeout=120)
@@ -130,6 +140,7 @@ def test_two_node_cluster_places_one_actor_per_node_and_trains(tmp_path):
         cluster.wait_for_nodes()
         nodes = {node["NodeID"] for node in ray.nodes() if node["Alive"]}
         assert len(nodes) == 2
+        assert {node["NodeManagerAddress"] for node in ray.nodes()} == {"127.0.0.1"}
 
         config = ray_config(tmp_path, workers=2, seed=2, max_eps=300)
         info = describe_env(config.env_id)

@@ -91,5 +91,5 @@ def test_mp4_without_the_video_extra_names_the_extra(monkeypatch, save_dir, caps
 
 
 def test_unknown_record_format_is_refused(tmp_path):
-    with pytest.raises(ConfigError, match="supports .gif, .mp4"):
+    with pytest.raises(ConfigError, match=r"supports \.gif, \.mp4"):
         recording.record_format(tmp_path / "run.avi")

@@ -127,3 +127,24 @@ def test_cli_resume_mismatch_is_one_line_on_stderr(stopped_and_resumed, capsys):
 def test_resume_without_checkpoint_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="nothing to resume"):
         train(save_dir=tmp_path, resume=True, max_eps=10, **RUN)
+
+
+def test_resume_restores_exactly_the_weights_the_run_ended_with(tmp_path):
+    import numpy as np
+
+    from a3c_cartpole import load_policy
+    from a3c_cartpole.checkpoints import TrainingCheckpoints
+    from a3c_cartpole.envs import describe_env
+    from a3c_cartpole.global_model import GlobalModel
+    from a3c_cartpole.model import build_model
+
+    train(save_dir=tmp_path, max_eps=30, **RUN)
+    final = load_policy(RunFiles(tmp_path, "CartPole-v1").final_weights).network.arrays()
+    config = TrainConfig(save_dir=tmp_path, max_eps=100, resume=True, lr=2e-3, **RUN)
+    info = describe_env("CartPole-v1")
+    shared = GlobalModel(build_model(info.obs_size, info.n_actions, config.hidden), config.lr)
+    state, episodes = TrainingCheckpoints(config, info, shared, seed=0).resume(RunFiles(tmp_path, "CartPole-v1"))
+    assert all(np.array_equal(a, b) for a, b in zip(shared.snapshot().arrays(), final, strict=True))
+    assert int(shared.optimizer.iterations) == shared.updates == state.updates > 0
+    assert float(shared.optimizer.learning_rate) == pytest.approx(2e-3)  # this invocation's --lr wins
+    assert len(episodes) == state.episodes == 30

@@ -1,0 +1,348 @@
+"""The `a3c-cartpole` command end to end: help, version, train, play, record, random, and bad input.
+
+Most tests call `cli.main` in-process; a few run the installed console script / `python -m` in a
+subprocess to see exactly what a user's terminal gets (exit code, stdout, stderr) and what is imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import a3c_cartpole
+from a3c_cartpole.cli import main
+
+ENV = "CartPole-v1"
+BIN = Path(sys.executable).parent
+SPEC_FLAGS = [
+    # SPEC section 2 table
+    "--env", "--workers", "--seed", "--max-steps", "--no-early-stop", "--entropy-coef", "--value-coef",
+    "--hidden", "--episodes", "--record", "--version",
+    # the tutorial's flags
+    "--lr", "--update-freq", "--max-eps", "--gamma", "--save-dir", "--algorithm", "--train", "--play",
+]  # fmt: skip
+
+
+def run_cli(argv, capsys):
+    """(exit code, stdout, stderr) of one in-process invocation, as the console script would exit."""
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exit_:
+        code = exit_.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def tree(directory: Path) -> dict[str, bytes]:
+    """Every file under `directory` with its bytes, to prove that nothing was touched."""
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def user_env(**extra) -> dict[str, str]:
+    """The environment of a user's shell: without the test suite's TF_CPP_MIN_LOG_LEVEL, no display."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "DISPLAY", "WAYLAND_DISPLAY")}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A model trained through the CLI itself (seeded, one worker, 15k env steps: ~2 s)."""
+    save_dir = tmp_path_factory.mktemp("cli_run")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["--train", "--quiet", "--seed", "0", "--workers", "1", "--max-steps", "15000",
+                     "--save-dir", str(save_dir)])  # fmt: skip
+    return save_dir, code, out.getvalue()
+
+
+@pytest.fixture
+def no_display(monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+
+
+# --- help and version --------------------------------------------------------------------------------
+
+
+def test_help_exits_zero_and_documents_every_flag(capsys):
+    code, out, err = run_cli(["--help"], capsys)
+    assert code == 0 and err == ""
+    for flag in SPEC_FLAGS:  # whole flags: "--env" must not be found inside "--envs-per-worker"
+        assert re.search(rf"(?<![\w-]){flag}(?![\w-])", out), flag
+    text = " ".join(out.split())  # argparse wraps lines
+    # defaults shown: the tutorial's gamma, loss weights and hidden size, the default env and save dir
+    for default in ("0.99", "CartPole-v1", "a3c_runs", "0.01", "0.5", "100"):
+        assert f"(default: {default})" in text, default
+
+
+def test_no_mode_prints_the_help_and_succeeds(capsys):
+    code, out, _ = run_cli([], capsys)
+    assert code == 0 and "--train" in out and "usage:" in out
+
+
+def test_version(capsys):
+    code, out, _ = run_cli(["--version"], capsys)
+    assert code == 0 and out == f"a3c-cartpole {a3c_cartpole.__version__}\n"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", a3c_cartpole.__version__)
+
+
+def test_console_script_help_in_a_subprocess():
+    proc = subprocess.run([BIN / "a3c-cartpole", "--help"], capture_output=True, text=True, env=user_env(), timeout=120)
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert proc.stdout.startswith("usage: a3c-cartpole") and "--max-eps" in proc.stdout
+
+
+def test_python_dash_m_version_in_a_subprocess():
+    proc = subprocess.run(
+        [sys.executable, "-m", "a3c_cartpole", "--version"], capture_output=True, text=True, env=user_env(), timeout=120
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"a3c-cartpole {a3c_cartpole.__version__}\n", "")
+
+
+def test_help_version_and_flag_errors_do_not_import_tensorflow():
+    # TensorFlow takes seconds to load: answering --help, --version or a bad flag must not wait for it.
+    script = (
+        "import sys\n"
+        "from a3c_cartpole.cli import build_parser, main\n"
+        "build_parser()\n"
+        "for argv in (['--help'], ['--version'], ['--lr', 'abc'], ['--bogus']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "main(['--train', '--workers', '0'])\n"
+        "print('tensorflow' in sys.modules, file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=user_env(), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines()[-1] == "False"
+
+
+# --- train and play ---------------------------------------------------------------------------------
+
+
+def test_cli_train_writes_the_run_and_prints_only_the_summary(trained):
+    save_dir, code, out = trained
+    assert code == 0
+    for suffix in ("_best.weights.h5", "_final.weights.h5", "_episodes.csv", "_returns.png", "_run.json"):
+        assert (save_dir / f"{ENV}{suffix}").is_file(), suffix
+    lines = out.strip().splitlines()
+    # --quiet: no live progress, just the closing summary: verdict, counts, where the files are
+    assert len(lines) == 3, out
+    assert lines[0].startswith(("SOLVED", "NOT SOLVED")) and str(save_dir) in lines[2]
+
+
+def expected_play(save_dir, episodes):
+    """Scores of the saved policy on seeds 0..episodes-1, played with plain gymnasium."""
+    policy = a3c_cartpole.load_policy(save_dir, ENV)
+    env = gym.make(ENV)
+    scores = []
+    for seed in range(episodes):
+        obs, _ = env.reset(seed=seed)
+        total, done = 0.0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(policy(obs))
+            total, done = total + reward, terminated or truncated
+        scores.append(total)
+    return scores
+
+
+def test_play_without_display_prints_each_episode_and_the_verdict(trained, capsys, no_display):
+    save_dir = trained[0]
+    code, out, err = run_cli(["--play", "--episodes", "3", "--save-dir", save_dir], capsys)
+    assert code == 0, err
+    scores = expected_play(save_dir, 3)
+    lines = out.splitlines()
+    assert any("display" in line.lower() for line in lines)  # says why there is no window
+    assert [line for line in lines if line.startswith("episode ")] == [
+        f"episode {i + 1}: return {s:g}" for i, s in enumerate(scores)
+    ]
+    verdict = "meets" if np.mean(scores) >= 475 else "does not meet"
+    summary = lines[-1]
+    assert f"mean {np.mean(scores):.1f} ± {np.std(scores):.1f}" in summary and "over 3 episodes" in summary
+    assert f"; {verdict} the solved threshold of 475" in summary
+
+
+def test_play_records_a_gif(trained, capsys, tmp_path, no_display):
+    from PIL import Image, ImageSequence
+
+    save_dir = trained[0]
+    before = tree(save_dir)
+    gif = tmp_path / "out.gif"
+    code, out, err = run_cli(["--play", "--episodes", "1", "--record", gif, "--save-dir", save_dir], capsys)
+    assert code == 0, err
+    assert gif.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
+    # A GIF keeps the frame before steps 0, 2, 4, ... of each episode: ceil(length / 2) frames, each
+    # shown 1/25 s (CartPole renders at 50 fps). Pillow merges identical consecutive frames into one
+    # longer frame, so the frame count may be lower, but the total duration may not.
+    length = int(re.search(r"episode 1: return (\d+)", out).group(1))
+    kept = (length + 1) // 2
+    assert f"Recorded {kept} frames" in out
+    with Image.open(gif) as image:
+        durations = [frame.info["duration"] for frame in ImageSequence.Iterator(image)]
+    assert 10 < len(durations) <= kept and sum(durations) == kept * 40
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.gif"]  # no temporary file left
+    assert tree(save_dir) == before  # playing never writes into the save dir
+
+
+@pytest.mark.filterwarnings("ignore:.*CartPole-v0 is out of date:DeprecationWarning")
+def test_train_then_play_another_env_and_network_size(tmp_path, capsys, no_display):
+    # CartPole-v0 with 16 hidden units: --play must rebuild that network from the run record and
+    # judge against v0's threshold (195), not v1's.
+    code, out, err = run_cli(
+        ["--train", "--quiet", "--env", "CartPole-v0", "--hidden", "16", "--max-eps", "20", "--workers", "1",
+         "--seed", "3", "--save-dir", tmp_path],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert (tmp_path / "CartPole-v0_best.weights.h5").is_file()
+    code, out, err = run_cli(["--play", "--env", "CartPole-v0", "--episodes", "2", "--save-dir", tmp_path], capsys)
+    assert code == 0, err
+    assert out.splitlines()[-1].startswith("CartPole-v0: mean") and "threshold of 195" in out
+
+
+def test_random_baseline_average(capsys):
+    code, out, err = run_cli(["--algorithm=random", "--max-eps=400"], capsys)
+    assert code == 0, err
+    match = re.search(r"average score (\d+(?:\.\d+)?)", out)
+    # uniformly random CartPole: ~22 per episode, std ~12 -> std error over 400 episodes ~0.6
+    assert match and 15 <= float(match.group(1)) <= 30 and "400 episodes" in out
+
+
+# --- bad input: one line on stderr, non-zero exit, no traceback, nothing destroyed --------------------
+
+TRAIN_SMALL = ["--train", "--workers", "1", "--max-eps", "3"]  # if a check were missing: a tiny run, not 5000 eps
+
+BAD_TRAIN_INPUTS = {
+    "unknown flag": (["--bogus"], "--bogus"),
+    "unknown env": (["--env", "NoSuchEnv-v0", *TRAIN_SMALL], "NoSuchEnv-v0"),
+    "continuous actions": (["--env", "Pendulum-v1", *TRAIN_SMALL], "Pendulum-v1"),
+    "zero workers": (["--train", "--workers", "0", "--max-eps", "3"], "--workers"),
+    "negative max-eps": (["--train", "--workers", "1", "--max-eps", "-1"], "--max-eps"),
+    "zero max-steps": ([*TRAIN_SMALL, "--max-steps", "0"], "--max-steps"),
+    "zero lr": ([*TRAIN_SMALL, "--lr", "0"], "--lr"),
+    "negative lr": ([*TRAIN_SMALL, "--lr", "-1"], "--lr"),
+    "zero gamma": ([*TRAIN_SMALL, "--gamma", "0"], "--gamma"),
+    "gamma above one": ([*TRAIN_SMALL, "--gamma", "1.5"], "--gamma"),
+    "lr not a number": ([*TRAIN_SMALL, "--lr", "abc"], "abc"),
+    "record without play": ([*TRAIN_SMALL, "--record", "x.gif"], "--record"),
+    "zero play episodes": (["--play", "--episodes", "0"], "--episodes"),
+}
+
+
+def assert_one_line_error(code, out, err, mention):
+    assert code not in (0, None), (code, err)
+    assert "Traceback" not in err and "Traceback" not in out
+    assert err.count("\n") == 1 and err.endswith("\n"), err
+    assert err.startswith("a3c-cartpole: error:"), err
+    assert mention in err, (mention, err)
+
+
+@pytest.mark.parametrize("case", list(BAD_TRAIN_INPUTS))
+def test_bad_input_is_one_line_and_keeps_earlier_results(case, trained, capsys, monkeypatch, tmp_path):
+    argv, mention = BAD_TRAIN_INPUTS[case]
+    save_dir = trained[0]
+    monkeypatch.chdir(tmp_path)  # a relative path (x.gif, a3c_runs) must not land in the repo
+    before = tree(save_dir)
+    code, out, err = run_cli([*argv, "--save-dir", save_dir], capsys)
+    assert_one_line_error(code, out, err, mention)
+    assert out == ""
+    assert tree(save_dir) == before  # every earlier file still there, byte for byte, and nothing added
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_play_with_no_saved_model_says_how_to_train(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("my notes")
+    code, out, err = run_cli(["--play", "--save-dir", tmp_path], capsys)
+    assert_one_line_error(code, out, err, "--train")
+    assert tree(tmp_path) == {"notes.txt": b"my notes"}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: `a3c-cartpole --play` before any training (save dir does not exist, e.g. the default "
+    "./a3c_runs) says '<dir> is neither a save dir nor a '*.weights.h5' file' instead of how to train",
+)
+def test_play_before_any_training_says_how_to_train(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(["--play"], capsys)  # default --save-dir a3c_runs, never created
+    assert_one_line_error(code, out, err, "--train")
+
+
+def test_play_with_corrupt_weights_file_is_one_line(trained, tmp_path, capsys):
+    bad = tmp_path / f"{ENV}_best.weights.h5"
+    bad.write_bytes(b"\x00garbage, not HDF5\xff" * 100)
+    before = tree(tmp_path)
+    code, out, err = run_cli(["--play", "--episodes", "1", "--save-dir", tmp_path], capsys)
+    assert_one_line_error(code, out, err, str(bad))
+    assert tree(tmp_path) == before
+
+
+def test_play_with_weights_of_another_env_is_one_line(trained, tmp_path, capsys):
+    # CartPole weights (4 inputs, 2 actions) under Acrobot's name (6 inputs, 3 actions)
+    (tmp_path / "Acrobot-v1_best.weights.h5").write_bytes((trained[0] / f"{ENV}_best.weights.h5").read_bytes())
+    before = tree(tmp_path)
+    code, out, err = run_cli(["--play", "--env", "Acrobot-v1", "--episodes", "1", "--save-dir", tmp_path], capsys)
+    assert_one_line_error(code, out, err, "Acrobot-v1")
+    assert tree(tmp_path) == before
+
+
+def test_unwritable_save_dir_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a directory")
+    code, out, err = run_cli([*TRAIN_SMALL, "--save-dir", blocker / "sub"], capsys)
+    assert_one_line_error(code, out, err, str(blocker / "sub"))
+    assert tree(tmp_path) == {"file.txt": b"not a directory"}
+
+
+def test_record_to_unsupported_format_is_one_line(trained, tmp_path, capsys, no_display):
+    save_dir = trained[0]
+    before = tree(save_dir)
+    code, out, err = run_cli(["--play", "--record", tmp_path / "x.avi", "--save-dir", save_dir], capsys)
+    assert_one_line_error(code, out, err, "x.avi")
+    assert not (tmp_path / "x.avi").exists() and list(tmp_path.iterdir()) == []
+    assert tree(save_dir) == before
+
+
+def test_bad_input_in_a_real_process_is_one_line_on_stderr(tmp_path):
+    # The whole process's stderr, with TensorFlow loaded (--train imports it before checking the env):
+    # no C++ start-up chatter, no traceback, just the one line.
+    proc = subprocess.run(
+        [BIN / "a3c-cartpole", "--env", "NoSuchEnv-v0", "--train", "--save-dir", tmp_path / "runs"],
+        capture_output=True,
+        text=True,
+        env=user_env(),
+        timeout=300,
+    )
+    assert_one_line_error(proc.returncode, proc.stdout, proc.stderr, "NoSuchEnv-v0")
+    assert proc.stdout == "" and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a successful headless `--play --record x.gif` (no DISPLAY, no XDG_RUNTIME_DIR: CI, Docker) "
+    "prints SDL's 'error: XDG_RUNTIME_DIR is invalid or not set in the environment.' on stderr; "
+    "SDL_VIDEODRIVER=dummy when there is no display silences it",
+)
+def test_headless_recording_prints_nothing_on_stderr(trained, tmp_path):
+    env = user_env()
+    env.pop("XDG_RUNTIME_DIR", None)
+    proc = subprocess.run(
+        [BIN / "a3c-cartpole", "--play", "--episodes", "1", "--record", tmp_path / "x.gif", "--save-dir", trained[0]],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0 and (tmp_path / "x.gif").is_file()
+    assert proc.stderr == ""
