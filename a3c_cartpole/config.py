@@ -27,7 +27,7 @@ class TrainConfig:
     """Gymnasium id; the env needs a discrete action space and a flat Box observation."""
     save_dir: Path = Path("a3c_runs")
     """Where weights, plot, CSV and run record go (not /tmp, so that --play finds them)."""
-    lr: float = 2e-3
+    lr: float = 1e-3
     """Adam learning rate of the shared optimizer."""
     gamma: float = 0.99
     """Discount factor of the n-step returns."""

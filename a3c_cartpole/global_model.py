@@ -15,7 +15,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from a3c_cartpole.config import TrainConfig
+from a3c_cartpole.loss import UpdateStats, batch_signature, clipped_gradients
 from a3c_cartpole.model import ActorCriticModel, NumpyActorCritic
+from a3c_cartpole.rollout import Batch
 
 
 class GlobalModel:
@@ -28,9 +31,9 @@ class GlobalModel:
         self.updates = 0
         self.lock = threading.Lock()
 
-    def connect(self, local: ActorCriticModel) -> LocalLink:
-        """The channel through which one worker's local model pulls and pushes."""
-        return LocalLink(self, local)
+    def connect(self, local: ActorCriticModel, config: TrainConfig) -> LocalLink:
+        """The channel through which one worker thread's local model pulls and trains."""
+        return LocalLink(self, local, config)
 
     def snapshot(self) -> NumpyActorCritic:
         """A consistent numpy copy of the global weights (for evaluation and saving)."""
@@ -47,7 +50,7 @@ class GlobalModel:
 
     @functools.cached_property
     def _apply_flat(self):
-        """Compiled on first use (under the lock): the same optimizer step as `LocalLink.push`.
+        """Compiled on first use (under the lock): the same optimizer step as `LocalLink.train`.
 
         One flat tensor in and one out: a call with 8 small arrays costs 3x more in argument handling.
         """
@@ -66,9 +69,14 @@ class GlobalModel:
 
 
 class LocalLink:
-    """One worker's local model, tied to the global one by two compiled functions."""
+    """One worker thread's local model, tied to the global one by two compiled functions.
 
-    def __init__(self, shared: GlobalModel, local: ActorCriticModel) -> None:
+    A thread's whole update -- gradient of the loss at the local weights (the ones it acted with),
+    clipping, the global Adam step, the copy back -- is one call under the lock: measured 1.3x more
+    env steps/s than separate gradient and update calls, as each call into TensorFlow costs ~0.2 ms.
+    """
+
+    def __init__(self, shared: GlobalModel, local: ActorCriticModel, config: TrainConfig) -> None:
         self.shared = shared
         self.local = local
         local_vars = local.ordered_variables()
@@ -80,13 +88,16 @@ class LocalLink:
                 target.assign(source)
             return [tf.identity(v) for v in global_vars]
 
-        @tf.function
-        def apply_and_copy(gradients):
+        @tf.function(input_signature=batch_signature(local_vars[0].shape[0]))
+        def train_step(states, actions, returns, mask):
+            gradients, terms, norm = clipped_gradients(
+                local, states, actions, returns, mask, config.entropy_coef, config.value_coef, config.max_grad_norm
+            )
             shared.optimizer.apply_gradients(zip(gradients, shared.model.trainable_variables, strict=True))
-            return copy_to_local()
+            return copy_to_local(), terms, norm
 
         self._copy_to_local = copy_to_local
-        self._apply_and_copy = apply_and_copy
+        self._train_step = train_step
 
     def pull(self) -> NumpyActorCritic:
         """Copy the global weights into the local model; the worker acts with the result."""
@@ -94,12 +105,12 @@ class LocalLink:
             weights = self._copy_to_local()
         return _as_numpy(weights)
 
-    def push(self, gradients: list[tf.Tensor]) -> NumpyActorCritic:
-        """Apply gradients of the local model to the global one, then re-sync the local model."""
+    def train(self, batch: Batch) -> tuple[NumpyActorCritic, UpdateStats]:
+        """Update the global model from one rollout, re-sync the local model; returns the next policy."""
         with self.shared.lock:
-            weights = self._apply_and_copy(gradients)
+            weights, terms, norm = self._train_step(batch.states, batch.actions, batch.returns, batch.mask)
             self.shared.updates += 1
-        return _as_numpy(weights)
+        return _as_numpy(weights), UpdateStats.of(terms, norm)
 
 
 def _as_numpy(weights: list[tf.Tensor]) -> NumpyActorCritic:

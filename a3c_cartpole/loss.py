@@ -64,3 +64,43 @@ def a3c_loss(
     mean_entropy = mean(entropy)
     total = policy_loss + value_coef * value_loss - entropy_coef * mean_entropy
     return LossTerms(total, policy_loss, value_loss, mean_entropy)
+
+
+class UpdateStats(typing.NamedTuple):
+    """What one update reports, as plain floats (for logs and TensorBoard)."""
+
+    total: float
+    policy: float
+    value: float
+    entropy: float
+    grad_norm: float
+
+    @classmethod
+    def of(cls, terms: LossTerms, norm: tf.Tensor) -> UpdateStats:
+        return cls(*(float(x) for x in terms), float(norm))
+
+
+def batch_signature(obs_size: int) -> list[tf.TensorSpec]:
+    """Input signature of a compiled step on one flattened rollout: states, actions, returns, mask."""
+    return [
+        tf.TensorSpec([None, obs_size], tf.float32),
+        tf.TensorSpec([None], tf.int32),
+        tf.TensorSpec([None], tf.float32),
+        tf.TensorSpec([None], tf.float32),
+    ]
+
+
+def clipped_gradients(model, states, actions, returns, mask, entropy_coef, value_coef, max_grad_norm):
+    """Gradients of `a3c_loss` w.r.t. `model`, clipped to a global norm (0: no clipping).
+
+    Traced inside the compiled steps of both transports (threads and Ray), so they train alike.
+    Returns (gradients, loss terms, gradient norm before clipping).
+    """
+    with tf.GradientTape() as tape:
+        logits, values = model(states)
+        terms = a3c_loss(logits, values, actions, returns, entropy_coef, value_coef, mask)
+    gradients = tape.gradient(terms.total, model.trainable_variables)
+    norm = tf.linalg.global_norm(gradients)
+    if max_grad_norm > 0:
+        gradients, _ = tf.clip_by_global_norm(gradients, max_grad_norm, use_norm=norm)
+    return gradients, terms, norm

@@ -89,8 +89,21 @@ class MasterAgent:
         workers = []
         for i in range(config.workers):
             learner = Learner(config, info.obs_size, info.n_actions, self.seed + 10_000 * (i + 1), [self.seed, i])
-            workers.append(Worker(i, learner, shared.connect(learner.model), ledger))
+            workers.append(Worker(i, learner, shared.connect(learner.model, config), ledger))
         return workers
+
+    def _judge(self, policy, check: SolvedCheck, board, n_episodes: int, steps: int) -> Evaluation:
+        """Evaluate `policy`; keep it as the best model if it beats every earlier evaluation."""
+        result = check.evaluate(policy)
+        board.evaluation(result.mean, result.std, steps)
+        if check.is_best(result):
+            save_weights(policy, self.info, self.config.hidden, self.files.best_weights)
+            verdict = "solved" if result.solved else "new best"
+            self.progress.message(
+                f"  eval at episode {n_episodes:,}, step {steps:,}: greedy mean "
+                f"{result.mean:.1f} ± {result.std:.1f} over {len(result.returns)} episodes ({verdict})"
+            )
+        return result
 
     def train(self) -> TrainResult:
         config, info, files = self.config, self.info, self.files
@@ -125,16 +138,7 @@ class MasterAgent:
                 episodes, steps = ledger.snapshot()
                 recent = ledger.recent_mean(GATE_EPISODES)
                 if check.due(recent, len(episodes)):
-                    policy = shared.snapshot()
-                    result = check.evaluate(policy)
-                    if check.is_best(result):
-                        save_weights(policy, info, config.hidden, files.best_weights)
-                    board.evaluation(result.mean, result.std, steps)
-                    verdict = "solved" if result.solved else "not yet"
-                    self.progress.message(
-                        f"  eval at episode {len(episodes):,}, step {steps:,}: greedy mean "
-                        f"{result.mean:.1f} ± {result.std:.1f} over {len(result.returns)} episodes ({verdict})"
-                    )
+                    result = self._judge(shared.snapshot(), check, board, len(episodes), steps)
                     if result.solved and solved_at is None:
                         solved_at = (len(episodes), steps, time.perf_counter() - ledger.start_time)
                         if config.early_stop:
@@ -156,11 +160,9 @@ class MasterAgent:
 
         final = shared.snapshot()
         save_weights(final, info, config.hidden, files.final_weights)
-        if check.best is None:  # never evaluated during training: judge the final model now
-            result = check.evaluate(final)
-            check.is_best(result)
-            save_weights(final, info, config.hidden, files.best_weights)
-            board.evaluation(result.mean, result.std, ledger.snapshot()[1])
+        if solved_at is None:  # the final model may beat every evaluated one: judge it too
+            episodes, steps = ledger.snapshot()
+            self._judge(final, check, board, len(episodes), steps)
         checkpoints.save(ledger, check, workers, seconds, solved_at)  # at the end, and after Ctrl-C
         episodes, steps = ledger.snapshot()
         board.episodes(episodes)

@@ -84,6 +84,8 @@ def play(
         if record is None and not window:
             echo("No display found: playing without a window (add --record play.gif to watch it later).")
     render_mode = "rgb_array" if record is not None else ("human" if window else None)
+    if not window:  # render off-screen: SDL would otherwise complain on stderr about a missing display
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     env = gym.make(policy.env_id, render_mode=render_mode)
     returns = []
     with contextlib.ExitStack() as stack:

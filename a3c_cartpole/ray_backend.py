@@ -36,9 +36,10 @@ from a3c_cartpole.config import ConfigError, TrainConfig  # noqa: E402
 from a3c_cartpole.envs import EnvInfo  # noqa: E402
 from a3c_cartpole.global_model import GlobalModel  # noqa: E402
 from a3c_cartpole.ledger import EpisodeLedger  # noqa: E402
+from a3c_cartpole.loss import UpdateStats  # noqa: E402
 from a3c_cartpole.model import NumpyActorCritic  # noqa: E402
 from a3c_cartpole.rollout import FinishedEpisode  # noqa: E402
-from a3c_cartpole.worker import Learner, UpdateStats  # noqa: E402
+from a3c_cartpole.worker import Learner  # noqa: E402
 
 # Restarting an actor (a new process importing TensorFlow) takes seconds; calls to it fail fast
 # meanwhile. The driver retries after a pause, and gives up after this many failures in a row.

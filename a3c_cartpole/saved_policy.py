@@ -57,11 +57,14 @@ class GreedyPolicy:
 
 def _find_run(path: Path, env_id: str | None) -> tuple[Path, str, int]:
     """Resolve a save dir or weights file to (weights file, env id, hidden size)."""
+    untrained = f"no trained model in {path}: train one first with 'a3c-cartpole --train --save-dir {path}'"
     if path.is_dir():
         if env_id is None:
             records = sorted(path.glob("*_run.json"))
-            if len(records) != 1:
-                found = ", ".join(r.name.removesuffix("_run.json") for r in records) or "none"
+            if not records:
+                raise ConfigError(untrained)
+            if len(records) > 1:
+                found = ", ".join(r.name.removesuffix("_run.json") for r in records)
                 raise ConfigError(f"{path} holds runs for {found}; name the env (env_id / --env)")
             env_id = json.loads(records[0].read_text())["env_id"]
         files = RunFiles(path, env_id)
@@ -75,6 +78,8 @@ def _find_run(path: Path, env_id: str | None) -> tuple[Path, str, int]:
         weights = path
         if env_id is None:
             env_id = path.name.removesuffix(WEIGHTS_SUFFIX).rsplit("_", 1)[0]
+    elif not path.exists():
+        raise ConfigError(untrained)
     else:
         raise ConfigError(f"{path} is neither a save dir nor a '*{WEIGHTS_SUFFIX}' file")
     record = RunFiles(weights.parent, env_id).run_record

@@ -268,11 +268,6 @@ def test_play_with_no_saved_model_says_how_to_train(tmp_path, capsys):
     assert tree(tmp_path) == {"notes.txt": b"my notes"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: `a3c-cartpole --play` before any training (save dir does not exist, e.g. the default "
-    "./a3c_runs) says '<dir> is neither a save dir nor a '*.weights.h5' file' instead of how to train",
-)
 def test_play_before_any_training_says_how_to_train(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, out, err = run_cli(["--play"], capsys)  # default --save-dir a3c_runs, never created
@@ -328,12 +323,6 @@ def test_bad_input_in_a_real_process_is_one_line_on_stderr(tmp_path):
     assert proc.stdout == "" and not (tmp_path / "runs").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a successful headless `--play --record x.gif` (no DISPLAY, no XDG_RUNTIME_DIR: CI, Docker) "
-    "prints SDL's 'error: XDG_RUNTIME_DIR is invalid or not set in the environment.' on stderr; "
-    "SDL_VIDEODRIVER=dummy when there is no display silences it",
-)
 def test_headless_recording_prints_nothing_on_stderr(trained, tmp_path):
     env = user_env()
     env.pop("XDG_RUNTIME_DIR", None)

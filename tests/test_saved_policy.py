@@ -150,11 +150,6 @@ def test_dir_without_model_names_how_to_train(tmp_path):
     assert "a3c-cartpole --train" in message and str(tmp_path) in message and "\n" not in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: load_policy(empty_dir) without env_id says '<dir> holds runs for none; name the env "
-    "(env_id / --env)' -- naming the env does not help, there is no model; it should say how to train",
-)
 def test_dir_without_model_names_how_to_train_without_env_id(tmp_path):
     with pytest.raises(ConfigError, match="--train"):
         a3c_cartpole.load_policy(tmp_path)
