@@ -33,7 +33,7 @@ class TrainConfig:
     """Discount factor of the n-step returns."""
     update_freq: int = 5
     """t_max: env steps per environment between two global updates."""
-    max_eps: int = 5000
+    max_eps: int = 20000
     """Exact global episode budget."""
     max_steps: int | None = None
     """Optional global env-step budget (checked at rollout boundaries)."""

@@ -1,10 +1,11 @@
 """Time to a solved CartPole, end to end, for a3c-cartpole and (if installed) SB3's A2C.
 
-For each env and seed it runs the real command line in a fresh process -- `a3c-cartpole --train
---seed S` -- and times the whole process, imports included. Then it verifies the saved best agent
-independently: 100 greedy episodes on seeds neither training nor its solved check used. With
-stable-baselines3 installed, SB3 A2C (scripts/sb3_a2c_baseline.py) runs interleaved with ours, seed
-by seed, under the same stop rule, and the ratio of medians is printed.
+For each env and seed it runs the real command line in a fresh process -- `python -m a3c_cartpole
+--train --seed S`, the same as `a3c-cartpole` -- and times the whole process, imports included.
+Then it verifies the saved best agent independently: 100 greedy episodes on seeds neither training
+nor its solved check used. With stable-baselines3 installed, SB3 A2C (scripts/sb3_a2c_baseline.py)
+runs interleaved with ours, seed by seed, under the same stop rule, and the ratio of medians is
+printed.
 
     python scripts/benchmark.py --envs CartPole-v1 CartPole-v0 --seeds 0-9
 """
@@ -48,6 +49,9 @@ def run_timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:
 
 
 def verify_ours(save_dir: Path, env_id: str) -> float:
+    from a3c_cartpole.tf_setup import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
     from a3c_cartpole.episodes import run_episodes
     from a3c_cartpole.saved_policy import load_policy
 
@@ -70,7 +74,19 @@ def verify_sb3(model_path: Path, env_id: str) -> float:
 
 def bench_ours(env_id: str, seed: int, workdir: Path, extra: list[str]) -> dict:
     save_dir = workdir / f"ours-{env_id}-{seed}"
-    cmd = ["a3c-cartpole", "--train", "--env", env_id, "--seed", str(seed), "--save-dir", str(save_dir), "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "a3c_cartpole",
+        "--train",
+        "--env",
+        env_id,
+        "--seed",
+        str(seed),
+        "--save-dir",
+        str(save_dir),
+        "--quiet",
+    ]
     seconds, _ = run_timed(cmd + extra)
     record = json.loads((save_dir / f"{env_id}_run.json").read_text())
     return {

@@ -101,7 +101,7 @@ class TestLocalRay:
         from a3c_cartpole.ray_backend import RayWorkerPool
 
         # lr so small that the policy stays random: short episodes at a steady rate
-        config = ray_config(tmp_path, workers=2, seed=1, max_eps=3000, lr=1e-9)
+        config = ray_config(tmp_path, workers=2, seed=1, max_eps=5000, lr=1e-9)  # ~15 s left after the kill
         info = describe_env(config.env_id)
         shared = GlobalModel(build_model(info.obs_size, info.n_actions, config.hidden), config.lr)
         ledger = EpisodeLedger(config.max_eps, None)
