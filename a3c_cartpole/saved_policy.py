@@ -36,9 +36,14 @@ def load_model(path: Path, info: EnvInfo, hidden: int) -> ActorCriticModel:
     try:
         model.load_weights(path)
     except Exception as err:  # Keras raises ValueError, OSError or KeyError depending on the damage
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        text = str(err).strip()
+        if "could not be loaded" in text:  # Keras's words for layers whose shapes differ
+            reason = "its layer shapes differ (saved for another env or --hidden?)"
+        else:
+            reason = text.splitlines()[0] if text else type(err).__name__
         raise ConfigError(
-            f"cannot load {path} as a {info.env_id} model with {hidden} hidden units: {first_line}"
+            f"cannot load {path} as the {info.env_id} network ({info.obs_size} inputs, {info.n_actions} actions, "
+            f"{hidden} hidden units): {reason}"
         ) from None
     return model
 
