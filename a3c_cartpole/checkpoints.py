@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from a3c_cartpole.config import ConfigError, TrainConfig
+from a3c_cartpole.config import ConfigError, TrainConfig, first_line
 from a3c_cartpole.envs import EnvInfo
 from a3c_cartpole.evaluation import Evaluation, SolvedCheck
 from a3c_cartpole.global_model import GlobalModel
@@ -118,10 +118,9 @@ class TrainingCheckpoints:
             self._manager = tf.train.CheckpointManager(self._checkpoint, str(self.directory), CHECKPOINTS_KEPT)
         return self._manager
 
-    def start_fresh(self) -> RunState:
+    def start_fresh(self) -> None:
         """A new run: earlier checkpoints of this env in the save dir belong to the run it replaces."""
         shutil.rmtree(self.directory, ignore_errors=True)
-        return self.state
 
     def resume(self, files: RunFiles) -> tuple[RunState, list[EpisodeRecord]]:
         """Load the latest checkpoint into the model and optimizer; return its state and episode log.
@@ -163,7 +162,10 @@ class TrainingCheckpoints:
                 f"cannot resume: {files.episodes_csv} has {len(episodes)} of the checkpoint's {saved.episodes} episodes"
             )
         with self.shared.lock:
-            self._checkpoint.restore(latest).assert_existing_objects_matched()
+            try:
+                self._checkpoint.restore(latest).assert_existing_objects_matched()
+            except Exception as err:  # truncated or foreign files: TF raises DataLossError, NotFoundError, ...
+                raise ConfigError(f"cannot resume from {latest}: {first_line(err)}") from None
             self.shared.optimizer.learning_rate = config.lr  # --lr of this invocation, not the saved one
             self.shared.updates = saved.updates
         saved.seed = self.state.seed

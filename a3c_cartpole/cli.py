@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from a3c_cartpole import __version__
-from a3c_cartpole.config import BACKENDS, ConfigError, TrainConfig
+from a3c_cartpole.config import BACKENDS, ConfigError, TrainConfig, WorkerFailed, require_positive, require_seed
 from a3c_cartpole.tf_setup import import_tensorflow_quietly
 
 DEFAULTS = TrainConfig.__dataclass_fields__
@@ -101,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="clip each gradient to this global norm (0: no clipping)",
     )
     train.add_argument("--hidden", type=int, default=_default("hidden"), help="units per hidden layer")
+    train.add_argument(
+        "--eval-episodes",
+        type=int,
+        default=_default("eval_episodes"),
+        help="greedy episodes of the solved check (a pass is confirmed on as many fresh ones)",
+    )
     train.add_argument("--no-early-stop", action="store_true", help="keep training after the solved check passes")
     train.add_argument("--quiet", action="store_true", help="no live progress, only the summary")
     train.add_argument(
@@ -129,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="ADDR",
         help="with --backend ray: Ray cluster to join ('auto' = the one `ray start` runs here, or HOST:PORT); "
-        "default: start a private local Ray instance",
+        "default: start a private local Ray instance (or join the cluster in RAY_ADDRESS, if set)",
     )
 
     play = p.add_argument_group("play")
@@ -156,18 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _positive(flag: str, value: int | None) -> None:
-    if value is not None and value <= 0:
-        raise ConfigError(f"{flag} must be a positive integer, got {value}")
-
-
 def _to_stderr(text: str) -> None:
     print(text, file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
-    _positive("--episodes", args.episodes)
-    _positive("--max-eps", args.max_eps)
+    require_positive("--episodes", args.episodes)
+    require_positive("--max-eps", args.max_eps)
+    require_seed(args.seed)
     if args.record is not None and not args.play:
         raise ConfigError("--record goes with --play")
     if args.json and not args.play:
@@ -204,6 +206,7 @@ def run(args: argparse.Namespace) -> int:
             hidden=args.hidden,
             max_grad_norm=args.max_grad_norm,
             early_stop=not args.no_early_stop,
+            eval_episodes=args.eval_episodes,
             verbose=not args.quiet,
             backend=args.backend,
             ray_address=args.ray_address,
@@ -246,6 +249,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("a3c-cartpole: interrupted", file=sys.stderr)
         return 130
+    except OSError as err:  # e.g. the disk filled up or the save dir vanished while writing
+        print(f"a3c-cartpole: error: {err}", file=sys.stderr)
+        return 1
+    except WorkerFailed as err:
+        print(f"a3c-cartpole: error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

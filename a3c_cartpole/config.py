@@ -19,6 +19,31 @@ class ConfigError(ValueError):
     """Bad user input: reported as one line on stderr, never as a traceback."""
 
 
+def first_line(err: BaseException) -> str:
+    """The gist of a library's exception, for a one-line message (some span many lines)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+class WorkerFailed(RuntimeError):
+    """A worker died of an error; the run stopped and saved what it had learned."""
+
+
+# numpy and gymnasium take seeds in [0, 2**32); envs and evaluations add offsets to the seed.
+MAX_SEED = 2**31 - 1
+
+
+def require_positive(flag: str, value: int | None) -> None:
+    """Counts must be >= 1 (None means 'not given')."""
+    if value is not None and value <= 0:
+        raise ConfigError(f"{flag} must be a positive integer, got {value}")
+
+
+def require_seed(value: int | None) -> None:
+    if value is not None and not 0 <= value <= MAX_SEED:
+        raise ConfigError(f"--seed must be between 0 and {MAX_SEED}, got {value}")
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Options of one A3C training run."""
@@ -36,7 +61,7 @@ class TrainConfig:
     max_eps: int = 20000
     """Exact global episode budget."""
     max_steps: int | None = None
-    """Optional global env-step budget (checked at rollout boundaries)."""
+    """Optional global env-step budget (checked at every vector step, so it overshoots by at most one per worker)."""
     workers: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)
     """Asynchronous worker threads; each owns its envs and a local copy of the model."""
     envs_per_worker: int = 8
@@ -67,20 +92,18 @@ class TrainConfig:
     """Global updates between two checkpoints (one is also written at the end and on Ctrl-C)."""
 
     def __post_init__(self) -> None:
-        positive = {
+        for flag, value in {
             "--update-freq": self.update_freq,
             "--max-eps": self.max_eps,
+            "--max-steps": self.max_steps,
             "--workers": self.workers,
             "--envs-per-worker": self.envs_per_worker,
             "--hidden": self.hidden,
             "--eval-episodes": self.eval_episodes,
             "--checkpoint-every": self.checkpoint_every,
-        }
-        if self.max_steps is not None:
-            positive["--max-steps"] = self.max_steps
-        for flag, value in positive.items():
-            if value <= 0:
-                raise ConfigError(f"{flag} must be a positive integer, got {value}")
+        }.items():
+            require_positive(flag, value)
+        require_seed(self.seed)
         if not self.lr > 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
         if not 0 < self.gamma <= 1:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+import shutil
 import time
 from pathlib import Path
 
@@ -16,13 +17,13 @@ import keras
 import numpy as np
 
 from a3c_cartpole.checkpoints import TrainingCheckpoints
-from a3c_cartpole.config import ConfigError, TrainConfig
+from a3c_cartpole.config import ConfigError, TrainConfig, WorkerFailed
 from a3c_cartpole.envs import describe_env
 from a3c_cartpole.evaluation import GATE_EPISODES, Evaluation, SolvedCheck
 from a3c_cartpole.global_model import GlobalModel
 from a3c_cartpole.ledger import EpisodeLedger
 from a3c_cartpole.model import build_model
-from a3c_cartpole.outputs import RunFiles, write_episodes_csv, write_json, write_plot
+from a3c_cartpole.outputs import MOVING_AVERAGE_WINDOW, RunFiles, write_episodes_csv, write_json, write_plot
 from a3c_cartpole.progress import ProgressPrinter
 from a3c_cartpole.saved_policy import save_weights
 from a3c_cartpole.tensorboard_log import TrainingBoard, run_settings, tensorboard_dir
@@ -110,9 +111,12 @@ class MasterAgent:
         seed_everything(self.seed)
         shared = GlobalModel(build_model(info.obs_size, info.n_actions, config.hidden), config.lr)
         checkpoints = TrainingCheckpoints(config, info, shared, self.seed)
-        resumed, old_episodes = checkpoints.resume(files) if config.resume else (checkpoints.start_fresh(), [])
+        resumed, old_episodes = checkpoints.resume(files) if config.resume else (checkpoints.state, [])
         ledger = EpisodeLedger(config.max_eps, config.max_steps)
-        workers = self._make_workers(shared, ledger)
+        workers = self._make_workers(shared, ledger)  # Ray connects here: a bad address must fail first...
+        if not config.resume:  # ...before the run this one replaces loses its checkpoints and curves
+            checkpoints.start_fresh()
+            shutil.rmtree(tensorboard_dir(config.save_dir, config.env_id), ignore_errors=True)
         check = SolvedCheck(info, config.eval_episodes)
         checkpoints.apply(resumed, old_episodes, ledger, check, workers)
         solved_at: tuple[int, int, float] | None = tuple(resumed.solved_at) if resumed.solved_at else None
@@ -129,10 +133,11 @@ class MasterAgent:
             )
 
         ledger.start_time = time.perf_counter() - resumed.seconds  # a resumed run's clock continues
-        for worker in workers:
-            worker.start()
+        self.progress.start(resumed.steps)
         last_csv = time.perf_counter()
         try:
+            for worker in workers:
+                worker.start()
             while any(w.is_alive() for w in workers):
                 time.sleep(POLL_SECONDS)
                 episodes, steps = ledger.snapshot()
@@ -143,7 +148,7 @@ class MasterAgent:
                         solved_at = (len(episodes), steps, time.perf_counter() - ledger.start_time)
                         if config.early_stop:
                             ledger.request_stop("solved")
-                self.progress.update(len(episodes), steps, _moving_average(episodes), _best_mean(check))
+                self.progress.update(len(episodes), steps, ledger.recent_mean(MOVING_AVERAGE_WINDOW), _best_mean(check))
                 board.poll(episodes, steps, _worker_stats(workers), lambda: float(shared.optimizer.learning_rate))
                 if checkpoints.due():  # also rewrites the CSV
                     checkpoints.save(ledger, check, workers, time.perf_counter() - ledger.start_time, solved_at)
@@ -154,15 +159,19 @@ class MasterAgent:
         except KeyboardInterrupt:
             ledger.request_stop("interrupted by Ctrl-C")
             self.progress.message("Interrupted: stopping the workers and saving what was learned...")
-        for worker in workers:
-            worker.join()
+        finally:  # whatever ended the loop, no worker outlives it
+            ledger.request_stop("the master stopped")
+            for worker in workers:
+                if worker.ident is not None:
+                    worker.join()
         seconds = time.perf_counter() - ledger.start_time
 
         final = shared.snapshot()
         save_weights(final, info, config.hidden, files.final_weights)
         if solved_at is None:  # the final model may beat every evaluated one: judge it too
             episodes, steps = ledger.snapshot()
-            self._judge(final, check, board, len(episodes), steps)
+            if self._judge(final, check, board, len(episodes), steps).solved:
+                solved_at = (len(episodes), steps, seconds)
         checkpoints.save(ledger, check, workers, seconds, solved_at)  # at the end, and after Ctrl-C
         episodes, steps = ledger.snapshot()
         board.episodes(episodes)
@@ -180,22 +189,19 @@ class MasterAgent:
             solved_at_episode=solved_at[0] if solved_at else None,
             solved_at_step=solved_at[1] if solved_at else None,
             solved_at_seconds=solved_at[2] if solved_at else None,
-            training_moving_average=_moving_average(episodes),
+            training_moving_average=ledger.recent_mean(MOVING_AVERAGE_WINDOW),
             seed=self.seed,
             files=files,
         )
         write_json(files.run_record, _run_record(config, result, shared.updates))
         failed = [w for w in workers if w.error is not None]
         if failed:
-            raise RuntimeError(f"worker {failed[0].worker_id} failed") from failed[0].error
+            worker = failed[0]
+            raise WorkerFailed(
+                f"worker {worker.worker_id} failed: {worker.error!r}; what was learned is saved in {files.save_dir}"
+            ) from worker.error
         self.progress.message(summary(result))
         return result
-
-
-def _moving_average(episodes) -> float | None:
-    if not episodes:
-        return None
-    return float(np.mean([e.episode_return for e in episodes[-100:]]))
 
 
 def _worker_stats(workers) -> list:

@@ -30,11 +30,12 @@ class RunFiles:
     def __init__(self, save_dir: Path, env_id: str) -> None:
         self.save_dir = Path(save_dir)
         self.env_id = env_id
-        self.best_weights = self.save_dir / f"{env_id}_best.weights.h5"
-        self.final_weights = self.save_dir / f"{env_id}_final.weights.h5"
-        self.episodes_csv = self.save_dir / f"{env_id}_episodes.csv"
-        self.plot = self.save_dir / f"{env_id}_returns.png"
-        self.run_record = self.save_dir / f"{env_id}_run.json"
+        stem = env_id.replace("/", "_")  # namespaced ids ("ALE/Pong-ram-v5") stay one file name
+        self.best_weights = self.save_dir / f"{stem}_best.weights.h5"
+        self.final_weights = self.save_dir / f"{stem}_final.weights.h5"
+        self.episodes_csv = self.save_dir / f"{stem}_episodes.csv"
+        self.plot = self.save_dir / f"{stem}_returns.png"
+        self.run_record = self.save_dir / f"{stem}_run.json"
 
 
 @contextlib.contextmanager

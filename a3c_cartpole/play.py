@@ -106,5 +106,6 @@ def play(
             returns.append(total)
             echo(f"episode {i + 1}: return {total:g}")
     if recorder is not None:
-        echo(f"Recorded {recorder.frames} frames to {record}")
+        note = " (a GIF stops there: record an .mp4 for every frame)" if recorder.full else ""
+        echo(f"Recorded {recorder.frames} frames to {record}{note}")
     return PlayReport(policy.env_id, np.asarray(returns), info.reward_threshold)

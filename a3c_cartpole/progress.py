@@ -24,6 +24,11 @@ class ProgressPrinter:
         self._last_print = 0.0
         self._line_open = False
 
+    def start(self, steps: int) -> None:
+        """Count steps/s from now on (a resumed run starts with its earlier steps)."""
+        self._last_time = self._last_print = time.perf_counter()
+        self._last_steps = steps
+
     def update(self, episodes: int, steps: int, moving_average: float | None, best_eval: float | None) -> None:
         now = time.perf_counter()
         if not self.enabled or now - self._last_print < self.interval:

@@ -32,7 +32,7 @@ import_tensorflow_quietly()  # in an actor's process, this module is the one tha
 
 import tensorflow as tf  # noqa: E402
 
-from a3c_cartpole.config import ConfigError, TrainConfig  # noqa: E402
+from a3c_cartpole.config import ConfigError, TrainConfig, first_line  # noqa: E402
 from a3c_cartpole.envs import EnvInfo  # noqa: E402
 from a3c_cartpole.global_model import GlobalModel  # noqa: E402
 from a3c_cartpole.ledger import EpisodeLedger  # noqa: E402
@@ -121,8 +121,9 @@ def connect(address: str | None) -> bool:
         options["address"] = address
     try:
         ray.init(**options)
-    except ConnectionError as err:
-        raise ConfigError(f"cannot join the Ray cluster at {address or os.environ['RAY_ADDRESS']}: {err}") from None
+    except (ConnectionError, ray.exceptions.RayError, ValueError, RuntimeError) as err:  # e.g. InvalidAuthToken
+        where = address or os.environ.get("RAY_ADDRESS") or "a new local instance"
+        raise ConfigError(f"cannot start or join Ray ({where}): {first_line(err)}") from None
     return True
 
 

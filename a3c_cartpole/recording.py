@@ -1,9 +1,10 @@
 """Recording played episodes to a GIF (Pillow, always there) or an MP4 (the optional video extra).
 
 A GIF keeps every other frame at half size, a readable file of a fraction of the size; Pillow
-needs all its frames at once. An MP4 keeps every frame at full size and streams them to ffmpeg
-(imageio-ffmpeg ships the binary), so a long recording never sits in memory. Either file is
-written under a temporary name and renamed when complete.
+needs all its frames at once, so a GIF stops at GIF_MAX_FRAMES (~180 MB of frames, 80 s of play).
+An MP4 keeps every frame at full size and streams them to ffmpeg (imageio-ffmpeg ships the
+binary), so a long recording never sits in memory. Either file is written under a temporary name
+and renamed when complete.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from a3c_cartpole.config import ConfigError
 from a3c_cartpole.outputs import atomic_path
 
 VIDEO_EXTRA = "pip install 'a3c-cartpole[video]'"
+GIF_MAX_FRAMES = 1000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,9 +74,14 @@ class Recorder:
             raise ConfigError(f"cannot write {self.path}: {err.strerror or err}") from None
         self._video = None
 
+    @property
+    def full(self) -> bool:
+        """A GIF holds at most GIF_MAX_FRAMES; later frames are dropped (an MP4 has no limit)."""
+        return self._video is None and self.path.suffix.lower() == ".gif" and self.frames >= GIF_MAX_FRAMES
+
     def wants(self, step: int) -> bool:
         """Whether the frame of this step of an episode is kept (render only those)."""
-        return step % self.format.frame_skip == 0
+        return step % self.format.frame_skip == 0 and not self.full
 
     def add(self, frame: np.ndarray) -> None:
         d = self.format.downscale

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from a3c_cartpole.config import ConfigError
+from a3c_cartpole.config import ConfigError, first_line
 from a3c_cartpole.envs import EnvInfo, describe_env
 from a3c_cartpole.model import ActorCriticModel, NumpyActorCritic, build_model
 from a3c_cartpole.outputs import RunFiles, atomic_path
@@ -36,11 +36,10 @@ def load_model(path: Path, info: EnvInfo, hidden: int) -> ActorCriticModel:
     try:
         model.load_weights(path)
     except Exception as err:  # Keras raises ValueError, OSError or KeyError depending on the damage
-        text = str(err).strip()
-        if "could not be loaded" in text:  # Keras's words for layers whose shapes differ
+        if "could not be loaded" in str(err):  # Keras's words for layers whose shapes differ
             reason = "its layer shapes differ (saved for another env or --hidden?)"
         else:
-            reason = text.splitlines()[0] if text else type(err).__name__
+            reason = first_line(err)
         raise ConfigError(
             f"cannot load {path} as the {info.env_id} network ({info.obs_size} inputs, {info.n_actions} actions, "
             f"{hidden} hidden units): {reason}"
@@ -60,6 +59,16 @@ class GreedyPolicy:
         return int(self.network.greedy(obs)[0])
 
 
+def _read_record(record: Path) -> dict:
+    try:
+        saved = json.loads(record.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ConfigError(f"unreadable run record {record}: {err}") from None
+    if not isinstance(saved, dict):
+        raise ConfigError(f"unreadable run record {record}: not a JSON object")
+    return saved
+
+
 def _find_run(path: Path, env_id: str | None) -> tuple[Path, str, int]:
     """Resolve a save dir or weights file to (weights file, env id, hidden size)."""
     untrained = f"no trained model in {path}: train one first with 'a3c-cartpole --train --save-dir {path}'"
@@ -71,7 +80,9 @@ def _find_run(path: Path, env_id: str | None) -> tuple[Path, str, int]:
             if len(records) > 1:
                 found = ", ".join(r.name.removesuffix("_run.json") for r in records)
                 raise ConfigError(f"{path} holds runs for {found}; name the env (env_id / --env)")
-            env_id = json.loads(records[0].read_text())["env_id"]
+            env_id = _read_record(records[0]).get("env_id")
+            if not isinstance(env_id, str):
+                raise ConfigError(f"{records[0]} names no env; name it (env_id / --env)")
         files = RunFiles(path, env_id)
         weights = files.best_weights if files.best_weights.is_file() else files.final_weights
         if not weights.is_file():
@@ -90,10 +101,7 @@ def _find_run(path: Path, env_id: str | None) -> tuple[Path, str, int]:
     record = RunFiles(weights.parent, env_id).run_record
     hidden = 100
     if record.is_file():
-        try:
-            saved = json.loads(record.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise ConfigError(f"unreadable run record {record}: {err}") from None
+        saved = _read_record(record)
         if saved.get("env_id") != env_id:
             raise ConfigError(f"{weights} was trained on {saved.get('env_id')}, not {env_id}")
         hidden = int(saved.get("hidden", hidden))

@@ -1,8 +1,9 @@
 """A3C worker: sync with the global model, act t_max steps, push the gradient, repeat.
 
-`Learner` is the part every transport shares: a local model, its envs, the rollout and the
-compiled gradient of the loss. `Worker` runs a learner in a thread against the in-process global
-model; other transports (see ray_backend.py) run the same learner elsewhere.
+`Learner` is the part every transport shares: a local model, its envs and the rollout. `Worker`
+runs a learner in a thread against the in-process global model, where gradient and update are one
+compiled call (`LocalLink.train`). A transport that applies gradients elsewhere (Ray, see
+ray_backend.py) uses `Learner.gradients`, which traces the same `clipped_gradients` on its own.
 
 Acting is numpy (see model.py); the gradient with respect to the local copy is one compiled
 TensorFlow call on a fixed-shape, masked batch, so it is traced once.

@@ -34,6 +34,9 @@ class CtrlCAfter:
     def __init__(self, episodes: int) -> None:
         self.episodes = episodes
 
+    def start(self, _steps):
+        pass
+
     def update(self, episodes, *_):
         if episodes >= self.episodes:
             raise KeyboardInterrupt
