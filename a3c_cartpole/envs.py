@@ -25,7 +25,6 @@ class EnvInfo:
     obs_size: int
     n_actions: int
     reward_threshold: float | None
-    max_episode_steps: int | None
 
 
 def describe_env(env_id: str) -> EnvInfo:
@@ -51,7 +50,6 @@ def describe_env(env_id: str) -> EnvInfo:
         obs_size=int(obs_space.shape[0]),
         n_actions=int(act_space.n),
         reward_threshold=spec.reward_threshold,
-        max_episode_steps=spec.max_episode_steps,
     )
 
 

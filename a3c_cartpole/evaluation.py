@@ -20,7 +20,7 @@ from a3c_cartpole.envs import EnvInfo
 from a3c_cartpole.episodes import run_episodes
 from a3c_cartpole.model import NumpyActorCritic
 
-# Evaluation seeds start far from training seeds so that no evaluation replays a training episode.
+# Evaluation seeds: a block of their own (training envs use seed + 10_000 * k with the run's seed).
 EVAL_SEED_BASE = 1_000_000
 # Training episodes whose mean opens the gate, and how close to the threshold it must be.
 GATE_EPISODES = 20
