@@ -178,7 +178,7 @@ class MasterAgent:
         board.stats(steps, _worker_stats(workers), float(shared.optimizer.learning_rate))
         board.close()
         write_episodes_csv(files.episodes_csv, episodes)
-        write_plot(files.plot, episodes, config.env_id, info.reward_threshold)
+        write_plot(files.plot, episodes, config.env_id, info.reward_threshold, solved_at[0] if solved_at else None)
         result = TrainResult(
             solved=solved_at is not None,
             episodes=len(episodes),

@@ -81,8 +81,18 @@ def moving_average(values: Sequence[float], window: int = MOVING_AVERAGE_WINDOW)
     return (sums[idx] - sums[starts]) / (idx - starts)
 
 
-def write_plot(path: Path, episodes: Sequence[EpisodeRecord], env_id: str, threshold: float | None) -> None:
-    """Episode return and its moving average against episodes, with the solved threshold drawn."""
+def write_plot(
+    path: Path,
+    episodes: Sequence[EpisodeRecord],
+    env_id: str,
+    threshold: float | None,
+    solved_at_episode: int | None = None,
+) -> None:
+    """Episode return and its moving average against episodes, with the solved threshold drawn.
+
+    Training returns come from the sampling policy, which lags the greedy one; the episode where the
+    greedy policy passed the solved check is marked so the two are not confused.
+    """
     import matplotlib
 
     matplotlib.use("Agg")  # never open a window: a headless run must not block on plt.show()
@@ -102,6 +112,13 @@ def write_plot(path: Path, episodes: Sequence[EpisodeRecord], env_id: str, thres
         )
     if threshold is not None:
         ax.axhline(threshold, color="tab:red", linestyle="--", label=f"solved threshold ({threshold:g})")
+    if solved_at_episode is not None:
+        ax.axvline(
+            solved_at_episode,
+            color="tab:green",
+            linestyle=":",
+            label=f"greedy policy solved (episode {solved_at_episode:,})",
+        )
     ax.set_xlabel("episode")
     ax.set_ylabel("return")
     ax.set_title(f"A3C on {env_id}")
