@@ -42,7 +42,7 @@ class ActorCriticModel(keras.Model):
 
     def snapshot(self) -> NumpyActorCritic:
         """A numpy copy of the current weights for fast acting."""
-        return NumpyActorCritic(tuple(np.asarray(v) for v in self.ordered_variables()))
+        return NumpyActorCritic(tuple(v.numpy() for v in self.ordered_variables()))
 
     def load_snapshot(self, policy: NumpyActorCritic) -> None:
         """Set the weights from a numpy snapshot (the inverse of `snapshot`)."""
