@@ -30,6 +30,7 @@ from a3c_cartpole.evaluation import Evaluation, SolvedCheck
 from a3c_cartpole.global_model import GlobalModel
 from a3c_cartpole.ledger import EpisodeLedger, EpisodeRecord
 from a3c_cartpole.outputs import CSV_HEADER, RunFiles, write_episodes_csv
+from a3c_cartpole.tensorboard_log import tensorboard_dir
 
 CHECKPOINTS_KEPT = 3
 RUN_STATE_KEY = "run_state/.ATTRIBUTES/VARIABLE_VALUE"
@@ -119,8 +120,9 @@ class TrainingCheckpoints:
         return self._manager
 
     def start_fresh(self) -> None:
-        """A new run: earlier checkpoints of this env in the save dir belong to the run it replaces."""
+        """A new run: earlier checkpoints and TensorBoard curves of this env belong to the run it replaces."""
         shutil.rmtree(self.directory, ignore_errors=True)
+        shutil.rmtree(tensorboard_dir(self.config.save_dir, self.config.env_id), ignore_errors=True)
 
     def resume(self, files: RunFiles) -> tuple[RunState, list[EpisodeRecord]]:
         """Load the latest checkpoint into the model and optimizer; return its state and episode log.

@@ -226,12 +226,9 @@ def run(args: argparse.Namespace) -> int:
     from a3c_cartpole.saved_policy import load_policy
 
     policy = load_policy(args.save_dir, args.env)
-    if args.json:  # stdout carries the JSON object and nothing else
-        report = play(policy, args.episodes or PLAY_EPISODES, args.seed or 0, record=args.record, echo=_to_stderr)
-        print(json.dumps(report.as_dict()))
-        return 0
-    report = play(policy, args.episodes or PLAY_EPISODES, args.seed or 0, record=args.record)
-    print(report.summary())
+    echo = _to_stderr if args.json else print  # with --json, stdout carries the JSON object and nothing else
+    report = play(policy, args.episodes or PLAY_EPISODES, args.seed or 0, record=args.record, echo=echo)
+    print(json.dumps(report.as_dict()) if args.json else report.summary())
     return 0
 
 

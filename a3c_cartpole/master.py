@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
-import shutil
 import time
 from pathlib import Path
 
@@ -117,7 +116,6 @@ class MasterAgent:
         workers = self._make_workers(shared, ledger)  # Ray connects here: a bad address must fail first...
         if not config.resume:  # ...before the run this one replaces loses its checkpoints and curves
             checkpoints.start_fresh()
-            shutil.rmtree(tensorboard_dir(config.save_dir, config.env_id), ignore_errors=True)
         check = SolvedCheck(info, config.eval_episodes)
         checkpoints.apply(resumed, old_episodes, ledger, check, workers)
         solved_at: tuple[int, int, float] | None = tuple(resumed.solved_at) if resumed.solved_at else None

@@ -17,6 +17,7 @@ import gymnasium as gym
 import numpy as np
 
 from a3c_cartpole.envs import describe_env
+from a3c_cartpole.evaluation import Evaluation
 from a3c_cartpole.recording import RECORD_FORMATS, Recorder, record_format
 from a3c_cartpole.saved_policy import GreedyPolicy
 
@@ -40,7 +41,8 @@ class PlayReport:
 
     @property
     def solved(self) -> bool:
-        return self.threshold is not None and float(np.mean(self.returns)) >= self.threshold
+        """The same verdict as training's solved check."""
+        return Evaluation(self.returns, self.threshold).solved
 
     def as_dict(self) -> dict:
         """The report for scripts (`--play --json`)."""
