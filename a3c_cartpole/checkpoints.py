@@ -58,6 +58,8 @@ class RunState:
     eval_count: int = 0
     solved_at: list | None = None
     """[episode, env step, seconds] of the first passed solved check, if any."""
+    lr_schedule: str = "constant"
+    """The optimizer's state differs between schedules (a constant rate is one of its variables)."""
 
 
 def worker_rng_states(workers) -> list:
@@ -105,7 +107,9 @@ class TrainingCheckpoints:
         self.info = info
         self.shared = shared
         self.directory = checkpoint_dir(config.save_dir, config.env_id)
-        self.state = RunState(config.env_id, config.hidden, info.obs_size, info.n_actions, seed)
+        self.state = RunState(
+            config.env_id, config.hidden, info.obs_size, info.n_actions, seed, lr_schedule=config.lr_schedule
+        )
         self._run_state = tf.Variable("", dtype=tf.string, trainable=False)
         self._checkpoint = tf.train.Checkpoint(
             model=shared.model, optimizer=shared.optimizer, run_state=self._run_state
@@ -150,6 +154,11 @@ class TrainingCheckpoints:
             raise ConfigError(
                 f"cannot resume: the checkpoint in {self.directory} has --hidden {saved.hidden}, not {config.hidden}"
             )
+        if saved.lr_schedule != config.lr_schedule:
+            raise ConfigError(
+                f"cannot resume: the checkpoint in {self.directory} has --lr-schedule {saved.lr_schedule}, "
+                f"not {config.lr_schedule}"
+            )
         if saved.episodes >= config.max_eps:
             raise ConfigError(
                 f"cannot resume: the run already has {saved.episodes} episodes; give a --max-eps above that"
@@ -168,7 +177,8 @@ class TrainingCheckpoints:
                 self._checkpoint.restore(latest).assert_existing_objects_matched()
             except Exception as err:  # truncated or foreign files: TF raises DataLossError, NotFoundError, ...
                 raise ConfigError(f"cannot resume from {latest}: {first_line(err)}") from None
-            self.shared.optimizer.learning_rate = config.lr  # --lr of this invocation, not the saved one
+            if config.lr_schedule == "constant":  # --lr of this invocation, not the saved one
+                self.shared.optimizer.learning_rate = config.lr
             self.shared.updates = saved.updates
         saved.seed = self.state.seed
         self.state = saved

@@ -12,7 +12,15 @@ import sys
 from pathlib import Path
 
 from a3c_cartpole import __version__
-from a3c_cartpole.config import BACKENDS, ConfigError, TrainConfig, WorkerFailed, require_positive, require_seed
+from a3c_cartpole.config import (
+    BACKENDS,
+    LR_SCHEDULES,
+    ConfigError,
+    TrainConfig,
+    WorkerFailed,
+    require_positive,
+    require_seed,
+)
 from a3c_cartpole.tf_setup import import_tensorflow_quietly
 
 DEFAULTS = TrainConfig.__dataclass_fields__
@@ -69,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = p.add_argument_group("training")
     train.add_argument("--lr", type=float, default=_default("lr"), help="Adam learning rate")
+    train.add_argument(
+        "--lr-schedule",
+        choices=LR_SCHEDULES,
+        default=_default("lr_schedule"),
+        help="linear: anneal --lr to 0 at --max-steps",
+    )
     train.add_argument("--gamma", type=float, default=_default("gamma"), help="discount factor, in (0, 1]")
     train.add_argument(
         "--update-freq",
@@ -194,6 +208,7 @@ def run(args: argparse.Namespace) -> int:
             env_id=args.env,
             save_dir=args.save_dir,
             lr=args.lr,
+            lr_schedule=args.lr_schedule,
             gamma=args.gamma,
             update_freq=args.update_freq,
             max_eps=args.max_eps or _default("max_eps"),

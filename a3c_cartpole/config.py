@@ -14,6 +14,9 @@ from pathlib import Path
 BACKENDS = ("threads", "ray")
 """Worker transports: threads in this process, or Ray actors (local instance or cluster)."""
 
+LR_SCHEDULES = ("constant", "linear")
+"""Learning rate over the run: fixed, or decaying linearly to 0 at the --max-steps budget."""
+
 
 class ConfigError(ValueError):
     """Bad user input: reported as one line on stderr, never as a traceback."""
@@ -53,7 +56,9 @@ class TrainConfig:
     save_dir: Path = Path("a3c_runs")
     """Where weights, plot, CSV and run record go (not /tmp, so that --play finds them)."""
     lr: float = 1e-3
-    """Adam learning rate of the shared optimizer."""
+    """Adam learning rate of the shared optimizer (its starting value under a linear schedule)."""
+    lr_schedule: str = "constant"
+    """"linear" anneals the rate to 0 at max_steps: late updates can no longer undo a good policy."""
     gamma: float = 0.99
     """Discount factor of the n-step returns."""
     update_freq: int = 5
@@ -115,6 +120,10 @@ class TrainConfig:
         ):
             if not value >= 0:
                 raise ConfigError(f"{flag} must be >= 0, got {value}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+        if self.lr_schedule == "linear" and self.max_steps is None:
+            raise ConfigError("--lr-schedule linear decays to 0 at the step budget: give --max-steps")
         if self.backend not in BACKENDS:
             raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.ray_address is not None and self.backend != "ray":

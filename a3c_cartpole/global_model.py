@@ -9,6 +9,7 @@ the new weights, so the worker's numpy acting copy costs no extra reads.
 from __future__ import annotations
 
 import functools
+import math
 import threading
 
 import keras
@@ -21,10 +22,26 @@ from a3c_cartpole.model import ActorCriticModel, NumpyActorCritic
 from a3c_cartpole.rollout import Batch
 
 
+def learning_rate(config: TrainConfig) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The optimizer's learning rate: a number, or Keras's schedule over its update count.
+
+    Every update, from any worker, consumes one rollout of update_freq x envs_per_worker env slots,
+    so the step budget fixes the number of updates over which a linear schedule reaches 0. A slot
+    that resets a finished episode is not an env step, so the rate reaches 0 a little before the
+    budget: by one step in an episode's length (under 1% on LunarLander, up to 5% on early CartPole).
+    """
+    if config.lr_schedule == "constant":
+        return config.lr
+    updates = math.ceil(config.max_steps / (config.update_freq * config.envs_per_worker))
+    return keras.optimizers.schedules.PolynomialDecay(config.lr, updates, end_learning_rate=0.0, power=1.0)
+
+
 class GlobalModel:
     """The shared parameters, their optimizer, and the lock that serialises updates."""
 
-    def __init__(self, model: ActorCriticModel, learning_rate: float) -> None:
+    def __init__(
+        self, model: ActorCriticModel, learning_rate: float | keras.optimizers.schedules.LearningRateSchedule
+    ) -> None:
         self.model = model
         self.optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
         self.optimizer.build(model.trainable_variables)

@@ -19,7 +19,7 @@ from a3c_cartpole.checkpoints import TrainingCheckpoints
 from a3c_cartpole.config import ConfigError, TrainConfig, WorkerFailed
 from a3c_cartpole.envs import describe_env
 from a3c_cartpole.evaluation import GATE_EPISODES, Evaluation, SolvedCheck
-from a3c_cartpole.global_model import GlobalModel
+from a3c_cartpole.global_model import GlobalModel, learning_rate
 from a3c_cartpole.ledger import EpisodeLedger
 from a3c_cartpole.model import NumpyActorCritic, build_model
 from a3c_cartpole.outputs import MOVING_AVERAGE_WINDOW, RunFiles, write_episodes_csv, write_json, write_plot
@@ -109,7 +109,7 @@ class MasterAgent:
     def train(self) -> TrainResult:
         config, info, files = self.config, self.info, self.files
         seed_everything(self.seed)
-        shared = GlobalModel(build_model(info.obs_size, info.n_actions, config.hidden), config.lr)
+        shared = GlobalModel(build_model(info.obs_size, info.n_actions, config.hidden), learning_rate(config))
         checkpoints = TrainingCheckpoints(config, info, shared, self.seed)
         resumed, old_episodes = checkpoints.resume(files) if config.resume else (checkpoints.state, [])
         ledger = EpisodeLedger(config.max_eps, config.max_steps)

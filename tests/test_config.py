@@ -68,3 +68,14 @@ def test_config_error_is_a_value_error():
 def test_save_dir_is_coerced_to_path(tmp_path):
     config = TrainConfig(save_dir=str(tmp_path))
     assert config.save_dir == tmp_path
+
+
+def test_linear_lr_schedule_needs_a_step_budget():
+    with pytest.raises(ConfigError, match="--max-steps"):
+        TrainConfig(lr_schedule="linear")
+    assert TrainConfig(lr_schedule="linear", max_steps=1000).lr_schedule == "linear"
+
+
+def test_unknown_lr_schedule_is_rejected():
+    with pytest.raises(ConfigError, match="--lr-schedule"):
+        TrainConfig(lr_schedule="cosine")
