@@ -58,6 +58,7 @@ class RunState:
     eval_count: int = 0
     solved_at: list | None = None
     """[episode, env step, seconds] of the first passed solved check, if any."""
+    layers: int = 1
     lr_schedule: str = "constant"
     """The optimizer's state differs between schedules (a constant rate is one of its variables)."""
 
@@ -108,7 +109,13 @@ class TrainingCheckpoints:
         self.shared = shared
         self.directory = checkpoint_dir(config.save_dir, config.env_id)
         self.state = RunState(
-            config.env_id, config.hidden, info.obs_size, info.n_actions, seed, lr_schedule=config.lr_schedule
+            config.env_id,
+            config.hidden,
+            info.obs_size,
+            info.n_actions,
+            seed,
+            layers=config.layers,
+            lr_schedule=config.lr_schedule,
         )
         self._run_state = tf.Variable("", dtype=tf.string, trainable=False)
         self._checkpoint = tf.train.Checkpoint(
@@ -153,6 +160,10 @@ class TrainingCheckpoints:
         if saved.hidden != config.hidden:
             raise ConfigError(
                 f"cannot resume: the checkpoint in {self.directory} has --hidden {saved.hidden}, not {config.hidden}"
+            )
+        if saved.layers != config.layers:
+            raise ConfigError(
+                f"cannot resume: the checkpoint in {self.directory} has --layers {saved.layers}, not {config.layers}"
             )
         if saved.lr_schedule != config.lr_schedule:
             raise ConfigError(

@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="clip each gradient to this global norm (0: no clipping)",
     )
     train.add_argument("--hidden", type=int, default=_default("hidden"), help="units per hidden layer")
+    train.add_argument("--layers", type=int, default=_default("layers"), help="hidden layers per head")
     train.add_argument(
         "--eval-episodes",
         type=int,
@@ -219,6 +220,7 @@ def run(args: argparse.Namespace) -> int:
             entropy_coef=args.entropy_coef,
             value_coef=args.value_coef,
             hidden=args.hidden,
+            layers=args.layers,
             max_grad_norm=args.max_grad_norm,
             early_stop=not args.no_early_stop,
             eval_episodes=args.eval_episodes,

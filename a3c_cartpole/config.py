@@ -78,7 +78,9 @@ class TrainConfig:
     value_coef: float = 0.5
     """c_v: weight of the critic's squared error."""
     hidden: int = 100
-    """Units of the hidden layer of each head."""
+    """Units of each hidden layer."""
+    layers: int = 1
+    """Hidden layers of each head (the tutorial's network has one)."""
     max_grad_norm: float = 0.5
     """Global-norm clip of every worker gradient, so one bad rollout cannot wreck the shared model."""
     early_stop: bool = True
@@ -104,6 +106,7 @@ class TrainConfig:
             "--workers": self.workers,
             "--envs-per-worker": self.envs_per_worker,
             "--hidden": self.hidden,
+            "--layers": self.layers,
             "--eval-episodes": self.eval_episodes,
             "--checkpoint-every": self.checkpoint_every,
         }.items():

@@ -107,9 +107,7 @@ class LocalLink:
 
         @tf.function(input_signature=batch_signature(local_vars[0].shape[0]))
         def train_step(states, actions, returns, mask):
-            gradients, terms, norm = clipped_gradients(
-                local, states, actions, returns, mask, config.entropy_coef, config.value_coef, config.max_grad_norm
-            )
+            gradients, terms, norm = clipped_gradients(local, states, actions, returns, mask, config)
             shared.optimizer.apply_gradients(zip(gradients, shared.model.trainable_variables, strict=True))
             return copy_to_local(), terms, norm
 

@@ -18,6 +18,8 @@ import typing
 
 import tensorflow as tf
 
+from a3c_cartpole.config import TrainConfig
+
 
 class LossTerms(typing.NamedTuple):
     """The total loss and its parts (the parts are reported, only the total is minimised)."""
@@ -90,17 +92,17 @@ def batch_signature(obs_size: int) -> list[tf.TensorSpec]:
     ]
 
 
-def clipped_gradients(model, states, actions, returns, mask, entropy_coef, value_coef, max_grad_norm):
-    """Gradients of `a3c_loss` w.r.t. `model`, clipped to a global norm (0: no clipping).
+def clipped_gradients(model, states, actions, returns, mask, config: TrainConfig):
+    """Gradients of `a3c_loss` w.r.t. `model`, clipped to config.max_grad_norm (0: no clipping).
 
     Traced inside the compiled steps of both transports (threads and Ray), so they train alike.
     Returns (gradients, loss terms, gradient norm before clipping).
     """
     with tf.GradientTape() as tape:
         logits, values = model(states)
-        terms = a3c_loss(logits, values, actions, returns, entropy_coef, value_coef, mask)
+        terms = a3c_loss(logits, values, actions, returns, config.entropy_coef, config.value_coef, mask)
     gradients = tape.gradient(terms.total, model.trainable_variables)
     norm = tf.linalg.global_norm(gradients)
-    if max_grad_norm > 0:
-        gradients, _ = tf.clip_by_global_norm(gradients, max_grad_norm, use_norm=norm)
+    if config.max_grad_norm > 0:
+        gradients, _ = tf.clip_by_global_norm(gradients, config.max_grad_norm, use_norm=norm)
     return gradients, terms, norm

@@ -109,7 +109,9 @@ class MasterAgent:
     def train(self) -> TrainResult:
         config, info, files = self.config, self.info, self.files
         seed_everything(self.seed)
-        shared = GlobalModel(build_model(info.obs_size, info.n_actions, config.hidden), learning_rate(config))
+        shared = GlobalModel(
+            build_model(info.obs_size, info.n_actions, config.hidden, config.layers), learning_rate(config)
+        )
         checkpoints = TrainingCheckpoints(config, info, shared, self.seed)
         resumed, old_episodes = checkpoints.resume(files) if config.resume else (checkpoints.state, [])
         ledger = EpisodeLedger(config.max_eps, config.max_steps)
@@ -122,7 +124,8 @@ class MasterAgent:
         board = TrainingBoard(tensorboard_dir(config.save_dir, config.env_id), len(old_episodes), resumed.steps)
         board.settings(run_settings(config, self.seed, resumed_at_episode=len(old_episodes)), step=resumed.steps)
         self.progress.message(
-            f"Training A3C on {config.env_id}: {config.workers} workers x {config.envs_per_worker} envs, "
+            f"Training A3C on {config.env_id}: "
+            f"{_count(config.workers, 'worker')} x {_count(config.envs_per_worker, 'env')}, "
             f"seed {self.seed}; solved = greedy mean >= {info.reward_threshold} over {config.eval_episodes} episodes"
         )
         if config.resume:
@@ -166,13 +169,13 @@ class MasterAgent:
         seconds = time.perf_counter() - ledger.start_time
 
         final = shared.snapshot()
-        save_weights(final, info, config.hidden, files.final_weights)
+        save_weights(final, info, files.final_weights)
         if solved_at is None:  # the final model may beat every evaluated one: judge it too
             episodes, steps = ledger.snapshot()
             if self._judge(final, check, board, len(episodes), steps).solved:
                 solved_at = (len(episodes), steps, seconds)
         if self.best_policy is not None:  # None when a resumed run never beat the saved best
-            save_weights(self.best_policy, info, config.hidden, files.best_weights)
+            save_weights(self.best_policy, info, files.best_weights)
         checkpoints.save(ledger, check, workers, seconds, solved_at)  # at the end, and after Ctrl-C
         episodes, steps = ledger.snapshot()
         board.episodes(episodes)
@@ -205,6 +208,10 @@ class MasterAgent:
         return result
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _worker_stats(workers) -> list:
     """The latest loss terms of each worker (None before its first update)."""
     return [getattr(w, "last_stats", None) for w in workers]
@@ -219,6 +226,7 @@ def _run_record(config: TrainConfig, result: TrainResult, updates: int) -> dict:
     return {
         "env_id": config.env_id,
         "hidden": config.hidden,
+        "layers": config.layers,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(config).items()},
         "seed": result.seed,
         "solved": result.solved,

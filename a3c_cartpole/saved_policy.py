@@ -1,6 +1,6 @@
 """Saving trained weights, and loading them back as a policy (for --play and for Python users).
 
-Next to the weights sits a small JSON run record naming the env and the hidden size, so a
+Next to the weights sits a small JSON run record naming the env and the network's size, so a
 weights file can be rebuilt into the right network and refused for the wrong env.
 """
 
@@ -19,30 +19,30 @@ from a3c_cartpole.outputs import RunFiles, atomic_path
 WEIGHTS_SUFFIX = ".weights.h5"
 
 
-def save_weights(policy: NumpyActorCritic, info: EnvInfo, hidden: int, path: Path) -> None:
+def save_weights(policy: NumpyActorCritic, info: EnvInfo, path: Path) -> None:
     """Write a numpy snapshot as a Keras weights file, atomically."""
-    model = build_model(info.obs_size, info.n_actions, hidden)
+    model = build_model(info.obs_size, info.n_actions, policy.hidden, policy.layers)
     model.load_snapshot(policy)
     with atomic_path(path) as tmp:
         model.save_weights(tmp)
 
 
-def load_model(path: Path, info: EnvInfo, hidden: int) -> ActorCriticModel:
+def load_model(path: Path, info: EnvInfo, hidden: int, layers: int = 1) -> ActorCriticModel:
     """Rebuild the network for `info` and load `path` into it; any mismatch is a clear error."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"no weights file at {path}")
-    model = build_model(info.obs_size, info.n_actions, hidden)
+    model = build_model(info.obs_size, info.n_actions, hidden, layers)
     try:
         model.load_weights(path)
     except Exception as err:  # Keras raises ValueError, OSError or KeyError depending on the damage
         if "could not be loaded" in str(err):  # Keras's words for layers whose shapes differ
-            reason = "its layer shapes differ (saved for another env or --hidden?)"
+            reason = "its layer shapes differ (saved for another env, --hidden or --layers?)"
         else:
             reason = first_line(err)
         raise ConfigError(
             f"cannot load {path} as the {info.env_id} network ({info.obs_size} inputs, {info.n_actions} actions, "
-            f"{hidden} hidden units): {reason}"
+            f"{layers} x {hidden} hidden units): {reason}"
         ) from None
     return model
 
@@ -69,8 +69,8 @@ def _read_record(record: Path) -> dict:
     return saved
 
 
-def _find_run(path: Path, env_id: str | None) -> tuple[Path, str, int]:
-    """Resolve a save dir or weights file to (weights file, env id, hidden size)."""
+def _find_run(path: Path, env_id: str | None) -> tuple[Path, str, int, int]:
+    """Resolve a save dir or weights file to (weights file, env id, hidden units, hidden layers)."""
     untrained = f"no trained model in {path}: train one first with 'a3c-cartpole --train --save-dir {path}'"
     if path.is_dir():
         if env_id is None:
@@ -99,13 +99,13 @@ def _find_run(path: Path, env_id: str | None) -> tuple[Path, str, int]:
     else:
         raise ConfigError(f"{path} is neither a save dir nor a '*{WEIGHTS_SUFFIX}' file")
     record = RunFiles(weights.parent, env_id).run_record
-    hidden = 100
+    hidden, layers = 100, 1
     if record.is_file():
         saved = _read_record(record)
         if saved.get("env_id") != env_id:
             raise ConfigError(f"{weights} was trained on {saved.get('env_id')}, not {env_id}")
-        hidden = int(saved.get("hidden", hidden))
-    return weights, env_id, hidden
+        hidden, layers = int(saved.get("hidden", hidden)), int(saved.get("layers", layers))
+    return weights, env_id, hidden, layers
 
 
 def load_policy(path: str | Path, env_id: str | None = None) -> GreedyPolicy:
@@ -114,6 +114,6 @@ def load_policy(path: str | Path, env_id: str | None = None) -> GreedyPolicy:
     >>> policy = load_policy("a3c_runs")          # doctest: +SKIP
     >>> action = policy(env.reset(seed=0)[0])      # doctest: +SKIP
     """
-    weights, env_id, hidden = _find_run(Path(path), env_id)
+    weights, env_id, hidden, layers = _find_run(Path(path), env_id)
     info = describe_env(env_id)
-    return GreedyPolicy(load_model(weights, info, hidden).snapshot(), env_id)
+    return GreedyPolicy(load_model(weights, info, hidden, layers).snapshot(), env_id)

@@ -12,6 +12,7 @@ COUNTS = {
     "workers": "--workers",
     "envs_per_worker": "--envs-per-worker",
     "hidden": "--hidden",
+    "layers": "--layers",
     "eval_episodes": "--eval-episodes",
     "max_steps": "--max-steps",
 }

@@ -30,6 +30,18 @@ def test_model_outputs_logits_per_action_and_one_value_per_state(models, states)
     assert tuple(values.shape) == (7,)  # rank 1, not [B, 1] (SPEC defect 1)
 
 
+@pytest.mark.parametrize(("obs_size", "n_actions"), [(4, 2), (8, 4)])
+def test_untrained_policy_is_near_uniform(obs_size, n_actions):
+    # With Keras's default (Glorot) logits kernel the initial action probabilities of unit-scale
+    # states spread by ~0.1 around 1/A; the small initial kernel keeps them within 0.01.
+    keras.utils.set_random_seed(3)
+    network = build_model(obs_size, n_actions, 100).snapshot()
+    obs = np.random.default_rng(2).normal(size=(256, obs_size)).astype(np.float32)
+    logits = network.logits(obs)
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    assert np.abs(probs - 1 / n_actions).max() < 0.01
+
+
 def test_numpy_snapshot_computes_same_forward_pass(models, states):
     model, _ = models
     logits, values = model(states)
@@ -37,6 +49,17 @@ def test_numpy_snapshot_computes_same_forward_pass(models, states):
     np.testing.assert_allclose(snap.logits(states), np.asarray(logits), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(snap.values(states), np.asarray(values), rtol=1e-5, atol=1e-5)
     assert snap.values(states).shape == (7,)
+
+
+@pytest.mark.parametrize("layers", [2, 3])
+def test_deeper_heads_keep_the_numpy_copy_exact(layers, states):
+    model = build_model(OBS, ACTIONS, HIDDEN, layers)
+    assert len(model.trainable_variables) == 4 * (layers + 1)  # kernel and bias of each layer of two heads
+    snap = model.snapshot()
+    assert (snap.layers, snap.hidden) == (layers, HIDDEN)
+    logits, values = model(states)
+    np.testing.assert_allclose(snap.logits(states), np.asarray(logits), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(snap.values(states), np.asarray(values), rtol=1e-5, atol=1e-5)
 
 
 def test_load_snapshot_copies_weights_into_another_model(models, states):

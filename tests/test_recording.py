@@ -23,7 +23,7 @@ ALWAYS_RIGHT = fixed_policy(4, [0.0, 1.0], 0.0)
 def save_dir(tmp_path):
     """A save dir holding a hand-built 'trained' model, as --play expects to find it."""
     info = describe_env("CartPole-v1")
-    save_weights(ALWAYS_RIGHT, info, 1, tmp_path / "CartPole-v1_best.weights.h5")
+    save_weights(ALWAYS_RIGHT, info, tmp_path / "CartPole-v1_best.weights.h5")
     (tmp_path / "CartPole-v1_run.json").write_text(json.dumps({"env_id": "CartPole-v1", "hidden": 1}))
     return tmp_path
 

@@ -112,6 +112,16 @@ def test_play_reports_exactly_the_scores_of_a_plain_gymnasium_loop(save_dir):
     assert report.solved == (np.mean(expected) >= 475)
 
 
+def test_network_of_two_hidden_layers_is_rebuilt_from_the_run_record(tmp_path, states):
+    train(env_id=ENV, seed=0, workers=1, save_dir=tmp_path, max_eps=20, hidden=16, layers=2, verbose=False)
+    policy = a3c_cartpole.load_policy(tmp_path)
+    assert (policy.network.layers, policy.network.hidden) == (2, 16)
+    model = build_model(4, 2, 16, layers=2)
+    best = tmp_path / f"{ENV}_best.weights.h5"
+    model.load_weights(best if best.exists() else tmp_path / f"{ENV}_final.weights.h5")
+    assert all(np.array_equal(a, b) for a, b in zip(model.snapshot().arrays(), policy.network.arrays(), strict=True))
+
+
 def test_weights_of_cartpole_loaded_as_acrobot_is_one_clear_error(save_dir):
     path = save_dir / f"{ENV}_best.weights.h5"
     with pytest.raises(ConfigError) as caught:
