@@ -27,26 +27,36 @@ class ActorCriticModel(keras.Model):
         super().__init__(**kwargs)
         self.n_actions = n_actions
         self.hidden = hidden
-        self.policy_hidden = [
-            keras.layers.Dense(hidden, activation="relu", name=f"policy_hidden_{i}") for i in range(layers)
-        ]
+        self.layers_per_head = layers
+        # One attribute per layer, not a list: tf.train.Checkpoint tracks attributes, and Keras 3
+        # layer lists are invisible to it. The first layer keeps the one-layer model's name, so
+        # checkpoints written before --layers existed still load; creation order (policy head,
+        # then value head) is what Keras's weight files follow, so older weight files load too.
+        self._add_hidden_layers("policy", layers)
         self.policy_logits = keras.layers.Dense(
             n_actions, kernel_initializer=keras.initializers.Orthogonal(gain=0.01), name="policy_logits"
         )
-        self.value_hidden = [
-            keras.layers.Dense(hidden, activation="relu", name=f"value_hidden_{i}") for i in range(layers)
-        ]
+        self._add_hidden_layers("value", layers)
         self.value_out = keras.layers.Dense(1, name="value")
+
+    def _add_hidden_layers(self, head: str, layers: int) -> None:
+        for i in range(layers):
+            name = _hidden_name(head, i)
+            setattr(self, name, keras.layers.Dense(self.hidden, activation="relu", name=name))
+
+    def hidden_layers(self, head: str) -> list[keras.layers.Dense]:
+        """The hidden layers of the "policy" or "value" head, input side first."""
+        return [getattr(self, _hidden_name(head, i)) for i in range(self.layers_per_head)]
 
     def call(self, states):
         policy, value = states, states
-        for policy_layer, value_layer in zip(self.policy_hidden, self.value_hidden, strict=True):
+        for policy_layer, value_layer in zip(self.hidden_layers("policy"), self.hidden_layers("value"), strict=True):
             policy, value = policy_layer(policy), value_layer(value)
         return self.policy_logits(policy), keras.ops.squeeze(self.value_out(value), axis=-1)
 
     def dense_layers(self) -> tuple[keras.layers.Dense, ...]:
         """Every layer in the fixed order `NumpyActorCritic` expects: the policy head, then the value head."""
-        return (*self.policy_hidden, self.policy_logits, *self.value_hidden, self.value_out)
+        return (*self.hidden_layers("policy"), self.policy_logits, *self.hidden_layers("value"), self.value_out)
 
     def ordered_variables(self) -> list:
         """Kernel and bias of each layer, in the order `NumpyActorCritic` expects."""
@@ -60,6 +70,10 @@ class ActorCriticModel(keras.Model):
         """Set the weights from a numpy snapshot (the inverse of `snapshot`)."""
         for variable, array in zip(self.ordered_variables(), policy.arrays(), strict=True):
             variable.assign(array)
+
+
+def _hidden_name(head: str, index: int) -> str:
+    return f"{head}_hidden" if index == 0 else f"{head}_hidden_{index + 1}"
 
 
 def build_model(obs_size: int, n_actions: int, hidden: int, layers: int = 1) -> ActorCriticModel:

@@ -5,6 +5,7 @@ import math
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from a3c_cartpole.model import ActorCriticModel, NumpyActorCritic, build_model
 
@@ -60,6 +61,16 @@ def test_deeper_heads_keep_the_numpy_copy_exact(layers, states):
     logits, values = model(states)
     np.testing.assert_allclose(snap.logits(states), np.asarray(logits), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(snap.values(states), np.asarray(values), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_a_model_checkpoint_holds_every_layer(layers, tmp_path):
+    """Resume restores the model from a tf.train.Checkpoint: every weight must be in it by name."""
+    source, target = (build_model(OBS, ACTIONS, HIDDEN, layers) for _ in range(2))
+    path = tf.train.Checkpoint(model=source).write(str(tmp_path / "model"))
+    tf.train.Checkpoint(model=target).read(path).assert_consumed()
+    for a, b in zip(target.snapshot().arrays(), source.snapshot().arrays(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_load_snapshot_copies_weights_into_another_model(models, states):
