@@ -27,7 +27,7 @@ import tensorflow as tf
 from a3c_cartpole.config import ConfigError, TrainConfig, first_line
 from a3c_cartpole.envs import EnvInfo
 from a3c_cartpole.evaluation import Evaluation, SolvedCheck
-from a3c_cartpole.global_model import GlobalModel
+from a3c_cartpole.global_model import GlobalModel, learning_rate
 from a3c_cartpole.ledger import EpisodeLedger, EpisodeRecord
 from a3c_cartpole.outputs import CSV_HEADER, RunFiles, write_episodes_csv
 from a3c_cartpole.tensorboard_log import tensorboard_dir
@@ -59,8 +59,12 @@ class RunState:
     solved_at: list | None = None
     """[episode, env step, seconds] of the first passed solved check, if any."""
     layers: int = 1
-    lr_schedule: str = "constant"
-    """The optimizer's state differs between schedules (a constant rate is one of its variables)."""
+
+    @classmethod
+    def from_json(cls, text: str) -> RunState:
+        """Read a saved run state; fields that older versions stored and this one dropped are ignored."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in json.loads(text).items() if key in known})
 
 
 def worker_rng_states(workers) -> list:
@@ -115,7 +119,6 @@ class TrainingCheckpoints:
             info.n_actions,
             seed,
             layers=config.layers,
-            lr_schedule=config.lr_schedule,
         )
         self._run_state = tf.Variable("", dtype=tf.string, trainable=False)
         self._checkpoint = tf.train.Checkpoint(
@@ -147,7 +150,7 @@ class TrainingCheckpoints:
             hint = f" (there are checkpoints for {', '.join(others)}: pass that --env)" if others else ""
             raise ConfigError(f"nothing to resume: no checkpoint for {config.env_id} in {config.save_dir}{hint}")
         try:
-            saved = RunState(**json.loads(tf.train.load_variable(latest, RUN_STATE_KEY).decode()))
+            saved = RunState.from_json(tf.train.load_variable(latest, RUN_STATE_KEY).decode())
         except Exception as err:  # a damaged or foreign checkpoint: say which, not how TF failed
             raise ConfigError(f"cannot resume from {latest}: unreadable run state ({type(err).__name__})") from None
         if saved.env_id != config.env_id or (saved.obs_size, saved.n_actions) != (
@@ -164,11 +167,6 @@ class TrainingCheckpoints:
         if saved.layers != config.layers:
             raise ConfigError(
                 f"cannot resume: the checkpoint in {self.directory} has --layers {saved.layers}, not {config.layers}"
-            )
-        if saved.lr_schedule != config.lr_schedule:
-            raise ConfigError(
-                f"cannot resume: the checkpoint in {self.directory} has --lr-schedule {saved.lr_schedule}, "
-                f"not {config.lr_schedule}"
             )
         if saved.episodes >= config.max_eps:
             raise ConfigError(
@@ -188,8 +186,8 @@ class TrainingCheckpoints:
                 self._checkpoint.restore(latest).assert_existing_objects_matched()
             except Exception as err:  # truncated or foreign files: TF raises DataLossError, NotFoundError, ...
                 raise ConfigError(f"cannot resume from {latest}: {first_line(err)}") from None
-            if config.lr_schedule == "constant":  # --lr of this invocation, not the saved one
-                self.shared.optimizer.learning_rate = config.lr
+            # this invocation's --lr and schedule, not the saved rate
+            self.shared.optimizer.learning_rate = learning_rate(config, saved.steps)
             self.shared.updates = saved.updates
         saved.seed = self.state.seed
         self.state = saved

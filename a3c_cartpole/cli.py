@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--resume",
         action="store_true",
-        help="continue the run in --save-dir from its latest checkpoint (same --env and --hidden; "
+        help="continue the run in --save-dir from its latest checkpoint (same --env, --hidden and --layers; "
         "--max-eps and --max-steps count the whole run)",
     )
     train.add_argument(

@@ -9,8 +9,8 @@ the new weights, so the worker's numpy acting copy costs no extra reads.
 from __future__ import annotations
 
 import functools
-import math
 import threading
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -22,31 +22,34 @@ from a3c_cartpole.model import ActorCriticModel, NumpyActorCritic
 from a3c_cartpole.rollout import Batch
 
 
-def learning_rate(config: TrainConfig) -> float | keras.optimizers.schedules.LearningRateSchedule:
-    """The optimizer's learning rate: a number, or Keras's schedule over its update count.
+def learning_rate(config: TrainConfig, env_steps: int) -> float:
+    """The rate of the update made once `env_steps` env steps are done.
 
-    Every update, from any worker, consumes one rollout of update_freq x envs_per_worker env slots,
-    so the step budget fixes the number of updates over which a linear schedule reaches 0. A slot
-    that resets a finished episode is not an env step, so the rate reaches 0 a little before the
-    budget: by one step in an episode's length (under 1% on LunarLander, up to 5% on early CartPole).
+    Under "linear" the rate follows env steps, not updates: the budget is counted in env steps, so
+    the line meets 0 exactly at it, whatever share of a rollout went to autoreset slots and even if
+    a resumed run changes --update-freq or --envs-per-worker.
     """
     if config.lr_schedule == "constant":
         return config.lr
-    updates = math.ceil(config.max_steps / (config.update_freq * config.envs_per_worker))
-    return keras.optimizers.schedules.PolynomialDecay(config.lr, updates, end_learning_rate=0.0, power=1.0)
+    return config.lr * max(0.0, 1.0 - env_steps / config.max_steps)
 
 
 class GlobalModel:
     """The shared parameters, their optimizer, and the lock that serialises updates."""
 
-    def __init__(
-        self, model: ActorCriticModel, learning_rate: float | keras.optimizers.schedules.LearningRateSchedule
-    ) -> None:
+    def __init__(self, model: ActorCriticModel, config: TrainConfig, env_steps: Callable[[], int]) -> None:
+        """`env_steps` reads the run's env-step count, which sets the rate of each update."""
         self.model = model
-        self.optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+        self.config = config
+        self.env_steps = env_steps
+        self.optimizer = keras.optimizers.Adam(learning_rate=learning_rate(config, env_steps()))
         self.optimizer.build(model.trainable_variables)
         self.updates = 0
         self.lock = threading.Lock()
+
+    def set_learning_rate(self) -> None:
+        """Set the rate for the next update (under the lock: the optimizer is not thread-safe)."""
+        self.optimizer.learning_rate = learning_rate(self.config, self.env_steps())
 
     def connect(self, local: ActorCriticModel, config: TrainConfig) -> LocalLink:
         """The channel through which one worker thread's local model pulls and trains."""
@@ -61,6 +64,7 @@ class GlobalModel:
         """Apply gradients computed elsewhere (a Ray actor), flat in `trainable_variables` order;
         returns the new weights, flat in `ordered_variables` order, for the next call."""
         with self.lock:
+            self.set_learning_rate()
             weights = self._apply_flat(gradients)
             self.updates += 1
         return weights.numpy()
@@ -123,6 +127,7 @@ class LocalLink:
     def train(self, batch: Batch) -> tuple[NumpyActorCritic, UpdateStats]:
         """Update the global model from one rollout, re-sync the local model; returns the next policy."""
         with self.shared.lock:
+            self.shared.set_learning_rate()
             weights, terms, norm = self._train_step(batch.states, batch.actions, batch.returns, batch.mask)
             self.shared.updates += 1
         return _as_numpy(weights), UpdateStats.of(terms, norm)

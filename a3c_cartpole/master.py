@@ -19,7 +19,7 @@ from a3c_cartpole.checkpoints import TrainingCheckpoints
 from a3c_cartpole.config import ConfigError, TrainConfig, WorkerFailed
 from a3c_cartpole.envs import describe_env
 from a3c_cartpole.evaluation import GATE_EPISODES, Evaluation, SolvedCheck
-from a3c_cartpole.global_model import GlobalModel, learning_rate
+from a3c_cartpole.global_model import GlobalModel
 from a3c_cartpole.ledger import EpisodeLedger
 from a3c_cartpole.model import NumpyActorCritic, build_model
 from a3c_cartpole.outputs import MOVING_AVERAGE_WINDOW, RunFiles, write_episodes_csv, write_json, write_plot
@@ -109,12 +109,12 @@ class MasterAgent:
     def train(self) -> TrainResult:
         config, info, files = self.config, self.info, self.files
         seed_everything(self.seed)
+        ledger = EpisodeLedger(config.max_eps, config.max_steps)
         shared = GlobalModel(
-            build_model(info.obs_size, info.n_actions, config.hidden, config.layers), learning_rate(config)
+            build_model(info.obs_size, info.n_actions, config.hidden, config.layers), config, lambda: ledger.steps
         )
         checkpoints = TrainingCheckpoints(config, info, shared, self.seed)
         resumed, old_episodes = checkpoints.resume(files) if config.resume else (checkpoints.state, [])
-        ledger = EpisodeLedger(config.max_eps, config.max_steps)
         workers = self._make_workers(shared, ledger)  # Ray connects here: a bad address must fail first...
         if not config.resume:  # ...before the run this one replaces loses its checkpoints and curves
             checkpoints.start_fresh()

@@ -35,3 +35,5 @@ def import_tensorflow_quietly() -> None:
         import tensorflow as tf
 
         tf.config.list_physical_devices()
+    # e.g. a failed --resume: the one-line error is the message, not TF's notes on unrestored values
+    tf.get_logger().setLevel("ERROR")

@@ -103,8 +103,8 @@ class TestLocalRay:
         # lr so small that the policy stays random: short episodes at a steady rate
         config = ray_config(tmp_path, workers=2, seed=1, max_eps=5000, lr=1e-9)  # ~15 s left after the kill
         info = describe_env(config.env_id)
-        shared = GlobalModel(build_model(info.obs_size, info.n_actions, config.hidden), config.lr)
         ledger = EpisodeLedger(config.max_eps, None)
+        shared = GlobalModel(build_model(info.obs_size, info.n_actions, config.hidden), config, lambda: ledger.steps)
         pool = RayWorkerPool(config, info, 1, shared, ledger)
         pool.start()
         deadline = time.monotonic() + 120
@@ -144,8 +144,8 @@ def test_two_node_cluster_places_one_actor_per_node_and_trains(tmp_path):
 
         config = ray_config(tmp_path, workers=2, seed=2, max_eps=300)
         info = describe_env(config.env_id)
-        shared = GlobalModel(build_model(info.obs_size, info.n_actions, config.hidden), config.lr)
         ledger = EpisodeLedger(config.max_eps, None)
+        shared = GlobalModel(build_model(info.obs_size, info.n_actions, config.hidden), config, lambda: ledger.steps)
         pool = RayWorkerPool(config, info, 2, shared, ledger)
         pool.start()
         pool.join(timeout=120)
