@@ -209,6 +209,7 @@ class MasterAgent:
 
 
 def _count(n: int, noun: str) -> str:
+    """ "1 worker", "2 workers": the banner reads as a sentence."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 

@@ -97,10 +97,12 @@ class NumpyActorCritic:
         self._value = _layer_pairs(self._arrays[half:])
 
     def arrays(self) -> tuple[np.ndarray, ...]:
+        """The weights in `ActorCriticModel.ordered_variables` order, for loading or saving elsewhere."""
         return self._arrays
 
     @property
     def hidden(self) -> int:
+        """Units per hidden layer, read off the weights (a saved network carries its own shape)."""
         return self._policy[0][0].shape[1]
 
     @property
@@ -125,6 +127,7 @@ class NumpyActorCritic:
 
 
 def _layer_pairs(arrays: tuple[np.ndarray, ...]) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """(kernel, bias) of each layer from the flat kernel, bias, kernel, bias, ... sequence."""
     return tuple(zip(arrays[::2], arrays[1::2], strict=True))
 
 

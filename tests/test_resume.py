@@ -147,15 +147,16 @@ def _resume_into_new_global_model(config: TrainConfig):
     return shared, state, episodes
 
 
-def test_resume_restores_exactly_the_weights_the_run_ended_with(tmp_path):
+@pytest.mark.parametrize("layers", [1, 2])
+def test_resume_restores_exactly_the_weights_the_run_ended_with(tmp_path, layers):
     import numpy as np
 
     from a3c_cartpole import load_policy
 
-    train(save_dir=tmp_path, max_eps=30, **RUN)
+    train(save_dir=tmp_path, max_eps=30, layers=layers, **RUN)
     final = load_policy(RunFiles(tmp_path, "CartPole-v1").final_weights).network.arrays()
     shared, state, episodes = _resume_into_new_global_model(
-        TrainConfig(save_dir=tmp_path, max_eps=100, resume=True, lr=2e-3, **RUN)
+        TrainConfig(save_dir=tmp_path, max_eps=100, resume=True, lr=2e-3, layers=layers, **RUN)
     )
     assert all(np.array_equal(a, b) for a, b in zip(shared.snapshot().arrays(), final, strict=True))
     assert int(shared.optimizer.iterations) == shared.updates == state.updates > 0
