@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--gamma", type=float, default=_default("gamma"), help="discount factor, in (0, 1]")
     train.add_argument(
+        "--gae-lambda",
+        type=float,
+        default=_default("gae_lambda"),
+        help="lambda of the returns, in [0, 1]: 1 = n-step returns; e.g. 0.95 with a longer --update-freq",
+    )
+    train.add_argument(
         "--update-freq",
         type=int,
         default=_default("update_freq"),
@@ -211,6 +217,7 @@ def run(args: argparse.Namespace) -> int:
             lr=args.lr,
             lr_schedule=args.lr_schedule,
             gamma=args.gamma,
+            gae_lambda=args.gae_lambda,
             update_freq=args.update_freq,
             max_eps=args.max_eps or _default("max_eps"),
             max_steps=args.max_steps,

@@ -60,7 +60,9 @@ class TrainConfig:
     lr_schedule: str = "constant"
     """"linear" anneals the rate to 0 at max_steps: late updates can no longer undo a good policy."""
     gamma: float = 0.99
-    """Discount factor of the n-step returns."""
+    """Discount factor of the returns."""
+    gae_lambda: float = 1.0
+    """lambda of the returns: 1 keeps the tutorial's n-step returns; below 1 trades variance for bias."""
     update_freq: int = 5
     """t_max: env steps per environment between two global updates."""
     max_eps: int = 20000
@@ -116,6 +118,8 @@ class TrainConfig:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
         if not 0 < self.gamma <= 1:
             raise ConfigError(f"--gamma must be in (0, 1], got {self.gamma}")
+        if not 0 <= self.gae_lambda <= 1:
+            raise ConfigError(f"--gae-lambda must be in [0, 1], got {self.gae_lambda}")
         for flag, value in (
             ("--entropy-coef", self.entropy_coef),
             ("--value-coef", self.value_coef),

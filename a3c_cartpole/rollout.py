@@ -1,4 +1,4 @@
-"""Collecting t_max steps from a worker's vector env, and turning them into n-step returns.
+"""Collecting t_max steps from a worker's vector env, and turning them into (lambda-)returns.
 
 Each vector step is one numpy forward pass for all of the worker's envs. Finished episodes are
 reported as they end, so the episode log and the budget are exact to the episode.
@@ -15,22 +15,28 @@ import numpy as np
 from a3c_cartpole.model import NumpyActorCritic
 
 
-def nstep_returns(
+def lambda_returns(
     rewards: np.ndarray,
     terminated: np.ndarray,
     truncated: np.ndarray,
     next_values: np.ndarray,
     gamma: float,
+    lam: float = 1.0,
 ) -> np.ndarray:
-    """Discounted returns R_t of a rollout, computed backwards; arrays are [T] or [T, N].
+    """Discounted lambda-returns R_t of a rollout, computed backwards; arrays are [T] or [T, N].
 
-    next_values[t] is V(s_{t+1}), the value of the observation step t returned. It is used where
-    the chain of rewards stops inside the rollout: at the last step (bootstrap) and where the
-    episode was truncated by a time limit. After a termination the future is worth exactly 0.
+    R_t = r_t + gamma * ((1 - lam) * V(s_{t+1}) + lam * R_{t+1}). With lam = 1 these are the
+    tutorial's n-step returns (each step bootstraps once, at the end of the rollout); lam < 1 mixes
+    in shorter bootstraps, so that R_t - V(s_t) is GAE(lam)'s advantage: less variance, more bias.
+
+    next_values[t] is V(s_{t+1}), the value of the observation step t returned. Where the chain of
+    rewards stops, it is the whole future: at the last step (bootstrap) and where the episode was
+    truncated by a time limit. After a termination the future is worth exactly 0.
     """
     returns = np.empty_like(next_values, dtype=np.float64)
     following = next_values[-1]
     for t in reversed(range(len(rewards))):
+        following = lam * following + (1 - lam) * next_values[t]
         following = np.where(truncated[t], next_values[t], following)
         following = np.where(terminated[t], 0.0, following)
         returns[t] = rewards[t] + gamma * following
@@ -71,12 +77,14 @@ class RolloutCollector:
         rng: np.random.Generator,
         gamma: float,
         t_max: int,
+        lam: float = 1.0,
     ) -> None:
         self.envs = envs
         self.obs = first_obs
         self.rng = rng
         self.gamma = gamma
         self.t_max = t_max
+        self.lam = lam
         n = envs.num_envs
         self.episode_return = np.zeros(n, dtype=np.float64)
         self.episode_length = np.zeros(n, dtype=np.int64)
@@ -107,7 +115,7 @@ class RolloutCollector:
         states[t_max] = self.obs
 
         next_values = policy.values(states[1:].reshape(t_max * n, -1)).reshape(t_max, n)
-        returns = nstep_returns(rewards, terminated, truncated, next_values, self.gamma)
+        returns = lambda_returns(rewards, terminated, truncated, next_values, self.gamma, self.lam)
         return Batch(
             states[:t_max].reshape(t_max * n, -1),
             actions.reshape(-1),

@@ -43,7 +43,7 @@ class Learner:
         self.model = build_model(obs_size, n_actions, config.hidden, config.layers)
         envs, first_obs = make_vector_env(config.env_id, config.envs_per_worker, env_seed)
         self.collector = RolloutCollector(
-            envs, first_obs, np.random.default_rng(rng_seed), config.gamma, config.update_freq
+            envs, first_obs, np.random.default_rng(rng_seed), config.gamma, config.update_freq, config.gae_lambda
         )
         self.gradient_step = make_gradient_step(self.model, obs_size, config)
 

@@ -46,6 +46,12 @@ def test_gamma_outside_zero_one_is_rejected(gamma):
         TrainConfig(gamma=gamma)
 
 
+@pytest.mark.parametrize("lam", [-0.1, 1.01, math.nan])
+def test_gae_lambda_outside_zero_one_is_rejected(lam):
+    with pytest.raises(ConfigError, match="--gae-lambda"):
+        TrainConfig(gae_lambda=lam)
+
+
 @pytest.mark.parametrize("gamma", [1.0, 0.99, 1e-6])
 def test_gamma_in_half_open_unit_interval_is_accepted(gamma):
     assert TrainConfig(gamma=gamma).gamma == gamma

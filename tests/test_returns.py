@@ -1,20 +1,21 @@
-"""n-step discounted returns, checked against values worked out by hand (SPEC §3: bootstrap rules)."""
+"""n-step and lambda-returns, checked against values worked out by hand (SPEC §3: bootstrap rules)."""
 
 import numpy as np
 import pytest
 
-from a3c_cartpole.rollout import nstep_returns
+from a3c_cartpole.rollout import lambda_returns
 
 F, T = False, True
 
 
-def returns_of(rewards, terminated, truncated, next_values, gamma):
-    return nstep_returns(
+def returns_of(rewards, terminated, truncated, next_values, gamma, lam=1.0):
+    return lambda_returns(
         np.asarray(rewards, dtype=np.float32),
         np.asarray(terminated, dtype=bool),
         np.asarray(truncated, dtype=bool),
         np.asarray(next_values, dtype=np.float32),
         gamma,
+        lam,
     )
 
 
@@ -75,7 +76,7 @@ def test_batched_envs_are_computed_column_by_column():
     terminated = np.array([[F, F, F], [F, T, F], [F, F, F], [F, F, F]])
     truncated = np.array([[F, F, F], [F, F, T], [F, F, F], [F, F, F]])
     next_values = np.array([[100, 100, 100], [100, 100, 6], [100, 100, 100], [8, 8, 8]], dtype=np.float32)
-    out = nstep_returns(rewards, terminated, truncated, next_values, 0.5)
+    out = lambda_returns(rewards, terminated, truncated, next_values, 0.5)
     expected = np.array([[3.75, 2, 3.5], [5.5, 2, 5], [7, 7, 7], [8, 8, 8]])
     assert out.shape == (4, 3)
     np.testing.assert_allclose(out, expected, rtol=1e-6)
@@ -85,7 +86,7 @@ def test_batched_envs_are_computed_column_by_column():
 @pytest.mark.parametrize("in_dtype", [np.float32, np.float64])
 def test_output_is_float32_with_input_shape(shape, in_dtype):
     zeros = np.zeros(shape, dtype=bool)
-    out = nstep_returns(np.ones(shape, in_dtype), zeros, zeros, np.ones(shape, in_dtype), 0.9)
+    out = lambda_returns(np.ones(shape, in_dtype), zeros, zeros, np.ones(shape, in_dtype), 0.9)
     assert out.dtype == np.float32
     assert out.shape == shape
 
@@ -99,5 +100,42 @@ def test_time_limit_with_accurate_bootstrap_recovers_infinite_horizon_value(gamm
     n = 50
     truncated = np.zeros(n, dtype=bool)
     truncated[[24, n - 1]] = True
-    out = nstep_returns(np.ones(n, np.float32), np.zeros(n, bool), truncated, np.full(n, horizon, np.float32), gamma)
+    out = lambda_returns(np.ones(n, np.float32), np.zeros(n, bool), truncated, np.full(n, horizon, np.float32), gamma)
     np.testing.assert_allclose(out, np.full(n, horizon), rtol=1e-5)
+
+
+def test_lambda_zero_gives_one_step_targets():
+    # lam 0: R_t = r_t + gamma * V(s_{t+1}) everywhere; gamma 0.5: 1 + 10 = 11, 2 + 20 = 22, 3 + 4 = 7.
+    out = returns_of([1, 2, 3], [F, F, F], [F, F, F], [20, 40, 8], 0.5, lam=0.0)
+    np.testing.assert_allclose(out, [11, 22, 7], rtol=1e-6)
+
+
+def test_lambda_half_mixes_one_step_and_longer_returns():
+    # gamma 0.5, lam 0.5, next values [20, 40, 8]:
+    #   R2 = 3 + 0.5 * 8 = 7 (rollout end: the whole bootstrap)
+    #   R1 = 2 + 0.5 * (0.5 * 40 + 0.5 * 7) = 2 + 11.75 = 13.75
+    #   R0 = 1 + 0.5 * (0.5 * 20 + 0.5 * 13.75) = 1 + 8.4375 = 9.4375
+    out = returns_of([1, 2, 3], [F, F, F], [F, F, F], [20, 40, 8], 0.5, lam=0.5)
+    np.testing.assert_allclose(out, [9.4375, 13.75, 7], rtol=1e-6)
+
+
+def test_lambda_returns_keep_the_episode_end_rules():
+    # lam 0.5, gamma 0.5. Truncated at step 1 (V = 6): R1 = 2 + 3 = 5, R0 = 1 + 0.5 * (0.5 * 6 + 0.5 * 5) = 3.75.
+    # Terminated at step 1 instead: R1 = 2, R0 = 1 + 0.5 * (0.5 * 6 + 0.5 * 2) = 3.
+    # Steps 2-3 are the next episode: R3 = 4 + 4 = 8, R2 = 3 + 0.5 * (0.5 * 100 + 0.5 * 8) = 30.
+    out = returns_of([1, 2, 3, 4], [F, F, F, F], [F, T, F, F], [6, 6, 100, 8], 0.5, lam=0.5)
+    np.testing.assert_allclose(out, [3.75, 5, 30, 8], rtol=1e-6)
+    out = returns_of([1, 2, 3, 4], [F, T, F, F], [F, F, F, F], [6, 6, 100, 8], 0.5, lam=0.5)
+    np.testing.assert_allclose(out, [3, 2, 30, 8], rtol=1e-6)
+
+
+def test_lambda_return_minus_value_is_the_gae_advantage():
+    # GAE: A_t = sum_k (gamma*lam)^k delta_{t+k}, delta_t = r_t + gamma V(s_{t+1}) - V(s_t), cut at the
+    # rollout end; so R_t - V(s_t) must equal it. Random rollout, no episode end.
+    rng = np.random.default_rng(0)
+    gamma, lam, n = 0.9, 0.8, 6
+    rewards, values = rng.normal(size=n), rng.normal(size=n + 1)  # values[t] = V(s_t)
+    deltas = rewards + gamma * values[1:] - values[:-1]
+    gae = [sum((gamma * lam) ** k * deltas[t + k] for k in range(n - t)) for t in range(n)]
+    out = returns_of(rewards, [F] * n, [F] * n, values[1:], gamma, lam)
+    np.testing.assert_allclose(out - values[:-1], gae, rtol=1e-4, atol=1e-5)
