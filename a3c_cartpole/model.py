@@ -32,15 +32,15 @@ class ActorCriticModel(keras.Model):
         # layer lists are invisible to it. The first layer keeps the one-layer model's name, so
         # checkpoints written before --layers existed still load; creation order (policy head,
         # then value head) is what Keras's weight files follow, so older weight files load too.
-        self._add_hidden_layers("policy", layers)
+        self._add_hidden_layers("policy")
         self.policy_logits = keras.layers.Dense(
             n_actions, kernel_initializer=keras.initializers.Orthogonal(gain=0.01), name="policy_logits"
         )
-        self._add_hidden_layers("value", layers)
+        self._add_hidden_layers("value")
         self.value_out = keras.layers.Dense(1, name="value")
 
-    def _add_hidden_layers(self, head: str, layers: int) -> None:
-        for i in range(layers):
+    def _add_hidden_layers(self, head: str) -> None:
+        for i in range(self.layers_per_head):
             name = _hidden_name(head, i)
             setattr(self, name, keras.layers.Dense(self.hidden, activation="relu", name=name))
 
