@@ -1,6 +1,6 @@
 """Checkpoints of a training run, and `--resume` from the latest one.
 
-A checkpoint is one `tf.train.Checkpoint` of the global model, the shared Adam optimizer (its
+A checkpoint is one `tf.train.Checkpoint` of the global model, the shared optimizer (its
 moments and its `iterations` counter) and a small JSON run state kept in a string variable:
 episodes, env steps, updates and seconds trained so far, the seed, each worker's action-sampling
 RNG state, the best evaluation and when the run was solved. `tf.train.CheckpointManager` writes
@@ -59,6 +59,9 @@ class RunState:
     solved_at: list | None = None
     """[episode, env step, seconds] of the first passed solved check, if any."""
     layers: int = 1
+    # Checkpoints written before these options existed were relu networks trained with Adam.
+    activation: str = "relu"
+    optimizer: str = "adam"
 
     @classmethod
     def from_json(cls, text: str) -> RunState:
@@ -119,6 +122,8 @@ class TrainingCheckpoints:
             info.n_actions,
             seed,
             layers=config.layers,
+            activation=config.activation,
+            optimizer=config.optimizer,
         )
         self._run_state = tf.Variable("", dtype=tf.string, trainable=False)
         self._checkpoint = tf.train.Checkpoint(
@@ -141,7 +146,7 @@ class TrainingCheckpoints:
     def resume(self, files: RunFiles) -> tuple[RunState, list[EpisodeRecord]]:
         """Load the latest checkpoint into the model and optimizer; return its state and episode log.
 
-        Refuses (ConfigError) a checkpoint of another env or network size, and a budget already spent.
+        Refuses (ConfigError) a checkpoint of another env, network or optimizer, and a budget already spent.
         """
         config = self.config
         latest = tf.train.latest_checkpoint(str(self.directory))
@@ -160,14 +165,14 @@ class TrainingCheckpoints:
             raise ConfigError(
                 f"cannot resume: the checkpoint in {self.directory} is for {saved.env_id}, not {config.env_id}"
             )
-        if saved.hidden != config.hidden:
-            raise ConfigError(
-                f"cannot resume: the checkpoint in {self.directory} has --hidden {saved.hidden}, not {config.hidden}"
-            )
-        if saved.layers != config.layers:
-            raise ConfigError(
-                f"cannot resume: the checkpoint in {self.directory} has --layers {saved.layers}, not {config.layers}"
-            )
+        for flag, was, now in (
+            ("--hidden", saved.hidden, config.hidden),
+            ("--layers", saved.layers, config.layers),
+            ("--activation", saved.activation, config.activation),
+            ("--optimizer", saved.optimizer, config.optimizer),
+        ):
+            if was != now:
+                raise ConfigError(f"cannot resume: the checkpoint in {self.directory} has {flag} {was}, not {now}")
         if saved.episodes >= config.max_eps:
             raise ConfigError(
                 f"cannot resume: the run already has {saved.episodes} episodes; give a --max-eps above that"

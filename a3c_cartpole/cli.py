@@ -13,8 +13,10 @@ from pathlib import Path
 
 from a3c_cartpole import __version__
 from a3c_cartpole.config import (
+    ACTIVATIONS,
     BACKENDS,
     LR_SCHEDULES,
+    OPTIMIZERS,
     ConfigError,
     TrainConfig,
     WorkerFailed,
@@ -76,7 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     train = p.add_argument_group("training")
-    train.add_argument("--lr", type=float, default=_default("lr"), help="Adam learning rate")
+    train.add_argument("--lr", type=float, default=_default("lr"), help="learning rate")
+    train.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        default=_default("optimizer"),
+        help="the shared optimizer (rmsprop: decay 0.99, epsilon 1e-5, as SB3's A2C)",
+    )
     train.add_argument(
         "--lr-schedule",
         choices=LR_SCHEDULES,
@@ -123,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--hidden", type=int, default=_default("hidden"), help="units per hidden layer")
     train.add_argument("--layers", type=int, default=_default("layers"), help="hidden layers per head")
     train.add_argument(
+        "--activation", choices=ACTIVATIONS, default=_default("activation"), help="nonlinearity of the hidden layers"
+    )
+    train.add_argument(
         "--eval-episodes",
         type=int,
         default=_default("eval_episodes"),
@@ -133,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--resume",
         action="store_true",
-        help="continue the run in --save-dir from its latest checkpoint (same --env, --hidden and --layers; "
+        help="continue the run in --save-dir from its latest checkpoint (same --env, network and --optimizer; "
         "--max-eps and --max-steps count the whole run)",
     )
     train.add_argument(
@@ -215,6 +226,7 @@ def run(args: argparse.Namespace) -> int:
             env_id=args.env,
             save_dir=args.save_dir,
             lr=args.lr,
+            optimizer=args.optimizer,
             lr_schedule=args.lr_schedule,
             gamma=args.gamma,
             gae_lambda=args.gae_lambda,
@@ -228,6 +240,7 @@ def run(args: argparse.Namespace) -> int:
             value_coef=args.value_coef,
             hidden=args.hidden,
             layers=args.layers,
+            activation=args.activation,
             max_grad_norm=args.max_grad_norm,
             early_stop=not args.no_early_stop,
             eval_episodes=args.eval_episodes,

@@ -14,6 +14,12 @@ from pathlib import Path
 BACKENDS = ("threads", "ray")
 """Worker transports: threads in this process, or Ray actors (local instance or cluster)."""
 
+OPTIMIZERS = ("adam", "rmsprop")
+"""The shared optimizer: the tutorial's Adam, or RMSprop as the A3C paper and SB3's A2C use it."""
+
+ACTIVATIONS = ("relu", "tanh")
+"""Hidden-layer nonlinearity: the tutorial's relu, or tanh (SB3's and CleanRL's choice for MLP policies)."""
+
 LR_SCHEDULES = ("constant", "linear")
 """Learning rate over the run: fixed, or decaying linearly to 0 at the --max-steps budget."""
 
@@ -56,7 +62,9 @@ class TrainConfig:
     save_dir: Path = Path("a3c_runs")
     """Where weights, plot, CSV and run record go (not /tmp, so that --play finds them)."""
     lr: float = 1e-3
-    """Adam learning rate of the shared optimizer (its starting value under a linear schedule)."""
+    """Learning rate of the shared optimizer (its starting value under a linear schedule)."""
+    optimizer: str = "adam"
+    """"adam" or "rmsprop" (decay 0.99, epsilon 1e-5, SB3's A2C setting)."""
     lr_schedule: str = "constant"
     """"linear" anneals the rate to 0 at max_steps: late updates can no longer undo a good policy."""
     gamma: float = 0.99
@@ -83,6 +91,8 @@ class TrainConfig:
     """Units of each hidden layer."""
     layers: int = 1
     """Hidden layers of each head (the tutorial's network has one)."""
+    activation: str = "relu"
+    """Nonlinearity of the hidden layers."""
     max_grad_norm: float = 0.5
     """Global-norm clip of every worker gradient, so one bad rollout cannot wreck the shared model."""
     early_stop: bool = True
@@ -127,12 +137,16 @@ class TrainConfig:
         ):
             if not value >= 0:
                 raise ConfigError(f"{flag} must be >= 0, got {value}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ConfigError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+        for flag, value, allowed in (
+            ("--lr-schedule", self.lr_schedule, LR_SCHEDULES),
+            ("--optimizer", self.optimizer, OPTIMIZERS),
+            ("--activation", self.activation, ACTIVATIONS),
+            ("--backend", self.backend, BACKENDS),
+        ):
+            if value not in allowed:
+                raise ConfigError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
         if self.lr_schedule == "linear" and self.max_steps is None:
             raise ConfigError("--lr-schedule linear decays to 0 at the step budget: give --max-steps")
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.ray_address is not None and self.backend != "ray":
             raise ConfigError("--ray-address goes with --backend ray")
         if self.backend == "ray" and importlib.util.find_spec("ray") is None:

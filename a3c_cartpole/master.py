@@ -111,7 +111,9 @@ class MasterAgent:
         seed_everything(self.seed)
         ledger = EpisodeLedger(config.max_eps, config.max_steps)
         shared = GlobalModel(
-            build_model(info.obs_size, info.n_actions, config.hidden, config.layers), config, lambda: ledger.steps
+            build_model(info.obs_size, info.n_actions, config.hidden, config.layers, config.activation),
+            config,
+            lambda: ledger.steps,
         )
         checkpoints = TrainingCheckpoints(config, info, shared, self.seed)
         resumed, old_episodes = checkpoints.resume(files) if config.resume else (checkpoints.state, [])
@@ -228,6 +230,7 @@ def _run_record(config: TrainConfig, result: TrainResult, updates: int) -> dict:
         "env_id": config.env_id,
         "hidden": config.hidden,
         "layers": config.layers,
+        "activation": config.activation,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(config).items()},
         "seed": result.seed,
         "solved": result.solved,

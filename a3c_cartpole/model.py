@@ -2,12 +2,14 @@
 
 The network is the tutorial's: two heads that both read the state, a policy head
 Dense(hidden, relu) -> logits and a value head Dense(hidden, relu) -> 1; `layers` stacks more
-Dense(hidden, relu) layers in each head, for envs whose policy one layer cannot express. The
-value comes out with shape [B], not [B, 1], so every per-step quantity downstream has one shape
-(SPEC §3, defect 1). The logits layer starts with weights 100x smaller than Keras's default, so
-every env starts from a near-uniform policy instead of a random preference (as SB3 and CleanRL
-initialise it): on LunarLander this alone lifted the training average at 1.1M steps from 42 to
-122 (seed 1).
+Dense(hidden) layers in each head, for envs whose policy one layer cannot express, and
+`activation` may swap relu for tanh. The value comes out with shape [B], not [B, 1], so every
+per-step quantity downstream has one shape (SPEC §3, defect 1).
+
+Weights start orthogonal, as SB3 and CleanRL initialise them: gain sqrt(2) in the hidden layers,
+1 at the value output, 0.01 at the logits. The small logits make every env start from a
+near-uniform policy instead of a random preference: on LunarLander this alone lifted the
+training average at 1.1M steps from 42 to 122 (seed 1).
 
 Acting calls the network once per vector step; a TensorFlow call costs ~0.15 ms even compiled,
 the same forward pass in numpy ~0.01 ms. So workers act with `NumpyActorCritic`, a snapshot of the
@@ -16,18 +18,28 @@ weights taken at each sync, and only the gradient step runs in TensorFlow.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 import keras
 import numpy as np
+
+NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "relu": lambda x: np.maximum(x, 0.0),
+    "tanh": np.tanh,
+}
+"""The numpy twin of each Keras activation that config.ACTIVATIONS allows."""
 
 
 class ActorCriticModel(keras.Model):
     """Policy logits and state value for a batch of flat observations."""
 
-    def __init__(self, n_actions: int, hidden: int = 100, layers: int = 1, **kwargs) -> None:
+    def __init__(self, n_actions: int, hidden: int = 100, layers: int = 1, activation: str = "relu", **kwargs) -> None:
         super().__init__(**kwargs)
         self.n_actions = n_actions
         self.hidden = hidden
         self.layers_per_head = layers
+        self.activation = activation
         # One attribute per layer, not a list: tf.train.Checkpoint tracks attributes, and Keras 3
         # layer lists are invisible to it. The first layer keeps the one-layer model's name, so
         # checkpoints written before --layers existed still load; creation order (policy head,
@@ -37,12 +49,18 @@ class ActorCriticModel(keras.Model):
             n_actions, kernel_initializer=keras.initializers.Orthogonal(gain=0.01), name="policy_logits"
         )
         self._add_hidden_layers("value")
-        self.value_out = keras.layers.Dense(1, name="value")
+        self.value_out = keras.layers.Dense(1, kernel_initializer=keras.initializers.Orthogonal(gain=1.0), name="value")
 
     def _add_hidden_layers(self, head: str) -> None:
         for i in range(self.layers_per_head):
             name = _hidden_name(head, i)
-            setattr(self, name, keras.layers.Dense(self.hidden, activation="relu", name=name))
+            layer = keras.layers.Dense(
+                self.hidden,
+                activation=self.activation,
+                kernel_initializer=keras.initializers.Orthogonal(gain=math.sqrt(2)),
+                name=name,
+            )
+            setattr(self, name, layer)
 
     def hidden_layers(self, head: str) -> list[keras.layers.Dense]:
         """The hidden layers of the "policy" or "value" head, input side first."""
@@ -64,7 +82,7 @@ class ActorCriticModel(keras.Model):
 
     def snapshot(self) -> NumpyActorCritic:
         """A numpy copy of the current weights for fast acting."""
-        return NumpyActorCritic(tuple(v.numpy() for v in self.ordered_variables()))
+        return NumpyActorCritic(tuple(v.numpy() for v in self.ordered_variables()), self.activation)
 
     def load_snapshot(self, policy: NumpyActorCritic) -> None:
         """Set the weights from a numpy snapshot (the inverse of `snapshot`)."""
@@ -76,9 +94,11 @@ def _hidden_name(head: str, index: int) -> str:
     return f"{head}_hidden" if index == 0 else f"{head}_hidden_{index + 1}"
 
 
-def build_model(obs_size: int, n_actions: int, hidden: int, layers: int = 1) -> ActorCriticModel:
+def build_model(
+    obs_size: int, n_actions: int, hidden: int, layers: int = 1, activation: str = "relu"
+) -> ActorCriticModel:
     """A model with its variables created, so weights can be copied, saved or loaded at once."""
-    model = ActorCriticModel(n_actions, hidden, layers)
+    model = ActorCriticModel(n_actions, hidden, layers, activation)
     model(np.zeros((1, obs_size), dtype=np.float32))
     return model
 
@@ -87,11 +107,14 @@ class NumpyActorCritic:
     """The same forward pass as `ActorCriticModel`, on a frozen copy of its weights.
 
     The arrays are (kernel, bias) of each layer of the policy head, then of the value head; both
-    heads have the same number of layers, so the first half of the arrays is the policy's.
+    heads have the same number of layers, so the first half of the arrays is the policy's. The
+    activation is not in the weights, so it travels with them by name.
     """
 
-    def __init__(self, arrays: tuple[np.ndarray, ...]) -> None:
+    def __init__(self, arrays: tuple[np.ndarray, ...], activation: str = "relu") -> None:
         self._arrays = tuple(arrays)
+        self.activation = activation
+        self._activate = NUMPY_ACTIVATIONS[activation]
         half = len(self._arrays) // 2
         self._policy = _layer_pairs(self._arrays[:half])
         self._value = _layer_pairs(self._arrays[half:])
@@ -111,10 +134,17 @@ class NumpyActorCritic:
         return len(self._policy) - 1
 
     def logits(self, obs: np.ndarray) -> np.ndarray:
-        return _relu_mlp(self._policy, obs)
+        return self._mlp(self._policy, obs)
 
     def values(self, obs: np.ndarray) -> np.ndarray:
-        return _relu_mlp(self._value, obs)[:, 0]
+        return self._mlp(self._value, obs)[:, 0]
+
+    def _mlp(self, layers: tuple[tuple[np.ndarray, np.ndarray], ...], x: np.ndarray) -> np.ndarray:
+        """Activated hidden layers, then a linear output layer."""
+        for kernel, bias in layers[:-1]:
+            x = self._activate(x @ kernel + bias)
+        kernel, bias = layers[-1]
+        return x @ kernel + bias
 
     def greedy(self, obs: np.ndarray) -> np.ndarray:
         """argmax of the policy: what --play and the solved check use."""
@@ -129,11 +159,3 @@ class NumpyActorCritic:
 def _layer_pairs(arrays: tuple[np.ndarray, ...]) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     """(kernel, bias) of each layer from the flat kernel, bias, kernel, bias, ... sequence."""
     return tuple(zip(arrays[::2], arrays[1::2], strict=True))
-
-
-def _relu_mlp(layers: tuple[tuple[np.ndarray, np.ndarray], ...], x: np.ndarray) -> np.ndarray:
-    """relu hidden layers, then a linear output layer."""
-    for kernel, bias in layers[:-1]:
-        x = np.maximum(x @ kernel + bias, 0.0)
-    kernel, bias = layers[-1]
-    return x @ kernel + bias

@@ -1,7 +1,7 @@
 """The Ray transport: workers are Ray actors, possibly on other machines; the driver owns the model.
 
 Each actor wraps the same `Learner` as a worker thread (same envs, rollout and loss). The driver
-keeps the one global model and Adam optimizer and applies each gradient as it arrives
+keeps the one global model and optimizer and applies each gradient as it arrives
 (`ray.wait`, never `ray.get` in submission order), then `ray.put`s the new weights once and hands
 that reference back to the actor whose gradient it was. One call is in flight per actor, so a
 gradient is at most `workers - 1` updates stale.
@@ -83,7 +83,7 @@ class RolloutActor:
     def compute(self, flat_weights: np.ndarray) -> Rollout:
         """Load the global weights, act one rollout with them, and differentiate the loss."""
         self._load(flat_weights)  # the gradient is taken at the weights acted with
-        policy = NumpyActorCritic(tuple(unflatten(flat_weights, self.shapes)))
+        policy = NumpyActorCritic(tuple(unflatten(flat_weights, self.shapes)), self.learner.model.activation)
         vector_steps: list[tuple[int, list[FinishedEpisode]]] = []
 
         def report(n_steps: int, finished: list[FinishedEpisode]) -> bool:

@@ -1,19 +1,20 @@
 """Saving trained weights, and loading them back as a policy (for --play and for Python users).
 
-Next to the weights sits a small JSON run record naming the env and the network's size, so a
-weights file can be rebuilt into the right network and refused for the wrong env.
+Next to the weights sits a small JSON run record naming the env and the network's size and
+activation, so a weights file can be rebuilt into the right network and refused for the wrong env.
 """
 
 from __future__ import annotations
 
 import json
+import typing
 from pathlib import Path
 
 import numpy as np
 
 from a3c_cartpole.config import ConfigError, first_line
 from a3c_cartpole.envs import EnvInfo, describe_env
-from a3c_cartpole.model import ActorCriticModel, NumpyActorCritic, build_model
+from a3c_cartpole.model import NUMPY_ACTIVATIONS, ActorCriticModel, NumpyActorCritic, build_model
 from a3c_cartpole.outputs import RunFiles, atomic_path
 
 WEIGHTS_SUFFIX = ".weights.h5"
@@ -21,18 +22,18 @@ WEIGHTS_SUFFIX = ".weights.h5"
 
 def save_weights(policy: NumpyActorCritic, info: EnvInfo, path: Path) -> None:
     """Write a numpy snapshot as a Keras weights file, atomically."""
-    model = build_model(info.obs_size, info.n_actions, policy.hidden, policy.layers)
+    model = build_model(info.obs_size, info.n_actions, policy.hidden, policy.layers, policy.activation)
     model.load_snapshot(policy)
     with atomic_path(path) as tmp:
         model.save_weights(tmp)
 
 
-def load_model(path: Path, info: EnvInfo, hidden: int, layers: int = 1) -> ActorCriticModel:
+def load_model(path: Path, info: EnvInfo, hidden: int, layers: int = 1, activation: str = "relu") -> ActorCriticModel:
     """Rebuild the network for `info` and load `path` into it; any mismatch is a clear error."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"no weights file at {path}")
-    model = build_model(info.obs_size, info.n_actions, hidden, layers)
+    model = build_model(info.obs_size, info.n_actions, hidden, layers, activation)
     try:
         model.load_weights(path)
     except Exception as err:  # Keras raises ValueError, OSError or KeyError depending on the damage
@@ -69,8 +70,21 @@ def _read_record(record: Path) -> dict:
     return saved
 
 
-def _find_run(path: Path, env_id: str | None) -> tuple[Path, str, int, int]:
-    """Resolve a save dir or weights file to (weights file, env id, hidden units, hidden layers)."""
+class SavedRun(typing.NamedTuple):
+    """A weights file and what it takes to rebuild its network."""
+
+    weights: Path
+    env_id: str
+    hidden: int = 100
+    layers: int = 1
+    activation: str = "relu"
+
+
+def _find_run(path: Path, env_id: str | None) -> SavedRun:
+    """Resolve a save dir or weights file to the weights and the network they belong to.
+
+    Without a run record (a weights file copied on its own) the network is the default one.
+    """
     untrained = f"no trained model in {path}: train one first with 'a3c-cartpole --train --save-dir {path}'"
     if path.is_dir():
         if env_id is None:
@@ -99,13 +113,18 @@ def _find_run(path: Path, env_id: str | None) -> tuple[Path, str, int, int]:
     else:
         raise ConfigError(f"{path} is neither a save dir nor a '*{WEIGHTS_SUFFIX}' file")
     record = RunFiles(weights.parent, env_id).run_record
-    hidden, layers = 100, 1
-    if record.is_file():
-        saved = _read_record(record)
-        if saved.get("env_id") != env_id:
-            raise ConfigError(f"{weights} was trained on {saved.get('env_id')}, not {env_id}")
-        hidden, layers = int(saved.get("hidden", hidden)), int(saved.get("layers", layers))
-    return weights, env_id, hidden, layers
+    run = SavedRun(weights, env_id)
+    if not record.is_file():
+        return run
+    saved = _read_record(record)
+    if saved.get("env_id") != env_id:
+        raise ConfigError(f"{weights} was trained on {saved.get('env_id')}, not {env_id}")
+    activation = saved.get("activation", run.activation)
+    if activation not in NUMPY_ACTIVATIONS:
+        raise ConfigError(f"{record} names an unknown activation {activation!r}")
+    return run._replace(
+        hidden=int(saved.get("hidden", run.hidden)), layers=int(saved.get("layers", run.layers)), activation=activation
+    )
 
 
 def load_policy(path: str | Path, env_id: str | None = None) -> GreedyPolicy:
@@ -114,6 +133,7 @@ def load_policy(path: str | Path, env_id: str | None = None) -> GreedyPolicy:
     >>> policy = load_policy("a3c_runs")          # doctest: +SKIP
     >>> action = policy(env.reset(seed=0)[0])      # doctest: +SKIP
     """
-    weights, env_id, hidden, layers = _find_run(Path(path), env_id)
-    info = describe_env(env_id)
-    return GreedyPolicy(load_model(weights, info, hidden, layers).snapshot(), env_id)
+    run = _find_run(Path(path), env_id)
+    info = describe_env(run.env_id)
+    model = load_model(run.weights, info, run.hidden, run.layers, run.activation)
+    return GreedyPolicy(model.snapshot(), run.env_id)

@@ -40,7 +40,7 @@ class Learner:
     """A local model with its own envs: turns the current weights into one gradient."""
 
     def __init__(self, config: TrainConfig, obs_size: int, n_actions: int, env_seed: int, rng_seed) -> None:
-        self.model = build_model(obs_size, n_actions, config.hidden, config.layers)
+        self.model = build_model(obs_size, n_actions, config.hidden, config.layers, config.activation)
         envs, first_obs = make_vector_env(config.env_id, config.envs_per_worker, env_seed)
         self.collector = RolloutCollector(
             envs, first_obs, np.random.default_rng(rng_seed), config.gamma, config.update_freq, config.gae_lambda

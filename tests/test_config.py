@@ -83,6 +83,14 @@ def test_linear_lr_schedule_needs_a_step_budget():
     assert TrainConfig(lr_schedule="linear", max_steps=1000).lr_schedule == "linear"
 
 
-def test_unknown_lr_schedule_is_rejected():
-    with pytest.raises(ConfigError, match="--lr-schedule"):
-        TrainConfig(lr_schedule="cosine")
+@pytest.mark.parametrize(
+    ("field", "value", "flag"),
+    [
+        ("lr_schedule", "cosine", "--lr-schedule"),
+        ("optimizer", "sgd", "--optimizer"),
+        ("activation", "gelu", "--activation"),
+    ],
+)
+def test_unknown_choice_is_rejected_naming_its_flag_and_the_choices(field, value, flag):
+    with pytest.raises(ConfigError, match=f"{flag} must be one of .*, got '{value}'"):
+        TrainConfig(**{field: value})

@@ -32,3 +32,21 @@ def test_each_update_takes_the_rate_of_the_steps_done_so_far():
         shared.apply_flat(np.zeros(sum(sizes), dtype=np.float32))
         assert float(shared.optimizer.learning_rate) == pytest.approx(expected, rel=1e-6, abs=1e-12)  # float32
     assert shared.updates == int(shared.optimizer.iterations) == 3
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
+def test_first_step_of_each_optimizer_matches_its_update_rule(optimizer):
+    # A gradient of 1 on every weight, from fresh optimizer state, moves each weight by:
+    #   Adam (bias-corrected moments are both 1; epsilon 1e-7 is negligible)        = lr = 0.1
+    #   RMSprop (rho 0.99, epsilon 1e-5 under the root, as Keras has it):
+    #       lr * 1 / sqrt(0.01 * 1 + 1e-5) = 0.1 / sqrt(0.01001)                     = 0.099950
+    # (epsilon outside the root, as in PyTorch, would give 0.1 / (0.1 + 1e-5) = 0.099990). The
+    # tolerance, 1e-4, is float32's rounding of the bias correction, and 4x below that difference.
+    lr = 0.1
+    shared = GlobalModel(build_model(4, 2, 8), TrainConfig(lr=lr, optimizer=optimizer), lambda: 0)
+    before = [np.asarray(v).copy() for v in shared.model.trainable_variables]
+    sizes = [int(v.shape.num_elements()) for v in shared.model.trainable_variables]
+    shared.apply_flat(np.ones(sum(sizes), dtype=np.float32))
+    expected = lr if optimizer == "adam" else lr / np.sqrt(0.01 + 1e-5)
+    for old, variable in zip(before, shared.model.trainable_variables, strict=True):
+        np.testing.assert_allclose(old - np.asarray(variable), expected, rtol=1e-4)

@@ -52,15 +52,40 @@ def test_numpy_snapshot_computes_same_forward_pass(models, states):
     assert snap.values(states).shape == (7,)
 
 
-@pytest.mark.parametrize("layers", [2, 3])
-def test_deeper_heads_keep_the_numpy_copy_exact(layers, states):
-    model = build_model(OBS, ACTIONS, HIDDEN, layers)
+@pytest.mark.parametrize(("layers", "activation"), [(2, "relu"), (3, "relu"), (1, "tanh"), (2, "tanh")])
+def test_deeper_heads_keep_the_numpy_copy_exact(layers, activation, states):
+    model = build_model(OBS, ACTIONS, HIDDEN, layers, activation)
     assert len(model.trainable_variables) == 4 * (layers + 1)  # kernel and bias of each layer of two heads
     snap = model.snapshot()
-    assert (snap.layers, snap.hidden) == (layers, HIDDEN)
+    assert (snap.layers, snap.hidden, snap.activation) == (layers, HIDDEN, activation)
     logits, values = model(states)
     np.testing.assert_allclose(snap.logits(states), np.asarray(logits), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(snap.values(states), np.asarray(values), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("activation", "expected"),
+    [("relu", [1.5, 0.5]), ("tanh", [2 * math.tanh(0.5) + 0.5, 2 * math.tanh(-1.0) + 0.5])],
+)
+def test_numpy_copy_applies_the_named_activation(activation, expected):
+    # One hidden unit h = act(obs) in each head; value = 2 h + 0.5. At obs 0.5 relu gives h = 0.5,
+    # value 1.5; at obs -1 relu gives h = 0, value 0.5. tanh gives h = tanh(obs).
+    one, zero = np.ones((1, 1), np.float32), np.zeros(1, np.float32)
+    policy = NumpyActorCritic((one, zero, one, zero, one, zero, 2 * one, zero + 0.5), activation)
+    np.testing.assert_allclose(policy.values(np.array([[0.5], [-1.0]], np.float32)), expected, atol=1e-6)
+
+
+def test_weights_start_orthogonal_with_sb3_gains():
+    # An orthogonal kernel with gain g has columns (or rows, whichever are fewer) of length g that are
+    # mutually perpendicular: K^T K = g^2 I for a square hidden-to-hidden kernel.
+    keras.utils.set_random_seed(4)
+    model = build_model(8, 4, 64, layers=2)
+    for head in ("policy", "value"):
+        first, second = (np.asarray(layer.kernel) for layer in model.hidden_layers(head))
+        np.testing.assert_allclose(second.T @ second, 2 * np.eye(64), atol=1e-4)
+        np.testing.assert_allclose(first @ first.T, 2 * np.eye(8), atol=1e-4)  # 8 inputs: rows are the fewer
+    assert np.linalg.norm(np.asarray(model.value_out.kernel)) == pytest.approx(1.0, abs=1e-5)
+    assert np.linalg.norm(np.asarray(model.policy_logits.kernel), axis=0) == pytest.approx([0.01] * 4, abs=1e-6)
 
 
 @pytest.mark.parametrize("layers", [1, 2])

@@ -109,6 +109,8 @@ def test_checkpoint_manager_keeps_three(stopped_and_resumed):
     [
         (dict(hidden=32, max_eps=200), "has --hidden 100, not 32"),
         (dict(layers=2, max_eps=200), "has --layers 1, not 2"),
+        (dict(activation="tanh", max_eps=200), "has --activation relu, not tanh"),
+        (dict(optimizer="rmsprop", max_eps=200), "has --optimizer adam, not rmsprop"),
         (dict(env_id="CartPole-v0", max_eps=200), "there are checkpoints for CartPole-v1"),
         (dict(max_eps=60), "already has .* episodes; give a --max-eps above that"),
     ],

@@ -114,16 +114,19 @@ def test_play_reports_exactly_the_scores_of_a_plain_gymnasium_loop(save_dir):
     assert report.solved == (np.mean(expected) >= 475)
 
 
-def test_network_of_two_hidden_layers_is_rebuilt_from_the_run_record(tmp_path, states):
-    train(env_id=ENV, seed=0, workers=1, save_dir=tmp_path, max_eps=20, hidden=16, layers=2, verbose=False)
+def test_network_of_two_tanh_layers_is_rebuilt_from_the_run_record(tmp_path, states):
+    options = dict(hidden=16, layers=2, activation="tanh")
+    train(env_id=ENV, seed=0, workers=1, save_dir=tmp_path, max_eps=20, verbose=False, **options)
     network = a3c_cartpole.load_policy(tmp_path).network  # shaped by the run record, not by arguments
-    assert (network.layers, network.hidden) == (2, 16)
+    assert (network.layers, network.hidden, network.activation) == (2, 16, "tanh")
     final = a3c_cartpole.load_policy(tmp_path / f"{ENV}_final.weights.h5").network
     # the run's last checkpoint holds the same final weights, saved by another path
-    model = build_model(4, 2, 16, layers=2)
+    model = build_model(4, 2, 16, layers=2, activation="tanh")
     last_checkpoint = tf.train.latest_checkpoint(str(checkpoint_dir(tmp_path, ENV)))
     tf.train.Checkpoint(model=model).read(last_checkpoint).expect_partial()
     assert all(np.array_equal(a, b) for a, b in zip(model.snapshot().arrays(), final.arrays(), strict=True))
+    logits, _ = model(states)  # and the loaded copy computes what the tanh network computes
+    np.testing.assert_allclose(final.logits(states), np.asarray(logits), rtol=1e-5, atol=1e-5)
 
 
 def test_weights_of_cartpole_loaded_as_acrobot_is_one_clear_error(save_dir):
