@@ -152,3 +152,9 @@ class TrainConfig:
         if self.backend == "ray" and importlib.util.find_spec("ray") is None:
             raise ConfigError("--backend ray needs Ray: install the Ray extra: pip install 'a3c-cartpole[ray]'")
         object.__setattr__(self, "save_dir", Path(self.save_dir))
+
+    def as_dict(self) -> dict:
+        """Every option, JSON-ready (the save dir as a string): the run record and TensorBoard show these."""
+        return {
+            key: (str(value) if isinstance(value, Path) else value) for key, value in dataclasses.asdict(self).items()
+        }

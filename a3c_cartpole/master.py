@@ -231,7 +231,7 @@ def _run_record(config: TrainConfig, result: TrainResult, updates: int) -> dict:
         "hidden": config.hidden,
         "layers": config.layers,
         "activation": config.activation,
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(config).items()},
+        "config": config.as_dict(),
         "seed": result.seed,
         "solved": result.solved,
         "solved_at_episode": result.solved_at_episode,

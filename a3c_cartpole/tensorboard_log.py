@@ -23,7 +23,6 @@ installed; only viewing them needs `pip install tensorboard`.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -178,7 +177,7 @@ class TrainingBoard:
 
 def run_settings(config, seed: int, **extra) -> dict:
     """The settings table of a run: every TrainConfig field, the seed actually used, and `extra`."""
-    settings = {field.name: getattr(config, field.name) for field in dataclasses.fields(config)}
+    settings = config.as_dict()
     settings["seed"] = seed
     settings.update(extra)
     return settings
