@@ -139,6 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=_default("eval_episodes"),
         help="greedy episodes of the solved check (a pass is confirmed on as many fresh ones)",
     )
+    train.add_argument(
+        "--eval-every",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="env steps between solved checks (default: whenever they take under a fifth of the time)",
+    )
     train.add_argument("--no-early-stop", action="store_true", help="keep training after the solved check passes")
     train.add_argument("--quiet", action="store_true", help="no live progress, only the summary")
     train.add_argument(
@@ -244,6 +251,7 @@ def run(args: argparse.Namespace) -> int:
             max_grad_norm=args.max_grad_norm,
             early_stop=not args.no_early_stop,
             eval_episodes=args.eval_episodes,
+            eval_every=args.eval_every,
             verbose=not args.quiet,
             backend=args.backend,
             ray_address=args.ray_address,

@@ -99,6 +99,8 @@ class TrainConfig:
     """Stop as soon as the greedy policy is verified to meet the env's threshold."""
     eval_episodes: int = 100
     """Greedy episodes of the solved check (the env's own criterion uses 100)."""
+    eval_every: int | None = None
+    """Env steps between solved checks; None spends at most a fifth of the wall time on them."""
     verbose: bool = True
     """Print live progress and the final summary."""
     backend: str = "threads"
@@ -120,6 +122,7 @@ class TrainConfig:
             "--hidden": self.hidden,
             "--layers": self.layers,
             "--eval-episodes": self.eval_episodes,
+            "--eval-every": self.eval_every,
             "--checkpoint-every": self.checkpoint_every,
         }.items():
             require_positive(flag, value)

@@ -7,6 +7,10 @@ evaluates the greedy policy itself, in one batched vector env, whenever recent t
 within |threshold| of the threshold, for at most a fifth of the wall time. An evaluation of a bad
 policy is cheap: its episodes are short. A pass is confirmed on a second set of fresh episodes, so
 one lucky batch cannot end training.
+
+Where the greedy policy's score swings from one moment to the next (LunarLander), a fifth of the
+time is too few looks: `eval_every` evaluates every so many env steps instead, as SB3's
+EvalCallback does, and the best model is the best of more candidates.
 """
 
 from __future__ import annotations
@@ -59,20 +63,29 @@ def evaluate_greedy(
 class SolvedCheck:
     """Decides when an evaluation is worth its cost, runs it, and remembers the best."""
 
-    def __init__(self, info: EnvInfo, episodes: int) -> None:
+    def __init__(self, info: EnvInfo, episodes: int, every_steps: int | None = None) -> None:
         self.info = info
         self.episodes = episodes
+        self.every_steps = every_steps
         self.count = 0
         self.best: Evaluation | None = None
-        self._next_allowed = 0.0
+        self._next_allowed = 0.0  # wall clock, under the time share
+        self._next_step = 0  # env steps, under every_steps
         threshold = info.reward_threshold
         self.gate = None if threshold is None else threshold - GATE_SLACK * abs(threshold)
 
-    def due(self, recent_training_mean: float | None, n_episodes: int) -> bool:
-        """Could the policy pass now, and is evaluation within its share of the time?"""
+    def due(self, recent_training_mean: float | None, n_episodes: int, steps: int) -> bool:
+        """Could the policy pass now, and is it time to look (by the step interval or the time share)?"""
         if self.gate is None or recent_training_mean is None or n_episodes < GATE_EPISODES:
             return False
-        return recent_training_mean >= self.gate and time.perf_counter() >= self._next_allowed
+        if recent_training_mean < self.gate:
+            return False
+        if self.every_steps is not None:
+            if steps < self._next_step:
+                return False
+            self._next_step = steps + self.every_steps
+            return True
+        return time.perf_counter() >= self._next_allowed
 
     def _play(self, policy: NumpyActorCritic) -> Evaluation:
         seed = EVAL_SEED_BASE + self.count * self.episodes  # every evaluation gets fresh episodes

@@ -120,7 +120,7 @@ class MasterAgent:
         workers = self._make_workers(shared, ledger)  # Ray connects here: a bad address must fail first...
         if not config.resume:  # ...before the run this one replaces loses its checkpoints and curves
             checkpoints.start_fresh()
-        check = SolvedCheck(info, config.eval_episodes)
+        check = SolvedCheck(info, config.eval_episodes, config.eval_every)
         checkpoints.apply(resumed, old_episodes, ledger, check, workers)
         solved_at: tuple[int, int, float] | None = tuple(resumed.solved_at) if resumed.solved_at else None
         board = TrainingBoard(tensorboard_dir(config.save_dir, config.env_id), len(old_episodes), resumed.steps)
@@ -146,7 +146,7 @@ class MasterAgent:
                 time.sleep(POLL_SECONDS)
                 episodes, steps = ledger.snapshot()
                 recent = ledger.recent_mean(GATE_EPISODES)
-                if check.due(recent, len(episodes)):
+                if check.due(recent, len(episodes), steps):
                     result = self._judge(shared.snapshot(), check, board, len(episodes), steps)
                     if result.solved and solved_at is None:
                         solved_at = (len(episodes), steps, time.perf_counter() - ledger.start_time)
