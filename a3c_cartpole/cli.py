@@ -42,12 +42,25 @@ def _default(name: str):
     return field.default_factory() if callable(field.default_factory) else field.default
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends "(default: X)" only where there is a default to show.
+
+    Options left unset (None) say in their own words what happens without them, and switches
+    (False) have nothing to add: "(default: None)" after either would only mislead.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="a3c-cartpole",
         description="Train an A3C agent on CartPole (or another discrete gymnasium env), "
         "play a random baseline, or play a trained agent back.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     mode = p.add_argument_group("what to do")
     mode.add_argument(
@@ -111,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"global episode budget (training default {_default('max_eps')}; random baseline: episodes to play)",
     )
     train.add_argument("--max-steps", type=int, default=None, help="optional global env-step budget")
-    train.add_argument("--workers", type=int, default=_default("workers"), help="asynchronous workers")
+    train.add_argument(
+        "--workers", type=int, default=_default("workers"), help="asynchronous workers (one per CPU by default)"
+    )
     train.add_argument(
         "--envs-per-worker",
         type=int,

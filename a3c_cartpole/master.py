@@ -267,7 +267,10 @@ def summary(result: TrainResult) -> str:
         f"({result.steps / max(result.seconds, 1e-9):,.0f} steps/s); mean of the last 100 training episodes "
         f"(the tutorial's rule): {avg}."
     )
-    lines.append(f"Files in {result.files.save_dir}/: best and final weights, episodes CSV, plot, run record.")
+    lines.append(
+        f"Files in {result.files.save_dir}/: best and final weights, episodes CSV, plot, run record; "
+        "checkpoints/ and tensorboard/."
+    )
     return "\n".join(lines)
 
 

@@ -83,6 +83,8 @@ def test_help_exits_zero_and_documents_every_flag(capsys):
     # defaults shown: the tutorial's gamma, loss weights and hidden size, the default env and save dir
     for default in ("0.99", "CartPole-v1", "a3c_runs", "0.01", "0.5", "100"):
         assert f"(default: {default})" in text, default
+    # unset options and switches describe themselves: no "(default: None)" or "(default: False)"
+    assert "(default: None)" not in text and "(default: False)" not in text
 
 
 def test_no_mode_prints_the_help_and_succeeds(capsys):
