@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from a3c_cartpole.config import ConfigError, first_line
+from a3c_cartpole.config import ACTIVATIONS, ConfigError, first_line
 from a3c_cartpole.envs import EnvInfo, describe_env
-from a3c_cartpole.model import NUMPY_ACTIVATIONS, ActorCriticModel, NumpyActorCritic, build_model
+from a3c_cartpole.model import ActorCriticModel, NumpyActorCritic, build_model
 from a3c_cartpole.outputs import RunFiles, atomic_path
 
 WEIGHTS_SUFFIX = ".weights.h5"
@@ -120,7 +120,7 @@ def _find_run(path: Path, env_id: str | None) -> SavedRun:
     if saved.get("env_id") != env_id:
         raise ConfigError(f"{weights} was trained on {saved.get('env_id')}, not {env_id}")
     activation = saved.get("activation", run.activation)
-    if activation not in NUMPY_ACTIVATIONS:
+    if activation not in ACTIVATIONS:
         raise ConfigError(f"{record} names an unknown activation {activation!r}")
     return run._replace(
         hidden=int(saved.get("hidden", run.hidden)), layers=int(saved.get("layers", run.layers)), activation=activation

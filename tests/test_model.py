@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from a3c_cartpole.model import ActorCriticModel, NumpyActorCritic, build_model
+from a3c_cartpole.config import ACTIVATIONS
+from a3c_cartpole.model import NUMPY_ACTIVATIONS, ActorCriticModel, NumpyActorCritic, build_model
 
 OBS, ACTIONS, HIDDEN = 4, 3, 16
 
@@ -73,6 +74,11 @@ def test_numpy_copy_applies_the_named_activation(activation, expected):
     one, zero = np.ones((1, 1), np.float32), np.zeros(1, np.float32)
     policy = NumpyActorCritic((one, zero, one, zero, one, zero, 2 * one, zero + 0.5), activation)
     np.testing.assert_allclose(policy.values(np.array([[0.5], [-1.0]], np.float32)), expected, atol=1e-6)
+
+
+def test_every_allowed_activation_has_a_numpy_twin():
+    # config.ACTIVATIONS is what the CLI and the run record accept; acting needs each one in numpy
+    assert set(NUMPY_ACTIVATIONS) == set(ACTIVATIONS)
 
 
 def test_weights_start_orthogonal_with_sb3_gains():
