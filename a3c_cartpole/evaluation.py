@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import typing
 
 import numpy as np
 
@@ -31,6 +32,15 @@ GATE_EPISODES = 20
 GATE_SLACK = 1.0
 # At most this share of wall time goes to evaluation.
 EVAL_TIME_SHARE = 0.2
+
+
+class EvaluationPoint(typing.NamedTuple):
+    """One evaluation on the run's timeline: for the plot, the run record and learning curves."""
+
+    episode: int
+    step: int
+    mean: float
+    std: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +79,7 @@ class SolvedCheck:
         self.every_steps = every_steps
         self.count = 0
         self.best: Evaluation | None = None
+        self.history: list[EvaluationPoint] = []
         self._next_allowed = 0.0  # wall clock, under the time share
         self._next_step = 0  # env steps, under every_steps
         threshold = info.reward_threshold
