@@ -19,6 +19,7 @@ from a3c_cartpole.checkpoints import TrainingCheckpoints
 from a3c_cartpole.config import ConfigError, TrainConfig, WorkerFailed
 from a3c_cartpole.envs import describe_env
 from a3c_cartpole.evaluation import GATE_EPISODES, Evaluation, EvaluationPoint, SolvedCheck
+from a3c_cartpole.evaluation_process import EvaluationProcess
 from a3c_cartpole.global_model import GlobalModel
 from a3c_cartpole.ledger import EpisodeLedger
 from a3c_cartpole.model import NumpyActorCritic, build_model
@@ -97,8 +98,21 @@ class MasterAgent:
         return workers
 
     def _judge(self, policy, check: SolvedCheck, board, n_episodes: int, steps: int) -> Evaluation:
-        """Evaluate `policy`; keep it as the best model if it beats every earlier evaluation."""
-        result = check.evaluate(policy)
+        """Evaluate `policy` here and now (the final model, once the workers have stopped)."""
+        return self._record(policy, check.evaluate(policy), check, board, n_episodes, steps)
+
+    def _take_answer(self, answer, check: SolvedCheck, board, ledger: EpisodeLedger, solved_at):
+        """Record a check that ran in the evaluation process; returns when the run was solved, if it was."""
+        (returns, confirmed, seconds), (policy, n_episodes, steps, at_seconds) = answer
+        result = self._record(policy, check.finish(returns, confirmed, seconds), check, board, n_episodes, steps)
+        if result.solved and solved_at is None:
+            solved_at = (n_episodes, steps, at_seconds)  # when the weights that passed were taken
+            if self.config.early_stop:
+                ledger.request_stop("solved")
+        return solved_at
+
+    def _record(self, policy, result: Evaluation, check: SolvedCheck, board, n_episodes: int, steps: int) -> Evaluation:
+        """Log an evaluation; keep `policy` as the best model if it beats every earlier one."""
         board.evaluation(result.mean, result.std, steps)
         check.history.append(EvaluationPoint(n_episodes, steps, result.mean, result.std))
         if check.is_best(result):
@@ -146,19 +160,20 @@ class MasterAgent:
         ledger.start_time = time.perf_counter() - resumed.seconds  # a resumed run's clock continues
         self.progress.start(resumed.steps)
         last_csv = time.perf_counter()
+        evaluator = EvaluationProcess()
         try:
             for worker in workers:
                 worker.start()
             while any(w.is_alive() for w in workers):
                 time.sleep(POLL_SECONDS)
+                answer = evaluator.collect()
+                if answer is not None:
+                    solved_at = self._take_answer(answer, check, board, ledger, solved_at)
                 episodes, steps = ledger.snapshot()
-                recent = ledger.recent_mean(GATE_EPISODES)
-                if check.due(recent, len(episodes), steps):
-                    result = self._judge(shared.snapshot(), check, board, len(episodes), steps)
-                    if result.solved and solved_at is None:
-                        solved_at = (len(episodes), steps, time.perf_counter() - ledger.start_time)
-                        if config.early_stop:
-                            ledger.request_stop("solved")
+                idle = not evaluator.busy and not ledger.stopping
+                if idle and check.due(ledger.recent_mean(GATE_EPISODES), len(episodes), steps):
+                    policy, now = shared.snapshot(), time.perf_counter() - ledger.start_time
+                    evaluator.submit(check.request(policy), (policy, len(episodes), steps, now))
                 self.progress.update(len(episodes), steps, ledger.recent_mean(MOVING_AVERAGE_WINDOW), _best_mean(check))
                 board.poll(episodes, steps, _worker_stats(workers), lambda: float(shared.optimizer.learning_rate))
                 if checkpoints.due():  # also rewrites the CSV
@@ -175,6 +190,12 @@ class MasterAgent:
             for worker in workers:
                 if worker.ident is not None:
                     worker.join()
+        try:  # the check in flight may be the one that passes: its answer takes a second at most
+            answer = evaluator.collect(timeout=None)
+            if answer is not None:
+                solved_at = self._take_answer(answer, check, board, ledger, solved_at)
+        finally:
+            evaluator.close()
         seconds = time.perf_counter() - ledger.start_time
 
         final = shared.snapshot()
