@@ -214,6 +214,26 @@ def test_train_then_play_another_env_and_network_size(tmp_path, capsys, no_displ
     assert out.splitlines()[-1].startswith("CartPole-v0: mean") and "threshold of 195" in out
 
 
+def test_gae_lambda_flag_reaches_every_worker_rollout(tmp_path, capsys, monkeypatch):
+    from a3c_cartpole import worker
+
+    lambdas = []
+
+    class RecordingCollector(worker.RolloutCollector):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            lambdas.append(self.lam)
+
+    monkeypatch.setattr(worker, "RolloutCollector", RecordingCollector)
+    code, _, err = run_cli(
+        ["--train", "--quiet", "--gae-lambda", "0.9", "--workers", "2", "--envs-per-worker", "2", "--max-eps", "4",
+         "--seed", "0", "--save-dir", tmp_path],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert lambdas == [0.9, 0.9]
+
+
 def test_random_baseline_average(capsys):
     code, out, err = run_cli(["--algorithm=random", "--max-eps=400"], capsys)
     assert code == 0, err

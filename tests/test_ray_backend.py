@@ -41,6 +41,56 @@ def ray_config(tmp_path, **options) -> TrainConfig:
     return TrainConfig(backend="ray", save_dir=tmp_path, verbose=False, **options)
 
 
+def test_cli_ray_address_is_the_address_ray_is_asked_to_join(monkeypatch, capsys, tmp_path):
+    pytest.importorskip("ray")
+    from a3c_cartpole import ray_backend
+
+    asked = []
+
+    def connect_nowhere(address):
+        asked.append(address)
+        raise ConfigError("the test joins no cluster")
+
+    monkeypatch.setattr(ray_backend, "connect", connect_nowhere)
+    code = main(["--train", "--backend", "ray", "--ray-address", "10.1.2.3:6379", "--workers", "1", "--max-eps", "3",
+                 "--save-dir", str(tmp_path)])  # fmt: skip
+    assert code == 2 and asked == ["10.1.2.3:6379"]
+    assert capsys.readouterr().err == "a3c-cartpole: error: the test joins no cluster\n"
+
+
+@pytest.mark.parametrize(
+    ("cpus", "workers", "share"),
+    [(2.0, 1, 1.0), (2.0, 2, 1.0), (2.0, 5, 0.4), (1.0, 4, 0.25), (16.0, 3, 1.0)],
+)
+def test_actors_take_one_cpu_each_or_an_equal_share_when_workers_outnumber_cpus(
+    monkeypatch, tmp_path, cpus, workers, share
+):
+    # Ray places an actor only where its num_cpus are free: 5 actors of 1 CPU never all start on 2 CPUs,
+    # 5 of 0.4 CPU fill them exactly.
+    pytest.importorskip("ray")
+    from a3c_cartpole import ray_backend
+    from a3c_cartpole.envs import describe_env
+
+    options, created = {}, []
+
+    class ActorClass:  # what ray.remote(RolloutActor) would give: records its options and creations
+        def options(self, **given):
+            options.update(given)
+            return self
+
+        def remote(self, *args):
+            created.append(args)
+            return object()
+
+    monkeypatch.setattr(ray_backend.ray, "cluster_resources", lambda: {"CPU": cpus})
+    monkeypatch.setattr(ray_backend.ray, "remote", lambda cls: ActorClass())
+    pool = ray_backend.RayWorkerPool.__new__(ray_backend.RayWorkerPool)  # no Ray, no actors: just the method
+    actors = pool._create_actors(ray_config(tmp_path, workers=workers), describe_env("CartPole-v1"), 7)
+    assert len(actors) == len(created) == workers
+    assert options["num_cpus"] == pytest.approx(share)
+    assert workers * options["num_cpus"] <= cpus + 1e-9
+
+
 def test_actor_computes_the_same_gradient_as_a_thread_learner(tmp_path):
     pytest.importorskip("ray")
     from a3c_cartpole.envs import describe_env
