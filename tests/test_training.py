@@ -18,9 +18,10 @@ import pytest
 
 import a3c_cartpole
 from a3c_cartpole.episodes import run_episodes
-from a3c_cartpole.master import train
+from a3c_cartpole.master import TrainResult, summary, train
 from a3c_cartpole.outputs import RunFiles
 from a3c_cartpole.random_agent import RandomAgent
+from tests.scripted_envs import FallsLateEnv, registered
 
 ENV = "CartPole-v1"
 HEADER = ["episode", "worker", "return", "length", "global_step", "wall_time"]
@@ -76,6 +77,24 @@ def test_training_returns_rise_above_random_play(run, rows):
     assert len(returns) >= 100
     window_means = np.convolve(returns, np.ones(50) / 50, mode="valid")
     assert window_means.max() >= 3 * 22
+
+
+def test_summary_reports_the_tutorials_rule_as_the_mean_of_the_last_100_training_returns(run, rows):
+    _, result = run
+    last_100 = [float(r["return"]) for r in rows[-100:]]
+    assert len(rows) > 100  # the window is full, so "last 100" differs from "all"
+    assert result.training_moving_average == pytest.approx(sum(last_100) / 100)
+    line = summary(result).splitlines()[1]
+    assert f"mean of the last 100 training episodes (the tutorial's rule): {sum(last_100) / 100:.1f}." in line
+
+
+def test_summary_line_of_the_tutorials_rule_without_episodes_shows_a_dash(tmp_path):
+    result = TrainResult(
+        solved=False, episodes=0, steps=0, seconds=1.0, stop_reason="interrupted by Ctrl-C", best_evaluation=None,
+        solved_at_episode=None, solved_at_step=None, solved_at_seconds=None, training_moving_average=None, seed=0,
+        files=RunFiles(tmp_path, ENV),
+    )  # fmt: skip
+    assert summary(result).splitlines()[1].endswith("(the tutorial's rule): -.")
 
 
 # --- files -----------------------------------------------------------------------------------------
@@ -171,10 +190,17 @@ def test_returns_are_unmodified_cartpole_rewards(rows):
         assert float(r["return"]) == int(r["length"]), r
 
 
-def test_time_limit_is_kept(rows):
-    # SPEC defect 3: env.unwrapped would let episodes run past CartPole-v1's 500-step limit.
-    lengths = [int(r["length"]) for r in rows]
-    assert min(lengths) >= 1 and max(lengths) <= 500
+def test_training_and_its_evaluations_end_episodes_at_the_envs_time_limit(tmp_path):
+    # SPEC defect 3: env.unwrapped drops the time limit. This env falls only at step 50; registered with
+    # max_episode_steps=7, every episode must be truncated at 7 steps (return 7), in training and when
+    # the final model is evaluated. Without the limit every episode would last 50 steps.
+    with registered("FallsLate-v0", FallsLateEnv, max_episode_steps=7) as env_id:
+        result = train(env_id=env_id, seed=0, workers=1, envs_per_worker=4, max_eps=24, eval_episodes=10,
+                       save_dir=tmp_path, verbose=False)  # fmt: skip
+        _, rows = read_csv(RunFiles(tmp_path, env_id).episodes_csv)
+    assert len(rows) == result.episodes == 24
+    assert {(r["return"], r["length"]) for r in rows} == {("7", "7")}
+    np.testing.assert_array_equal(result.best_evaluation.returns, np.full(10, 7.0))
 
 
 # --- the episode budget -----------------------------------------------------------------------------
