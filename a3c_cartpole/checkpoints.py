@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from a3c_cartpole.config import ConfigError, TrainConfig, first_line
 from a3c_cartpole.envs import EnvInfo
-from a3c_cartpole.evaluation import Evaluation, SolvedCheck
+from a3c_cartpole.evaluation import Evaluation, EvaluationPoint, SolvedCheck
 from a3c_cartpole.global_model import GlobalModel, learning_rate
 from a3c_cartpole.ledger import EpisodeLedger, EpisodeRecord
 from a3c_cartpole.outputs import CSV_HEADER, RunFiles, write_episodes_csv
@@ -56,12 +56,15 @@ class RunState:
     worker_rngs: list = dataclasses.field(default_factory=list)
     best_eval_returns: list | None = None
     eval_count: int = 0
+    evaluations: list = dataclasses.field(default_factory=list)
+    """[episode, step, mean, std] of every evaluation so far."""
     solved_at: list | None = None
     """[episode, env step, seconds] of the first passed solved check, if any."""
     layers: int = 1
     # Checkpoints written before these options existed were relu networks trained with Adam.
     activation: str = "relu"
     optimizer: str = "adam"
+    normalize_obs: bool = False
 
     @classmethod
     def from_json(cls, text: str) -> RunState:
@@ -124,6 +127,7 @@ class TrainingCheckpoints:
             layers=config.layers,
             activation=config.activation,
             optimizer=config.optimizer,
+            normalize_obs=config.normalize_obs,
         )
         self._run_state = tf.Variable("", dtype=tf.string, trainable=False)
         self._checkpoint = tf.train.Checkpoint(
@@ -170,6 +174,7 @@ class TrainingCheckpoints:
             ("--layers", saved.layers, config.layers),
             ("--activation", saved.activation, config.activation),
             ("--optimizer", saved.optimizer, config.optimizer),
+            ("--normalize-obs", saved.normalize_obs, config.normalize_obs),
         ):
             if was != now:
                 raise ConfigError(f"cannot resume: the checkpoint in {self.directory} has {flag} {was}, not {now}")
@@ -204,6 +209,7 @@ class TrainingCheckpoints:
         ledger.episodes = list(episodes)
         ledger.steps = state.steps
         check.count = state.eval_count
+        check.history = [EvaluationPoint(*point) for point in state.evaluations]
         if state.best_eval_returns:
             check.best = Evaluation(np.asarray(state.best_eval_returns), self.info.reward_threshold)
         restore_worker_rngs(workers, state.worker_rngs)
@@ -216,6 +222,7 @@ class TrainingCheckpoints:
         state.episodes, state.steps, state.seconds = len(episodes), steps, seconds
         state.worker_rngs = worker_rng_states(workers)
         state.eval_count = check.count
+        state.evaluations = [list(point) for point in check.history]
         state.best_eval_returns = None if check.best is None else [float(x) for x in check.best.returns]
         state.solved_at = None if solved_at is None else list(solved_at)
         with self.shared.lock:  # no update lands half-way through the save

@@ -23,9 +23,12 @@ from a3c_cartpole.config import (
     require_positive,
     require_seed,
 )
+from a3c_cartpole.presets import NO_PRESET, preset_names, resolve_config
 from a3c_cartpole.tf_setup import import_tensorflow_quietly
 
 DEFAULTS = TrainConfig.__dataclass_fields__
+# Options a user may give that go to TrainConfig under the same name; None in args means "not given".
+TRAIN_OPTIONS = tuple(name for name in DEFAULTS if name not in ("env_id", "save_dir", "backend", "preset"))
 PLAY_EPISODES = 10
 RANDOM_EPISODES = 100
 
@@ -40,6 +43,31 @@ class OneLineParser(argparse.ArgumentParser):
 def _default(name: str):
     field = DEFAULTS[name]
     return field.default_factory() if callable(field.default_factory) else field.default
+
+
+def _option_adder(group):
+    """Adds a training option that stays None unless given, so a preset can tell it was left unsaid.
+
+    Its help ends with TrainConfig's default (or `shown`, where the default is computed).
+    """
+
+    def option(flag: str, *, help: str, shown: str | None = None, **kwargs) -> None:
+        dest = flag.removeprefix("--").replace("-", "_")
+        default = _default(dest)
+        if shown is None and default is not None:
+            shown = (
+                "on"
+                if default is True
+                else "off"
+                if default is False
+                else f"{default:g}"
+                if isinstance(default, float)
+                else str(default)
+            )
+        suffix = f" (default: {shown})" if shown is not None else ""
+        group.add_argument(flag, dest=dest, default=None, help=help + suffix, **kwargs)
+
+    return option
 
 
 class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -90,89 +118,81 @@ def build_parser() -> argparse.ArgumentParser:
         help="seed of envs, action sampling and weight init (training: random if not given; --play and random: 0)",
     )
 
-    train = p.add_argument_group("training")
-    train.add_argument("--lr", type=float, default=_default("lr"), help="learning rate")
-    train.add_argument(
-        "--optimizer",
-        choices=OPTIMIZERS,
-        default=_default("optimizer"),
-        help="the shared optimizer (rmsprop: decay 0.99, epsilon 1e-5, as SB3's A2C)",
+    train = p.add_argument_group(
+        "training",
+        "Each option below defaults to the env's preset (see --preset), then to the value shown.",
     )
     train.add_argument(
-        "--lr-schedule",
-        choices=LR_SCHEDULES,
-        default=_default("lr_schedule"),
-        help="linear: anneal --lr to 0 at --max-steps",
+        "--preset",
+        metavar="NAME",
+        help=f"tuned settings to start from: one of {', '.join(preset_names())}, or {NO_PRESET} "
+        "(default: the env's own, if it has one)",
     )
-    train.add_argument("--gamma", type=float, default=_default("gamma"), help="discount factor, in (0, 1]")
-    train.add_argument(
+    option = _option_adder(train)
+    option("--lr", type=float, help="learning rate")
+    option(
+        "--optimizer", choices=OPTIMIZERS, help="the shared optimizer (rmsprop: decay 0.99, epsilon 1e-5, as SB3's A2C)"
+    )
+    option("--lr-schedule", choices=LR_SCHEDULES, help="linear: anneal --lr to 0 at --max-steps")
+    option("--gamma", type=float, help="discount factor, in (0, 1]")
+    option(
         "--gae-lambda",
         type=float,
-        default=_default("gae_lambda"),
         help="lambda of the returns, in [0, 1]: 1 = n-step returns; e.g. 0.95 with a longer --update-freq",
     )
-    train.add_argument(
-        "--update-freq",
-        type=int,
-        default=_default("update_freq"),
-        help="t_max: steps per env between global updates",
-    )
-    train.add_argument(
+    option("--update-freq", type=int, help="t_max: steps per env between global updates")
+    option(
         "--max-eps",
         type=int,
-        default=None,
-        help=f"global episode budget (training default {_default('max_eps')}; random baseline: episodes to play)",
+        help="global episode budget (random baseline: episodes to play)",
     )
-    train.add_argument("--max-steps", type=int, default=None, help="optional global env-step budget")
-    train.add_argument(
-        "--workers", type=int, default=_default("workers"), help="asynchronous workers (one per CPU by default)"
+    option("--max-steps", type=int, help="optional global env-step budget")
+    option("--workers", type=int, help="asynchronous workers", shown="one per CPU")
+    option("--envs-per-worker", type=int, help="envs each worker steps together")
+    option("--entropy-coef", type=float, help="weight of the entropy bonus")
+    option("--value-coef", type=float, help="weight of the value loss")
+    option("--max-grad-norm", type=float, help="clip each gradient to this global norm (0: no clipping)")
+    option("--normalize-obs", action=argparse.BooleanOptionalAction, help="scale observations by running mean and std")
+    option(
+        "--normalize-advantage",
+        action=argparse.BooleanOptionalAction,
+        help="scale each rollout's advantages to mean 0, std 1",
     )
-    train.add_argument(
-        "--envs-per-worker",
-        type=int,
-        default=_default("envs_per_worker"),
-        help="envs each worker steps together",
-    )
-    train.add_argument(
-        "--entropy-coef", type=float, default=_default("entropy_coef"), help="weight of the entropy bonus"
-    )
-    train.add_argument("--value-coef", type=float, default=_default("value_coef"), help="weight of the value loss")
-    train.add_argument(
-        "--max-grad-norm",
-        type=float,
-        default=_default("max_grad_norm"),
-        help="clip each gradient to this global norm (0: no clipping)",
-    )
-    train.add_argument("--hidden", type=int, default=_default("hidden"), help="units per hidden layer")
-    train.add_argument("--layers", type=int, default=_default("layers"), help="hidden layers per head")
-    train.add_argument(
-        "--activation", choices=ACTIVATIONS, default=_default("activation"), help="nonlinearity of the hidden layers"
-    )
-    train.add_argument(
+    option("--hidden", type=int, help="units per hidden layer")
+    option("--layers", type=int, help="hidden layers per head")
+    option("--activation", choices=ACTIVATIONS, help="nonlinearity of the hidden layers")
+    option(
         "--eval-episodes",
         type=int,
-        default=_default("eval_episodes"),
         help="greedy episodes of the solved check (a pass is confirmed on as many fresh ones)",
     )
-    train.add_argument(
+    option(
         "--eval-every",
         type=int,
-        default=None,
         metavar="STEPS",
-        help="env steps between solved checks (default: whenever they take under a fifth of the time)",
+        help="env steps between solved checks",
+        shown="whenever they take under a fifth of the time",
     )
-    train.add_argument("--no-early-stop", action="store_true", help="keep training after the solved check passes")
-    train.add_argument("--quiet", action="store_true", help="no live progress, only the summary")
+    train.add_argument(
+        "--no-early-stop",
+        dest="early_stop",
+        action="store_const",
+        const=False,
+        help="keep training after the solved check passes",
+    )
+    train.add_argument(
+        "--quiet", dest="verbose", action="store_const", const=False, help="no live progress, only the summary"
+    )
     train.add_argument(
         "--resume",
-        action="store_true",
+        action="store_const",
+        const=True,
         help="continue the run in --save-dir from its latest checkpoint (same --env, network and --optimizer; "
         "--max-eps and --max-steps count the whole run)",
     )
-    train.add_argument(
+    option(
         "--checkpoint-every",
         type=int,
-        default=_default("checkpoint_every"),
         metavar="N",
         help="global updates between checkpoints (one is also written at the end and on Ctrl-C)",
     )
@@ -244,40 +264,15 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("choose one of --train, --play or --algorithm=random")
 
     if args.train:
-        config = TrainConfig(
-            env_id=args.env,
-            save_dir=args.save_dir,
-            lr=args.lr,
-            optimizer=args.optimizer,
-            lr_schedule=args.lr_schedule,
-            gamma=args.gamma,
-            gae_lambda=args.gae_lambda,
-            update_freq=args.update_freq,
-            max_eps=args.max_eps or _default("max_eps"),
-            max_steps=args.max_steps,
-            workers=args.workers,
-            envs_per_worker=args.envs_per_worker,
-            seed=args.seed,
-            entropy_coef=args.entropy_coef,
-            value_coef=args.value_coef,
-            hidden=args.hidden,
-            layers=args.layers,
-            activation=args.activation,
-            max_grad_norm=args.max_grad_norm,
-            early_stop=not args.no_early_stop,
-            eval_episodes=args.eval_episodes,
-            eval_every=args.eval_every,
-            verbose=not args.quiet,
-            backend=args.backend,
-            ray_address=args.ray_address,
-            resume=args.resume,
-            checkpoint_every=args.checkpoint_every,
+        given = {name: getattr(args, name) for name in TRAIN_OPTIONS if getattr(args, name) is not None}
+        config = resolve_config(
+            {**given, "env_id": args.env, "save_dir": args.save_dir, "backend": args.backend}, args.preset
         )
         import_tensorflow_quietly()
         from a3c_cartpole.master import MasterAgent, summary
 
         result = MasterAgent(config).train()
-        if args.quiet:
+        if not config.verbose:
             print(summary(result))
         return 0
 

@@ -95,6 +95,10 @@ class TrainConfig:
     """Nonlinearity of the hidden layers."""
     max_grad_norm: float = 0.5
     """Global-norm clip of every worker gradient, so one bad rollout cannot wreck the shared model."""
+    normalize_obs: bool = False
+    """Scale observations by running mean and std, shared by every worker and saved with the weights."""
+    normalize_advantage: bool = False
+    """Scale each rollout's advantages to mean 0, std 1, so the policy step does not scale with the rewards."""
     early_stop: bool = True
     """Stop as soon as the greedy policy is verified to meet the env's threshold."""
     eval_episodes: int = 100
@@ -111,6 +115,8 @@ class TrainConfig:
     """Continue the run in save_dir from its latest checkpoint (same env and hidden size)."""
     checkpoint_every: int = 1000
     """Global updates between two checkpoints (one is also written at the end and on Ctrl-C)."""
+    preset: str | None = None
+    """The preset these settings were resolved with (presets.resolve_config), or None; recorded, not applied here."""
 
     def __post_init__(self) -> None:
         for flag, value in {

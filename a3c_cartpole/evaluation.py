@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import typing
 
 import numpy as np
 
 from a3c_cartpole.envs import EnvInfo
 from a3c_cartpole.episodes import run_episodes
-from a3c_cartpole.model import NumpyActorCritic
+from a3c_cartpole.numpy_policy import NumpyActorCritic
 
 # Evaluation seeds: a block of their own (training envs use seed + 10_000 * k with the run's seed).
 EVAL_SEED_BASE = 1_000_000
@@ -31,6 +32,15 @@ GATE_EPISODES = 20
 GATE_SLACK = 1.0
 # At most this share of wall time goes to evaluation.
 EVAL_TIME_SHARE = 0.2
+
+
+class EvaluationPoint(typing.NamedTuple):
+    """One evaluation on the run's timeline: for the plot, the run record and learning curves."""
+
+    episode: int
+    step: int
+    mean: float
+    std: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,11 +63,27 @@ class Evaluation:
         return self.threshold is not None and self.mean >= self.threshold
 
 
-def evaluate_greedy(
-    policy: NumpyActorCritic, env_id: str, threshold: float | None, episodes: int, seed: int
-) -> Evaluation:
-    """Play `episodes` greedy episodes at once and judge them."""
-    return Evaluation(run_episodes(env_id, episodes, policy.greedy, seed), threshold)
+class CheckRequest(typing.NamedTuple):
+    """One solved check, as plain data: it may run in another process (evaluation_process.py)."""
+
+    policy: NumpyActorCritic
+    env_id: str
+    threshold: float | None
+    episodes: int
+    first_seed: int
+    confirm_seed: int
+
+
+def run_check(request: CheckRequest) -> tuple[np.ndarray, bool]:
+    """Greedy returns of one set of episodes, or of a second fresh set if the first passes.
+
+    Returns the set that decides and whether it is the confirmation (so the caller counts the seeds used).
+    """
+    policy, env_id, threshold, episodes = request.policy, request.env_id, request.threshold, request.episodes
+    returns = run_episodes(env_id, episodes, policy.greedy, request.first_seed)
+    if not Evaluation(returns, threshold).solved:
+        return returns, False
+    return run_episodes(env_id, episodes, policy.greedy, request.confirm_seed), True
 
 
 class SolvedCheck:
@@ -69,6 +95,7 @@ class SolvedCheck:
         self.every_steps = every_steps
         self.count = 0
         self.best: Evaluation | None = None
+        self.history: list[EvaluationPoint] = []
         self._next_allowed = 0.0  # wall clock, under the time share
         self._next_step = 0  # env steps, under every_steps
         threshold = info.reward_threshold
@@ -87,20 +114,24 @@ class SolvedCheck:
             return True
         return time.perf_counter() >= self._next_allowed
 
-    def _play(self, policy: NumpyActorCritic) -> Evaluation:
-        seed = EVAL_SEED_BASE + self.count * self.episodes  # every evaluation gets fresh episodes
-        self.count += 1
-        return evaluate_greedy(policy, self.info.env_id, self.info.reward_threshold, self.episodes, seed)
+    def request(self, policy: NumpyActorCritic) -> CheckRequest:
+        """The next check of `policy`, on seeds no earlier check used."""
+        first = EVAL_SEED_BASE + self.count * self.episodes  # every evaluation gets fresh episodes
+        return CheckRequest(
+            policy, self.info.env_id, self.info.reward_threshold, self.episodes, first, first + self.episodes
+        )
+
+    def finish(self, returns: np.ndarray, confirmed: bool, seconds: float) -> Evaluation:
+        """Account for a check that took `seconds` (its seeds are spent, the time share moves on)."""
+        self.count += 2 if confirmed else 1
+        self._next_allowed = time.perf_counter() + seconds * (1 - EVAL_TIME_SHARE) / EVAL_TIME_SHARE
+        return Evaluation(returns, self.info.reward_threshold)
 
     def evaluate(self, policy: NumpyActorCritic) -> Evaluation:
-        """Evaluate on fresh seeds; a pass counts only if a second fresh set passes too (that one is returned)."""
+        """Evaluate here and now on fresh seeds; a pass counts only if a second fresh set passes too."""
         start = time.perf_counter()
-        result = self._play(policy)
-        if result.solved:
-            result = self._play(policy)
-        spent = time.perf_counter() - start
-        self._next_allowed = time.perf_counter() + spent * (1 - EVAL_TIME_SHARE) / EVAL_TIME_SHARE
-        return result
+        returns, confirmed = run_check(self.request(policy))
+        return self.finish(returns, confirmed, time.perf_counter() - start)
 
     def is_best(self, result: Evaluation) -> bool:
         """Record `result` if it beats every earlier evaluation."""

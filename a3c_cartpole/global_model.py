@@ -34,14 +34,19 @@ def learning_rate(config: TrainConfig, env_steps: int) -> float:
     return config.lr * max(0.0, 1.0 - env_steps / config.max_steps)
 
 
+RMSPROP_EPSILON = 1e-10
+"""PyTorch's (SB3's) RMSprop epsilon of 1e-5, squared: Keras puts it under the square root."""
+
+
 def make_optimizer(config: TrainConfig, rate: float) -> keras.optimizers.Optimizer:
     """The shared optimizer `config.optimizer` names.
 
-    RMSprop takes SB3 A2C's decay 0.99 and epsilon 1e-5; Keras adds epsilon under the square root,
-    so it damps small gradients more than PyTorch's RMSprop with the same number.
+    RMSprop takes SB3 A2C's decay 0.99 and epsilon 1e-5. PyTorch adds epsilon to sqrt(v), Keras adds
+    it to v under the square root, so SB3's 1e-5 becomes 1e-10 here. Keras's own 1e-5 would act as
+    ~3e-3 outside the root: larger than most clipped per-weight gradients, it throttled every update.
     """
     if config.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=rate, rho=0.99, epsilon=1e-5)
+        return keras.optimizers.RMSprop(learning_rate=rate, rho=0.99, epsilon=RMSPROP_EPSILON)
     return keras.optimizers.Adam(learning_rate=rate)
 
 
@@ -90,16 +95,24 @@ class GlobalModel:
         """Compiled on first use (under the lock): the same optimizer step as `LocalLink.train`.
 
         One flat tensor in and one out: a call with 8 small arrays costs 3x more in argument handling.
+        With a normalizer, the rollout's observation mean, variance and count follow the gradients.
         """
         trainable = self.model.trainable_variables
         ordered = self.model.ordered_variables()
+        normalizer = self.model.observation_normalizer
         sizes = [int(np.prod(v.shape)) for v in trainable]
+        if normalizer is not None:
+            obs_size = int(normalizer.mean.shape[0])
+            sizes += [obs_size, obs_size, 1]
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
         def apply_flat(flat):
             parts = tf.split(flat, sizes)
-            gradients = [tf.reshape(part, v.shape) for part, v in zip(parts, trainable, strict=True)]
+            gradients = [tf.reshape(part, v.shape) for part, v in zip(parts, trainable, strict=False)]
             self.optimizer.apply_gradients(zip(gradients, trainable, strict=True))
+            if normalizer is not None:
+                mean, variance, count = parts[len(trainable) :]
+                normalizer.absorb_moments(mean, variance, count[0])
             return tf.concat([tf.reshape(v, [-1]) for v in ordered], axis=0)
 
         return apply_flat
@@ -125,10 +138,14 @@ class LocalLink:
                 target.assign(source)
             return [tf.identity(v) for v in global_vars]
 
+        normalizer = shared.model.observation_normalizer
+
         @tf.function(input_signature=batch_signature(local_vars[0].shape[0]))
         def train_step(states, actions, returns, mask):
             gradients, terms, norm = clipped_gradients(local, states, actions, returns, mask, config)
             shared.optimizer.apply_gradients(zip(gradients, shared.model.trainable_variables, strict=True))
+            if normalizer is not None:  # the next rollout acts under statistics that include this one's
+                normalizer.absorb(states)
             return copy_to_local(), terms, norm
 
         self._copy_to_local = copy_to_local
@@ -138,7 +155,7 @@ class LocalLink:
         """Copy the global weights into the local model; the worker acts with the result."""
         with self.shared.lock:
             weights = self._copy_to_local()
-        return _as_numpy(weights, self.local.activation)
+        return _as_numpy(weights, self.local)
 
     def train(self, batch: Batch) -> tuple[NumpyActorCritic, UpdateStats]:
         """Update the global model from one rollout, re-sync the local model; returns the next policy."""
@@ -146,8 +163,8 @@ class LocalLink:
             self.shared.follow_schedule()
             weights, terms, norm = self._train_step(batch.states, batch.actions, batch.returns, batch.mask)
             self.shared.updates += 1
-        return _as_numpy(weights, self.local.activation), UpdateStats.of(terms, norm)
+        return _as_numpy(weights, self.local), UpdateStats.of(terms, norm)
 
 
-def _as_numpy(weights: list[tf.Tensor], activation: str) -> NumpyActorCritic:
-    return NumpyActorCritic(tuple(np.asarray(w) for w in weights), activation)
+def _as_numpy(weights: list[tf.Tensor], model: ActorCriticModel) -> NumpyActorCritic:
+    return NumpyActorCritic(tuple(np.asarray(w) for w in weights), model.activation, model.normalize_obs)

@@ -20,6 +20,9 @@ import tensorflow as tf
 
 from a3c_cartpole.config import TrainConfig
 
+ADVANTAGE_EPSILON = 1e-8
+"""Added to the advantages' std before dividing, as SB3 does: a rollout of equal advantages stays finite."""
+
 
 class LossTerms(typing.NamedTuple):
     """The total loss and its parts (the parts are reported, only the total is minimised)."""
@@ -38,11 +41,14 @@ def a3c_loss(
     entropy_coef: float,
     value_coef: float,
     mask: tf.Tensor | None = None,
+    normalize_advantage: bool = False,
 ) -> LossTerms:
     """Loss of one rollout; refuses any per-step tensor that is not rank 1 (SPEC §3, defect 1).
 
     `mask` ([T], 1 or 0) leaves steps out of every mean. Workers pass their rollouts whole with
     gymnasium's autoreset steps masked, so the compiled step always sees one shape.
+    `normalize_advantage` rescales the (unmasked) advantages to mean 0 and std 1 for the policy
+    term only; the critic still regresses on the raw returns.
     """
     tf.debugging.assert_rank(values, 1, message="values must have shape [T]")
     tf.debugging.assert_rank(returns, 1, message="returns must have shape [T]")
@@ -60,6 +66,10 @@ def a3c_loss(
 
     def mean(per_step: tf.Tensor) -> tf.Tensor:
         return tf.reduce_sum(mask * per_step) / tf.maximum(tf.reduce_sum(mask), 1.0)
+
+    if normalize_advantage:
+        centred = advantages - mean(advantages)
+        advantages = centred / (tf.sqrt(mean(tf.square(centred))) + ADVANTAGE_EPSILON)
 
     policy_loss = mean(-chosen_log_probs * advantages)
     value_loss = mean(tf.square(returns - values))
@@ -100,7 +110,9 @@ def clipped_gradients(model, states, actions, returns, mask, config: TrainConfig
     """
     with tf.GradientTape() as tape:
         logits, values = model(states)
-        terms = a3c_loss(logits, values, actions, returns, config.entropy_coef, config.value_coef, mask)
+        terms = a3c_loss(
+            logits, values, actions, returns, config.entropy_coef, config.value_coef, mask, config.normalize_advantage
+        )
     gradients = tape.gradient(terms.total, model.trainable_variables)
     norm = tf.linalg.global_norm(gradients)
     if config.max_grad_norm > 0:

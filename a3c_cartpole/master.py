@@ -18,11 +18,13 @@ import numpy as np
 from a3c_cartpole.checkpoints import TrainingCheckpoints
 from a3c_cartpole.config import ConfigError, TrainConfig, WorkerFailed
 from a3c_cartpole.envs import describe_env
-from a3c_cartpole.evaluation import GATE_EPISODES, Evaluation, SolvedCheck
+from a3c_cartpole.evaluation import GATE_EPISODES, Evaluation, EvaluationPoint, SolvedCheck
+from a3c_cartpole.evaluation_process import EvaluationProcess
 from a3c_cartpole.global_model import GlobalModel
 from a3c_cartpole.ledger import EpisodeLedger
 from a3c_cartpole.model import NumpyActorCritic, build_model
 from a3c_cartpole.outputs import MOVING_AVERAGE_WINDOW, RunFiles, write_episodes_csv, write_json, write_plot
+from a3c_cartpole.presets import resolve_config
 from a3c_cartpole.progress import ProgressPrinter
 from a3c_cartpole.saved_policy import save_weights
 from a3c_cartpole.tensorboard_log import TrainingBoard, run_settings, tensorboard_dir
@@ -49,6 +51,8 @@ class TrainResult:
     training_moving_average: float | None
     seed: int
     files: RunFiles
+    evaluations: list[EvaluationPoint] = dataclasses.field(default_factory=list)
+    """Every greedy evaluation of the run, in order (a resumed run's earlier ones included)."""
 
 
 def ensure_writable(directory: Path) -> None:
@@ -94,9 +98,23 @@ class MasterAgent:
         return workers
 
     def _judge(self, policy, check: SolvedCheck, board, n_episodes: int, steps: int) -> Evaluation:
-        """Evaluate `policy`; keep it as the best model if it beats every earlier evaluation."""
-        result = check.evaluate(policy)
+        """Evaluate `policy` here and now (the final model, once the workers have stopped)."""
+        return self._record(policy, check.evaluate(policy), check, board, n_episodes, steps)
+
+    def _take_answer(self, answer, check: SolvedCheck, board, ledger: EpisodeLedger, solved_at):
+        """Record a check that ran in the evaluation process; returns when the run was solved, if it was."""
+        (returns, confirmed, seconds), (policy, n_episodes, steps, at_seconds) = answer
+        result = self._record(policy, check.finish(returns, confirmed, seconds), check, board, n_episodes, steps)
+        if result.solved and solved_at is None:
+            solved_at = (n_episodes, steps, at_seconds)  # when the weights that passed were taken
+            if self.config.early_stop:
+                ledger.request_stop("solved")
+        return solved_at
+
+    def _record(self, policy, result: Evaluation, check: SolvedCheck, board, n_episodes: int, steps: int) -> Evaluation:
+        """Log an evaluation; keep `policy` as the best model if it beats every earlier one."""
         board.evaluation(result.mean, result.std, steps)
+        check.history.append(EvaluationPoint(n_episodes, steps, result.mean, result.std))
         if check.is_best(result):
             self.best_policy = policy  # written once at the end: a save costs the workers ~0.1 s of GIL
             verdict = "solved" if result.solved else "new best"
@@ -111,7 +129,9 @@ class MasterAgent:
         seed_everything(self.seed)
         ledger = EpisodeLedger(config.max_eps, config.max_steps)
         shared = GlobalModel(
-            build_model(info.obs_size, info.n_actions, config.hidden, config.layers, config.activation),
+            build_model(
+                info.obs_size, info.n_actions, config.hidden, config.layers, config.activation, config.normalize_obs
+            ),
             config,
             lambda: ledger.steps,
         )
@@ -125,8 +145,9 @@ class MasterAgent:
         solved_at: tuple[int, int, float] | None = tuple(resumed.solved_at) if resumed.solved_at else None
         board = TrainingBoard(tensorboard_dir(config.save_dir, config.env_id), len(old_episodes), resumed.steps)
         board.settings(run_settings(config, self.seed, resumed_at_episode=len(old_episodes)), step=resumed.steps)
+        preset = f"preset {config.preset}" if config.preset else "no preset"
         self.progress.message(
-            f"Training A3C on {config.env_id}: "
+            f"Training A3C on {config.env_id} ({preset}): "
             f"{_count(config.workers, 'worker')} x {_count(config.envs_per_worker, 'env')}, "
             f"seed {self.seed}; solved = greedy mean >= {info.reward_threshold} over {config.eval_episodes} episodes"
         )
@@ -139,19 +160,20 @@ class MasterAgent:
         ledger.start_time = time.perf_counter() - resumed.seconds  # a resumed run's clock continues
         self.progress.start(resumed.steps)
         last_csv = time.perf_counter()
+        evaluator = EvaluationProcess()
         try:
             for worker in workers:
                 worker.start()
             while any(w.is_alive() for w in workers):
                 time.sleep(POLL_SECONDS)
+                answer = evaluator.collect()
+                if answer is not None:
+                    solved_at = self._take_answer(answer, check, board, ledger, solved_at)
                 episodes, steps = ledger.snapshot()
-                recent = ledger.recent_mean(GATE_EPISODES)
-                if check.due(recent, len(episodes), steps):
-                    result = self._judge(shared.snapshot(), check, board, len(episodes), steps)
-                    if result.solved and solved_at is None:
-                        solved_at = (len(episodes), steps, time.perf_counter() - ledger.start_time)
-                        if config.early_stop:
-                            ledger.request_stop("solved")
+                idle = not evaluator.busy and not ledger.stopping
+                if idle and check.due(ledger.recent_mean(GATE_EPISODES), len(episodes), steps):
+                    policy, now = shared.snapshot(), time.perf_counter() - ledger.start_time
+                    evaluator.submit(check.request(policy), (policy, len(episodes), steps, now))
                 self.progress.update(len(episodes), steps, ledger.recent_mean(MOVING_AVERAGE_WINDOW), _best_mean(check))
                 board.poll(episodes, steps, _worker_stats(workers), lambda: float(shared.optimizer.learning_rate))
                 if checkpoints.due():  # also rewrites the CSV
@@ -168,6 +190,12 @@ class MasterAgent:
             for worker in workers:
                 if worker.ident is not None:
                     worker.join()
+        try:  # the check in flight may be the one that passes: its answer takes a second at most
+            answer = evaluator.collect(timeout=None)
+            if answer is not None:
+                solved_at = self._take_answer(answer, check, board, ledger, solved_at)
+        finally:
+            evaluator.close()
         seconds = time.perf_counter() - ledger.start_time
 
         final = shared.snapshot()
@@ -184,7 +212,14 @@ class MasterAgent:
         board.stats(steps, _worker_stats(workers), float(shared.optimizer.learning_rate))
         board.close()
         write_episodes_csv(files.episodes_csv, episodes)
-        write_plot(files.plot, episodes, config.env_id, info.reward_threshold, solved_at[0] if solved_at else None)
+        write_plot(
+            files.plot,
+            episodes,
+            config.env_id,
+            info.reward_threshold,
+            solved_at[0] if solved_at else None,
+            check.history,
+        )
         result = TrainResult(
             solved=solved_at is not None,
             episodes=len(episodes),
@@ -198,6 +233,7 @@ class MasterAgent:
             training_moving_average=ledger.recent_mean(MOVING_AVERAGE_WINDOW),
             seed=self.seed,
             files=files,
+            evaluations=list(check.history),
         )
         write_json(files.run_record, _run_record(config, result, shared.updates))
         failed = [w for w in workers if w.error is not None]
@@ -231,6 +267,8 @@ def _run_record(config: TrainConfig, result: TrainResult, updates: int) -> dict:
         "hidden": config.hidden,
         "layers": config.layers,
         "activation": config.activation,
+        "normalize_obs": config.normalize_obs,
+        "preset": config.preset,
         "config": config.as_dict(),
         "seed": result.seed,
         "solved": result.solved,
@@ -245,6 +283,7 @@ def _run_record(config: TrainConfig, result: TrainResult, updates: int) -> dict:
         "best_eval_mean": None if best is None else best.mean,
         "best_eval_std": None if best is None else best.std,
         "training_moving_average": result.training_moving_average,
+        "evaluations": [point._asdict() for point in result.evaluations],
     }
 
 
@@ -274,6 +313,10 @@ def summary(result: TrainResult) -> str:
     return "\n".join(lines)
 
 
-def train(**options) -> TrainResult:
-    """Train from Python with the CLI's options, e.g. `train(env_id="CartPole-v0", seed=1)`."""
-    return MasterAgent(TrainConfig(**options)).train()
+def train(preset: str | None = None, **options) -> TrainResult:
+    """Train from Python with the CLI's options, e.g. `train(env_id="CartPole-v0", seed=1)`.
+
+    Settings resolve as on the command line: defaults, then the env's preset (or `preset`; "none"
+    for the plain defaults), then the keywords given here.
+    """
+    return MasterAgent(resolve_config(options, preset)).train()

@@ -13,10 +13,14 @@ import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from a3c_cartpole.ledger import EpisodeRecord
+
+if TYPE_CHECKING:
+    from a3c_cartpole.evaluation import EvaluationPoint
 
 CSV_HEADER = ("episode", "worker", "return", "length", "global_step", "wall_time")
 MOVING_AVERAGE_WINDOW = 100
@@ -87,6 +91,7 @@ def write_plot(
     env_id: str,
     threshold: float | None,
     solved_at_episode: int | None = None,
+    evaluations: Sequence[EvaluationPoint] = (),
 ) -> None:
     """Episode return and its moving average against episodes, with the solved threshold drawn.
 
@@ -100,7 +105,7 @@ def write_plot(
 
     returns = [e.episode_return for e in episodes]
     x = np.arange(1, len(returns) + 1)
-    fig, ax = plt.subplots(figsize=(9, 5), dpi=100)
+    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=100)
     ax.plot(x, returns, color="tab:blue", alpha=0.3, linewidth=0.8, label="episode return")
     if returns:
         ax.plot(
@@ -109,6 +114,19 @@ def write_plot(
             color="tab:blue",
             linewidth=2,
             label=f"moving average ({MOVING_AVERAGE_WINDOW} episodes)",
+        )
+    if evaluations:  # what "solved" is judged on: the greedy policy, which the training returns lag
+        ax.errorbar(
+            [p.episode for p in evaluations],
+            [p.mean for p in evaluations],
+            yerr=[p.std for p in evaluations],
+            fmt="o",
+            markersize=4,
+            color="tab:orange",
+            ecolor="tab:orange",
+            alpha=0.8,
+            capsize=2,
+            label="greedy evaluation (mean ± std)",
         )
     if threshold is not None:
         ax.axhline(threshold, color="tab:red", linestyle="--", label=f"solved threshold ({threshold:g})")
@@ -123,7 +141,8 @@ def write_plot(
     ax.set_ylabel("return")
     ax.set_title(f"A3C on {env_id}")
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper left")
+    # below the axes, so it can hide neither the threshold line nor the data
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, frameon=False, fontsize="small")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")

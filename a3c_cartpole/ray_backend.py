@@ -37,7 +37,7 @@ from a3c_cartpole.envs import EnvInfo  # noqa: E402
 from a3c_cartpole.global_model import GlobalModel  # noqa: E402
 from a3c_cartpole.ledger import EpisodeLedger  # noqa: E402
 from a3c_cartpole.loss import UpdateStats  # noqa: E402
-from a3c_cartpole.model import NumpyActorCritic  # noqa: E402
+from a3c_cartpole.model import NumpyActorCritic, batch_moments  # noqa: E402
 from a3c_cartpole.rollout import FinishedEpisode  # noqa: E402
 from a3c_cartpole.worker import Learner  # noqa: E402
 
@@ -81,16 +81,23 @@ class RolloutActor:
         return ray.get_runtime_context().get_node_id()
 
     def compute(self, flat_weights: np.ndarray) -> Rollout:
-        """Load the global weights, act one rollout with them, and differentiate the loss."""
+        """Load the global weights, act one rollout with them, and differentiate the loss.
+
+        With observation normalisation the rollout's observation mean, variance and count follow
+        the gradients in the same flat array, for the driver's normalizer.
+        """
         self._load(flat_weights)  # the gradient is taken at the weights acted with
-        policy = NumpyActorCritic(tuple(unflatten(flat_weights, self.shapes)), self.learner.model.activation)
+        model = self.learner.model
+        policy = NumpyActorCritic(tuple(unflatten(flat_weights, self.shapes)), model.activation, model.normalize_obs)
         vector_steps: list[tuple[int, list[FinishedEpisode]]] = []
 
         def report(n_steps: int, finished: list[FinishedEpisode]) -> bool:
             vector_steps.append((n_steps, finished))
             return True  # the driver's ledger decides what counts, when the result arrives
 
-        gradients, stats = self.learner.gradients(policy, report)
+        gradients, stats, batch = self.learner.gradients(policy, report)
+        if model.normalize_obs:
+            gradients = [*gradients, *batch_moments(batch.states)]
         return flatten(gradients), stats, vector_steps
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import gymnasium as gym
 import numpy as np
 
-from a3c_cartpole.model import NumpyActorCritic
+from a3c_cartpole.numpy_policy import NumpyActorCritic
 
 
 def lambda_returns(

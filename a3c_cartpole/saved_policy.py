@@ -22,18 +22,22 @@ WEIGHTS_SUFFIX = ".weights.h5"
 
 def save_weights(policy: NumpyActorCritic, info: EnvInfo, path: Path) -> None:
     """Write a numpy snapshot as a Keras weights file, atomically."""
-    model = build_model(info.obs_size, info.n_actions, policy.hidden, policy.layers, policy.activation)
+    model = build_model(
+        info.obs_size, info.n_actions, policy.hidden, policy.layers, policy.activation, policy.normalize_obs
+    )
     model.load_snapshot(policy)
     with atomic_path(path) as tmp:
         model.save_weights(tmp)
 
 
-def load_model(path: Path, info: EnvInfo, hidden: int, layers: int = 1, activation: str = "relu") -> ActorCriticModel:
+def load_model(
+    path: Path, info: EnvInfo, hidden: int, layers: int = 1, activation: str = "relu", normalize_obs: bool = False
+) -> ActorCriticModel:
     """Rebuild the network for `info` and load `path` into it; any mismatch is a clear error."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"no weights file at {path}")
-    model = build_model(info.obs_size, info.n_actions, hidden, layers, activation)
+    model = build_model(info.obs_size, info.n_actions, hidden, layers, activation, normalize_obs)
     try:
         model.load_weights(path)
     except Exception as err:  # Keras raises ValueError, OSError or KeyError depending on the damage
@@ -78,6 +82,7 @@ class SavedRun(typing.NamedTuple):
     hidden: int = 100
     layers: int = 1
     activation: str = "relu"
+    normalize_obs: bool = False
 
 
 def _find_run(path: Path, env_id: str | None) -> SavedRun:
@@ -123,7 +128,10 @@ def _find_run(path: Path, env_id: str | None) -> SavedRun:
     if activation not in ACTIVATIONS:
         raise ConfigError(f"{record} names an unknown activation {activation!r}")
     return run._replace(
-        hidden=int(saved.get("hidden", run.hidden)), layers=int(saved.get("layers", run.layers)), activation=activation
+        hidden=int(saved.get("hidden", run.hidden)),
+        layers=int(saved.get("layers", run.layers)),
+        activation=activation,
+        normalize_obs=bool(saved.get("normalize_obs", run.normalize_obs)),
     )
 
 
@@ -135,5 +143,5 @@ def load_policy(path: str | Path, env_id: str | None = None) -> GreedyPolicy:
     """
     run = _find_run(Path(path), env_id)
     info = describe_env(run.env_id)
-    model = load_model(run.weights, info, run.hidden, run.layers, run.activation)
+    model = load_model(run.weights, info, run.hidden, run.layers, run.activation, run.normalize_obs)
     return GreedyPolicy(model.snapshot(), run.env_id)

@@ -22,7 +22,7 @@ from a3c_cartpole.global_model import LocalLink
 from a3c_cartpole.ledger import EpisodeLedger
 from a3c_cartpole.loss import UpdateStats, batch_signature, clipped_gradients
 from a3c_cartpole.model import ActorCriticModel, NumpyActorCritic, build_model
-from a3c_cartpole.rollout import RolloutCollector, StepReport
+from a3c_cartpole.rollout import Batch, RolloutCollector, StepReport
 
 
 def make_gradient_step(model: ActorCriticModel, obs_size: int, config: TrainConfig):
@@ -40,20 +40,25 @@ class Learner:
     """A local model with its own envs: turns the current weights into one gradient."""
 
     def __init__(self, config: TrainConfig, obs_size: int, n_actions: int, env_seed: int, rng_seed) -> None:
-        self.model = build_model(obs_size, n_actions, config.hidden, config.layers, config.activation)
+        self.model = build_model(
+            obs_size, n_actions, config.hidden, config.layers, config.activation, config.normalize_obs
+        )
         envs, first_obs = make_vector_env(config.env_id, config.envs_per_worker, env_seed)
         self.collector = RolloutCollector(
             envs, first_obs, np.random.default_rng(rng_seed), config.gamma, config.update_freq, config.gae_lambda
         )
         self.gradient_step = make_gradient_step(self.model, obs_size, config)
 
-    def gradients(self, policy: NumpyActorCritic, report: StepReport) -> tuple[list, UpdateStats] | None:
-        """Act with `policy` (a copy of the local weights) and differentiate the loss; None if stopped."""
+    def gradients(self, policy: NumpyActorCritic, report: StepReport) -> tuple[list, UpdateStats, Batch] | None:
+        """Act with `policy` (a copy of the local weights) and differentiate the loss; None if stopped.
+
+        The batch comes back too: its observations feed the global model's normalizer, if it has one.
+        """
         batch = self.collector.collect(policy, report)
         if batch is None:
             return None
         gradients, terms, norm = self.gradient_step(batch.states, batch.actions, batch.returns, batch.mask)
-        return gradients, UpdateStats.of(terms, norm)
+        return gradients, UpdateStats.of(terms, norm), batch
 
     def close(self) -> None:
         self.collector.envs.close()

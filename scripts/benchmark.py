@@ -1,18 +1,27 @@
-"""Time to a solved CartPole, end to end, for a3c-cartpole and (if installed) SB3's A2C.
+"""How reliably and how fast a3c-cartpole learns, over many seeds, side by side with SB3's A2C.
 
 For each env and seed it runs the real command line in a fresh process -- `python -m a3c_cartpole
---train --seed S`, the same as `a3c-cartpole` -- and times the whole process, imports included.
-Then it verifies the saved best agent independently: 100 greedy episodes on seeds neither training
-nor its solved check used. With stable-baselines3 installed, SB3 A2C (scripts/sb3_a2c_baseline.py)
-runs interleaved with ours, seed by seed, under the same stop rule, and the ratio of medians is
-printed.
+--train --env E --seed S`, the env's preset and nothing else unless given after `--` -- and times
+the whole process, imports included. Then it verifies the saved best agent independently: 100 greedy
+episodes on seeds neither training nor its solved check used. On CartPole, with stable-baselines3
+installed, SB3's A2C (scripts/sb3_a2c_baseline.py, RL-Zoo's settings) runs interleaved with ours,
+seed by seed, under the same stop rule, and the ratio of median wall times is printed.
 
-    python scripts/benchmark.py --envs CartPole-v1 CartPole-v0 --seeds 0-9
+Per env it prints a table (solved and verified, env steps to solve, wall time, throughput) and
+writes a PNG of learning curves: the greedy evaluation return against env steps, median over the
+seeds with the spread from the worst to the best seed, and the solved threshold.
+
+    python scripts/benchmark.py --envs CartPole-v1 --seeds 0-9
+    python scripts/benchmark.py --envs LunarLander-v3 --seeds 0-9 --jobs 2 --no-sb3
+
+`--jobs N` runs N seeds at once: fine for counting solved seeds and env steps, but their wall times
+share the cores and are not comparable with a run on a quiet machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import importlib.util
 import json
 import os
@@ -28,6 +37,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 VERIFY_SEED = 7_000_000  # far from training (10_000 * k) and solved-check (1_000_000 + ...) seeds
 VERIFY_EPISODES = 100
+SB3_ENVS = ("CartPole-v0", "CartPole-v1")  # where RL-Zoo's A2C settings are the ones the baseline script uses
+CURVE_POINTS = 200
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -39,13 +50,18 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def run_timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    """Wall time of one whole process; exit codes other than 0 are kept for the caller to judge."""
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    seconds = time.perf_counter() - start
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
+    return time.perf_counter() - start, proc
+
+
+def import_seconds(module: str) -> float:
+    """Wall time of a fresh process that only imports `module` (the floor under any start-up)."""
+    seconds, proc = run_timed([sys.executable, "-c", f"import {module}"])
     if proc.returncode != 0:
-        sys.exit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
-    return seconds, proc
+        sys.exit(f"cannot import {module}: {proc.stderr[-500:]}")
+    return seconds
 
 
 def verify_ours(save_dir: Path, env_id: str) -> float:
@@ -73,28 +89,21 @@ def verify_sb3(model_path: Path, env_id: str) -> float:
 
 
 def bench_ours(env_id: str, seed: int, workdir: Path, extra: list[str]) -> dict:
-    save_dir = workdir / f"ours-{env_id}-{seed}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "a3c_cartpole",
-        "--train",
-        "--env",
-        env_id,
-        "--seed",
-        str(seed),
-        "--save-dir",
-        str(save_dir),
-        "--quiet",
-    ]
-    seconds, _ = run_timed(cmd + extra)
-    record = json.loads((save_dir / f"{env_id}_run.json").read_text())
+    save_dir = workdir / f"ours-{env_id.replace('/', '_')}-{seed}"
+    cmd = [sys.executable, "-m", "a3c_cartpole", "--train", "--env", env_id, "--seed", str(seed)]
+    seconds, proc = run_timed([*cmd, "--save-dir", str(save_dir), "--quiet", *extra])
+    record_path = save_dir / f"{env_id.replace('/', '_')}_run.json"
+    if not record_path.is_file():
+        sys.exit(f"training failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
+    record = json.loads(record_path.read_text())
     return {
         "solved": record["solved"],
         "wall": seconds,
         "steps": record["solved_at_step"] if record["solved"] else record["steps"],
         "sps": record["steps"] / record["seconds"],
         "verified": verify_ours(save_dir, env_id),
+        "curve": [(p["step"], p["mean"]) for p in record.get("evaluations", [])],
+        "last_step": record["steps"],
     }
 
 
@@ -102,6 +111,8 @@ def bench_sb3(env_id: str, seed: int, workdir: Path) -> dict:
     model_path = workdir / f"sb3-{env_id}-{seed}.zip"
     cmd = [sys.executable, str(HERE / "sb3_a2c_baseline.py"), "--env", env_id, "--seed", str(seed)]
     seconds, proc = run_timed([*cmd, "--save", str(model_path)])
+    if proc.returncode != 0:
+        sys.exit(f"SB3 failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
     record = json.loads(proc.stdout.strip().splitlines()[-1])
     return {
         "solved": record["solved"],
@@ -109,61 +120,154 @@ def bench_sb3(env_id: str, seed: int, workdir: Path) -> dict:
         "steps": record["steps"],
         "sps": record["steps_per_second"],
         "verified": verify_sb3(model_path, env_id),
+        "curve": [tuple(point) for point in record["curve"]],
+        "last_step": record["steps"],
     }
 
 
-def print_table(name: str, env_id: str, threshold: float, rows: dict[int, dict]) -> None:
+def verified(row: dict, threshold: float) -> bool:
+    return row["solved"] and row["verified"] >= threshold
+
+
+def summarise(rows: dict[int, dict], threshold: float) -> dict:
+    """Count of solved-and-verified seeds, and medians and worst cases over the seeds."""
+    steps = [r["steps"] for r in rows.values()]
+    return {
+        "verified": sum(verified(r, threshold) for r in rows.values()),
+        "seeds": len(rows),
+        "median_steps": statistics.median(steps),
+        "worst_steps": max(steps),
+        "median_wall": statistics.median(r["wall"] for r in rows.values()),
+        "median_sps": statistics.median(r["sps"] for r in rows.values()),
+        "median_verified": statistics.median(r["verified"] for r in rows.values()),
+        "worst_verified": min(r["verified"] for r in rows.values()),
+    }
+
+
+def print_table(name: str, env_id: str, threshold: float, rows: dict[int, dict]) -> dict:
     print(f"\n{name} on {env_id} (verified: mean of {VERIFY_EPISODES} fresh greedy episodes; threshold {threshold:g})")
     print(f"{'seed':>4} {'solved':>6} {'wall s':>7} {'steps to solve':>14} {'train steps/s':>13} {'verified':>8}")
     for seed, r in rows.items():
-        ok = "yes" if r["solved"] and r["verified"] >= threshold else ("lucky" if r["solved"] else "no")
+        ok = "yes" if verified(r, threshold) else ("lucky" if r["solved"] else "no")
         print(f"{seed:>4} {ok:>6} {r['wall']:>7.1f} {r['steps']:>14,} {r['sps']:>13,.0f} {r['verified']:>8.1f}")
-    med = {k: statistics.median(r[k] for r in rows.values()) for k in ("wall", "steps", "sps", "verified")}
-    solved = sum(1 for r in rows.values() if r["solved"] and r["verified"] >= threshold)
+    s = summarise(rows, threshold)
+    count = f"{s['verified']}/{s['seeds']}"
     print(
-        f"{'med':>4} {f'{solved}/{len(rows)}':>6} {med['wall']:>7.1f} {med['steps']:>14,.0f} "
-        f"{med['sps']:>13,.0f} {med['verified']:>8.1f}"
+        f"{'med':>4} {count:>6} {s['median_wall']:>7.1f} {s['median_steps']:>14,.0f} "
+        f"{s['median_sps']:>13,.0f} {s['median_verified']:>8.1f}"
     )
+    print(f"worst seed: {s['worst_steps']:,} env steps to solve (or its budget), verified {s['worst_verified']:.1f}")
+    return s
+
+
+def markdown_row(env_id: str, name: str, s: dict) -> str:
+    """A row of the README's results table."""
+    return (
+        f"| {env_id} | {name} | {s['verified']}/{s['seeds']} | {s['median_steps']:,.0f} | {s['worst_steps']:,.0f} "
+        f"| {s['median_wall']:.1f} | {s['median_verified']:.1f} (worst {s['worst_verified']:.1f}) |"
+    )
+
+
+def curve_on_grid(points: list[tuple[int, float]], last_step: int, grid: np.ndarray) -> np.ndarray:
+    """A run's evaluation returns at each grid step: the latest evaluation so far (NaN before the first).
+
+    A run that stopped early (solved) keeps its last evaluation to the end of the grid, as its agent does.
+    """
+    values = np.full(len(grid), np.nan)
+    if not points:
+        return values
+    steps = np.array([p[0] for p in points])
+    means = np.array([p[1] for p in points])
+    index = np.searchsorted(steps, grid, side="right") - 1
+    seen = index >= 0
+    values[seen] = means[index[seen]]
+    return values
+
+
+def write_curves(path: Path, env_id: str, threshold: float, runs: dict[str, dict[int, dict]]) -> None:
+    """Median greedy evaluation return against env steps per agent, with the worst-to-best band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    end = max(r["last_step"] for rows in runs.values() for r in rows.values())
+    grid = np.linspace(0, end, CURVE_POINTS)
+    fig, ax = plt.subplots(figsize=(8, 4.8), dpi=100)
+    for (name, rows), color in zip(runs.items(), ("tab:blue", "tab:orange"), strict=False):
+        curves = np.array([curve_on_grid(r["curve"], r["last_step"], grid) for r in rows.values()])
+        have = ~np.isnan(curves).all(axis=0)
+        low, median, high = (np.nanpercentile(curves[:, have], q, axis=0) for q in (0, 50, 100))
+        ax.plot(grid[have], median, color=color, linewidth=2, label=f"{name}: median of {len(rows)} seeds")
+        ax.fill_between(grid[have], low, high, color=color, alpha=0.2, label=f"{name}: worst to best seed")
+    ax.axhline(threshold, color="tab:red", linestyle="--", label=f"solved threshold ({threshold:g})")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("greedy evaluation return (latest)")
+    ax.set_title(f"{env_id}: greedy return over training")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False, fontsize="small")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    print(f"learning curves: {path}")
+
+
+def bench_env(env_id: str, args: argparse.Namespace, workdir: Path, extra: list[str]) -> list[str]:
+    import gymnasium as gym
+
+    threshold = gym.spec(env_id).reward_threshold
+    with_sb3 = args.with_sb3 and env_id in SB3_ENVS
+    ours: dict[int, dict] = {}
+    sb3: dict[int, dict] = {}
+    if args.jobs > 1:  # learning figures only: the seeds share the cores
+        with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+            futures = {seed: pool.submit(bench_ours, env_id, seed, workdir, extra) for seed in args.seeds}
+            for seed, future in futures.items():
+                ours[seed] = future.result()
+                print(f"{env_id} seed {seed}: a3c-cartpole {ours[seed]['wall']:.1f} s", flush=True)
+    else:
+        for seed in args.seeds:
+            ours[seed] = bench_ours(env_id, seed, workdir, extra)
+            line = f"{env_id} seed {seed}: a3c-cartpole {ours[seed]['wall']:.1f} s"
+            if with_sb3:
+                sb3[seed] = bench_sb3(env_id, seed, workdir)
+                line += f", SB3 A2C {sb3[seed]['wall']:.1f} s"
+            print(line, flush=True)
+    rows = [markdown_row(env_id, "a3c-cartpole", print_table("a3c-cartpole", env_id, threshold, ours))]
+    runs = {"a3c-cartpole": ours}
+    if sb3:
+        rows.append(markdown_row(env_id, "SB3 A2C", print_table("SB3 A2C (RL-Zoo settings)", env_id, threshold, sb3)))
+        runs["SB3 A2C"] = sb3
+        ratio = statistics.median(r["wall"] for r in ours.values()) / statistics.median(r["wall"] for r in sb3.values())
+        print(f"median end-to-end wall time, ours / SB3: {ratio:.2f}x")
+    write_curves(args.out / f"curves-{env_id.replace('/', '_')}.png", env_id, threshold, runs)
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--envs", nargs="+", default=["CartPole-v1"])
     parser.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-9"), help="e.g. 0-9 or 0,2,4")
-    parser.add_argument("--no-sb3", action="store_true", help="skip SB3 even if it is installed")
+    parser.add_argument("--no-sb3", dest="with_sb3", action="store_false", help="skip SB3 even if it is installed")
+    parser.add_argument("--jobs", type=int, default=1, help="seeds run at once (wall times then share the cores)")
+    parser.add_argument("--out", type=Path, default=Path("docs/images"), help="where the learning-curve PNGs go")
     parser.add_argument("extra", nargs=argparse.REMAINDER, help="after --: more a3c-cartpole flags")
     args = parser.parse_args()
     extra = [a for a in args.extra if a != "--"]
-    with_sb3 = not args.no_sb3 and importlib.util.find_spec("stable_baselines3") is not None
-    if not with_sb3 and not args.no_sb3:
+    if args.with_sb3 and importlib.util.find_spec("stable_baselines3") is None:
         print("stable-baselines3 is not installed: timing a3c-cartpole alone (pip install stable-baselines3)")
-
-    import gymnasium as gym
-
+        args.with_sb3 = False
+    print(f"import tensorflow alone: {import_seconds('tensorflow'):.2f} s")
+    table = []
     with tempfile.TemporaryDirectory(prefix="a3c-bench-") as tmp:
-        workdir = Path(tmp)
         for env_id in args.envs:
-            threshold = gym.spec(env_id).reward_threshold
-            ours, sb3 = {}, {}
-            for seed in args.seeds:
-                ours[seed] = bench_ours(env_id, seed, workdir, extra)
-                line = f"{env_id} seed {seed}: a3c-cartpole {ours[seed]['wall']:.1f} s"
-                if with_sb3:
-                    sb3[seed] = bench_sb3(env_id, seed, workdir)
-                    line += f", SB3 A2C {sb3[seed]['wall']:.1f} s"
-                print(line, flush=True)
-            print_table("a3c-cartpole", env_id, threshold, ours)
-            if with_sb3:
-                print_table("SB3 A2C (RL-Zoo hyperparameters)", env_id, threshold, sb3)
-                ratio = statistics.median(r["wall"] for r in sb3.values()) / statistics.median(
-                    r["wall"] for r in ours.values()
-                )
-                sps = statistics.median(r["sps"] for r in ours.values()) / statistics.median(
-                    r["sps"] for r in sb3.values()
-                )
-                print(
-                    f"median end-to-end wall time, SB3 / ours: {ratio:.2f}x; training steps/s, ours / SB3: {sps:.2f}x"
-                )
+            table += bench_env(env_id, args, Path(tmp), extra)
+    print(
+        "\n| env | agent | solved and verified | median env steps to solve | worst | median wall s | verified return |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("\n".join(table))
 
 
 if __name__ == "__main__":

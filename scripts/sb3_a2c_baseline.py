@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 
 START = time.perf_counter()
@@ -41,6 +42,7 @@ def main() -> None:
         callback_on_new_best=stop,
         n_eval_episodes=100,
         eval_freq=EVAL_EVERY_STEPS // N_ENVS,
+        log_path=tempfile.mkdtemp(prefix="sb3-eval-"),  # SB3 keeps each evaluation's returns only with a log path
         deterministic=True,
         verbose=0,
     )
@@ -58,6 +60,12 @@ def main() -> None:
                 "train_seconds": train_seconds,
                 "steps_per_second": model.num_timesteps / train_seconds,
                 "seconds_in_process": time.perf_counter() - START,
+                "curve": [
+                    [int(step), float(sum(returns) / len(returns))]
+                    for step, returns in zip(
+                        evaluation.evaluations_timesteps, evaluation.evaluations_results, strict=True
+                    )
+                ],
             }
         )
     )

@@ -34,19 +34,28 @@ def test_each_update_takes_the_rate_of_the_steps_done_so_far():
     assert shared.updates == int(shared.optimizer.iterations) == 3
 
 
+@pytest.mark.parametrize("gradient", [1.0, 1e-4])
 @pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
-def test_first_step_of_each_optimizer_matches_its_update_rule(optimizer):
-    # A gradient of 1 on every weight, from fresh optimizer state, moves each weight by:
-    #   Adam (bias-corrected moments are both 1; epsilon 1e-7 is negligible)        = lr = 0.1
-    #   RMSprop (rho 0.99, epsilon 1e-5 under the root, as Keras has it):
-    #       lr * 1 / sqrt(0.01 * 1 + 1e-5) = 0.1 / sqrt(0.01001)                     = 0.099950
-    # (epsilon outside the root, as in PyTorch, would give 0.1 / (0.1 + 1e-5) = 0.099990). The
-    # tolerance, 1e-4, is float32's rounding of the bias correction, and 4x below that difference.
+def test_first_step_of_each_optimizer_matches_its_update_rule(optimizer, gradient):
+    # A gradient g on every weight, from fresh optimizer state, moves each weight by:
+    #   Adam (Keras folds the bias corrections into the rate, so epsilon 1e-7 meets the raw second moment:
+    #       lr * sqrt(1 - 0.999) / (1 - 0.9) * 0.1 g / (s g + 1e-7) = lr * s g / (s g + 1e-7), s = sqrt(0.001))
+    #       g = 1: 0.1;  g = 1e-4: 0.1 * 3.1623e-6 / 3.2623e-6 = 0.09693
+    #   RMSprop (rho 0.99; Keras puts epsilon under the root, so 1e-10 stands for PyTorch's 1e-5 outside it):
+    #       lr * g / sqrt(0.01 * g^2 + 1e-10)
+    #       g = 1: 0.1 / sqrt(0.0100000001) = 0.1;  g = 1e-4: 1e-5 / sqrt(2e-10) = 0.7071
+    # (PyTorch's rule gives 0.1 and 0.5; Keras's own epsilon 1e-5 would give 0.09995 and 0.00316:
+    # the small gradient is what tells the epsilons apart.) The tolerance is float32 rounding.
     lr = 0.1
     shared = GlobalModel(build_model(4, 2, 8), TrainConfig(lr=lr, optimizer=optimizer), lambda: 0)
     before = [np.asarray(v).copy() for v in shared.model.trainable_variables]
     sizes = [int(v.shape.num_elements()) for v in shared.model.trainable_variables]
-    shared.apply_flat(np.ones(sum(sizes), dtype=np.float32))
-    expected = lr if optimizer == "adam" else lr / np.sqrt(0.01 + 1e-5)
+    shared.apply_flat(np.full(sum(sizes), gradient, dtype=np.float32))
+    expected = {
+        ("adam", 1.0): 0.1,
+        ("adam", 1e-4): 0.1 * np.sqrt(0.001) * 1e-4 / (np.sqrt(0.001) * 1e-4 + 1e-7),
+        ("rmsprop", 1.0): 0.1 / np.sqrt(0.01 + 1e-10),
+        ("rmsprop", 1e-4): 1e-5 / np.sqrt(2e-10),
+    }[optimizer, gradient]
     for old, variable in zip(before, shared.model.trainable_variables, strict=True):
-        np.testing.assert_allclose(old - np.asarray(variable), expected, rtol=1e-4)
+        np.testing.assert_allclose(old - np.asarray(variable), expected, rtol=1e-3)

@@ -136,6 +136,24 @@ def test_masked_step_is_left_out_of_every_term():
     np.testing.assert_allclose(tape.gradient(terms.total, values), [-1.0, 0.5, 0.0], rtol=1e-6)
 
 
+def test_normalized_advantages_scale_the_policy_term_only():
+    # A = [2, -1]: mean 0.5, std 1.5 -> normalised A = [1, -1]:
+    #   policy = (ln2 * 1 + ln(4/3) * -1) / 2 = ln(3/2) / 2 = 0.202733; the critic still sees R - V.
+    # A third step masked out (advantage 100) must not enter the mean or the std.
+    terms = a3c_loss(
+        tf.constant([*LOGITS, [0.0, 0.0]], tf.float32),
+        tf.constant([*VALUES, 0.0], tf.float32),
+        tf.constant([*ACTIONS, 1], tf.int32),
+        tf.constant([*RETURNS, 100.0], tf.float32),
+        0.0,
+        0.5,
+        mask=tf.constant([1.0, 1.0, 0.0]),
+        normalize_advantage=True,
+    )
+    assert float(terms.policy) == pytest.approx(math.log(1.5) / 2, rel=1e-5)
+    assert float(terms.value) == pytest.approx(VALUE, rel=1e-6)
+
+
 # --- gradient clipping ------------------------------------------------------------------------------------
 
 

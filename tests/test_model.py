@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 from a3c_cartpole.config import ACTIVATIONS
-from a3c_cartpole.model import NUMPY_ACTIVATIONS, ActorCriticModel, NumpyActorCritic, build_model
+from a3c_cartpole.model import ActorCriticModel, build_model
+from a3c_cartpole.numpy_policy import NUMPY_ACTIVATIONS, NumpyActorCritic
 
 OBS, ACTIONS, HIDDEN = 4, 3, 16
 

@@ -106,7 +106,7 @@ def test_actor_computes_the_same_gradient_as_a_thread_learner(tmp_path):
 
     learner.model.load_snapshot(weights)
     seen = []
-    expected, _ = learner.gradients(weights, lambda n, finished: seen.append((n, finished)) or True)
+    expected, _, _ = learner.gradients(weights, lambda n, finished: seen.append((n, finished)) or True)
     flat, _, vector_steps = actor.compute(flatten(weights.arrays()))
 
     for variable, array in zip(actor.learner.model.ordered_variables(), weights.arrays(), strict=True):

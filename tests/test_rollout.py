@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from a3c_cartpole.envs import make_vector_env
-from a3c_cartpole.model import NumpyActorCritic
+from a3c_cartpole.numpy_policy import NumpyActorCritic
 from a3c_cartpole.rollout import FinishedEpisode, RolloutCollector
 
 F, T = False, True

@@ -1,0 +1,105 @@
+"""The solved check in a process of its own, so that looking at the policy never slows the workers.
+
+Worker threads share one GIL, and the numpy forward passes and env steps of a check hold it: run on
+the master thread, 100 greedy CartPole episodes took the workers' time, so checks had to be rare,
+and a policy that could pass waited for the next look. Here the check runs in a child process (numpy
+and gymnasium only, no TensorFlow), on the core the GIL leaves idle, while training goes on.
+
+One check is in flight at a time. The parent sends a pickled `CheckRequest` on the child's stdin and
+a reader thread waits for the pickled answer on its stdout, so the master only polls a queue. The
+child ignores Ctrl-C (the terminal sends it to the whole process group; the parent decides when to
+stop) and exits when its stdin closes, which also happens if the parent is killed.
+
+Run as `python -m a3c_cartpole.evaluation_process`: a plain subprocess, not multiprocessing, so no
+user's `__main__` module is imported again in the child.
+"""
+
+from __future__ import annotations
+
+import pickle
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any, BinaryIO
+
+from a3c_cartpole.evaluation import CheckRequest, run_check
+
+# What the child sends back: the deciding returns, whether they are the confirmation, and seconds spent.
+CheckAnswer = tuple[Any, bool, float]
+
+
+class EvaluationProcessFailed(RuntimeError):
+    """The evaluation child died; the run stops and saves what it learned."""
+
+
+class EvaluationProcess:
+    """A child process that runs solved checks, one at a time, while the caller keeps going."""
+
+    def __init__(self) -> None:
+        self._child = subprocess.Popen(
+            [sys.executable, "-m", "a3c_cartpole.evaluation_process"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self._answers: queue.Queue[CheckAnswer | BaseException] = queue.Queue()
+        self._context: Any = None
+        self.busy = False
+        threading.Thread(target=self._read_answers, name="a3c-eval-reader", daemon=True).start()
+
+    def _read_answers(self) -> None:
+        try:
+            while True:
+                self._answers.put(pickle.load(self._child.stdout))
+        except (EOFError, OSError, pickle.UnpicklingError) as err:  # the child exited or was killed
+            self._answers.put(err)
+
+    def submit(self, request: CheckRequest, context: Any) -> None:
+        """Start a check; `context` comes back with its answer (e.g. when and what was evaluated)."""
+        assert not self.busy, "one check at a time"
+        self._context = context
+        self.busy = True
+        pickle.dump(request, self._child.stdin)
+        self._child.stdin.flush()
+
+    def collect(self, timeout: float | None = 0.0) -> tuple[CheckAnswer, Any] | None:
+        """The finished check's answer and context, or None if it is still running (after `timeout` s)."""
+        if not self.busy:
+            return None
+        try:
+            answer = self._answers.get(timeout=timeout) if timeout != 0.0 else self._answers.get_nowait()
+        except queue.Empty:
+            return None
+        self.busy = False
+        if isinstance(answer, BaseException):
+            raise EvaluationProcessFailed(f"the evaluation process stopped ({answer!r})") from answer
+        return answer, self._context
+
+    def close(self) -> None:
+        """Let the child finish: closing its stdin ends its loop; kill it if it does not end soon."""
+        try:
+            self._child.stdin.close()
+            self._child.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            self._child.kill()
+            self._child.wait()
+
+
+def serve(requests: BinaryIO, answers: BinaryIO) -> None:
+    """Answer checks until the parent closes the pipe."""
+    while True:
+        try:
+            request = pickle.load(requests)
+        except EOFError:
+            return
+        start = time.perf_counter()
+        returns, confirmed = run_check(request)
+        pickle.dump((returns, confirmed, time.perf_counter() - start), answers)
+        answers.flush()
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    serve(sys.stdin.buffer, sys.stdout.buffer)

@@ -1,0 +1,73 @@
+"""Tuned settings per env, shipped as data (presets.toml), and the one rule that resolves a run's settings.
+
+A run's settings come from three layers, in this order: TrainConfig's defaults, then the env's
+preset, then what the user gave (flags on the command line, keywords to `train`). A user's value
+always wins, so a preset only fills in what was left unsaid. The CLI, the Python API and
+`--resume` all go through `resolve_config`, so they cannot disagree.
+
+The file is TOML because the standard library reads it (tomllib) and a person can too: one table
+per env id, holding only the values that differ from the defaults, as RL-Zoo's hyperparams files do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import sys
+from pathlib import Path
+
+from a3c_cartpole.config import ConfigError, TrainConfig
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 reads TOML with the tomli backport
+    import tomli as tomllib
+
+PRESETS_FILE = Path(__file__).with_name("presets.toml")
+NO_PRESET = "none"
+"""`--preset none`: train with TrainConfig's plain defaults."""
+
+# What a preset may set: how to learn, not where to write, what to resume or which seed to use.
+NOT_PRESETTABLE = frozenset({"env_id", "save_dir", "seed", "verbose", "resume", "backend", "ray_address", "preset"})
+
+
+@functools.cache
+def load_presets(path: Path = PRESETS_FILE) -> dict[str, dict]:
+    """Every preset in `path`, keyed by env id; a key that is no setting is refused, naming it."""
+    with open(path, "rb") as handle:
+        presets = tomllib.load(handle)
+    settable = {field.name for field in dataclasses.fields(TrainConfig)} - NOT_PRESETTABLE
+    for env_id, values in presets.items():
+        unknown = sorted(set(values) - settable)
+        if unknown:
+            raise ValueError(f"{path}: preset {env_id!r} sets unknown options {', '.join(unknown)}")
+    return presets
+
+
+def preset_names() -> list[str]:
+    """The env ids that ship with a preset."""
+    return sorted(load_presets())
+
+
+def choose_preset(env_id: str, preset: str | None) -> str | None:
+    """The preset a run uses: None means the env's own (if it has one); "none" means no preset."""
+    if preset is None:
+        return env_id if env_id in load_presets() else None
+    if preset == NO_PRESET:
+        return None
+    if preset not in load_presets():
+        raise ConfigError(f"unknown preset {preset!r}: choose one of {', '.join(preset_names())}, or {NO_PRESET}")
+    return preset
+
+
+def resolve_config(given: dict, preset: str | None = None) -> TrainConfig:
+    """Defaults, then the preset, then `given` (the user's own values): the settings of one run.
+
+    `given` uses TrainConfig's field names and holds only what the user set; `preset` is a preset
+    name, "none", or None for the env's own. The chosen preset's name is kept in the config.
+    """
+    env_id = given.get("env_id", TrainConfig.env_id)
+    name = choose_preset(env_id, preset)
+    values = dict(load_presets()[name]) if name is not None else {}
+    values.update(given)
+    return TrainConfig(**values, preset=name)
