@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import keras
 import numpy as np
@@ -35,12 +36,14 @@ def test_seeded_single_worker_runs_are_identical(tmp_path):
 
     # The equality covers the gradient path, not only the envs and the sampling, because learning
     # changed both the weights and what the worker did -- neither of which random play can do:
-    # 1. The weights moved from the ones the seed starts with (measured: by up to 0.10).
+    # 1. The weights moved from the ones the seed starts with (measured, CartPole-v1 preset: by up to 0.39).
+    record = json.loads(RunFiles(tmp_path / "a", "CartPole-v1").run_record.read_text())  # the preset's network
     keras.utils.set_random_seed(RUN["seed"])
-    initial = build_model(4, 2, 100).snapshot().arrays()
+    network = (record["hidden"], record["layers"], record["activation"], record["normalize_obs"])
+    initial = build_model(4, 2, *network).snapshot().arrays()
     assert max(float(np.abs(w - w0).max()) for w, w0 in zip(weights[0], initial, strict=True)) > 0.01
     # 2. The same seed with the weights held still (lr 1e-12) plays other episodes once the updates
-    #    take effect (measured: the first 7 episodes agree, 67 of 80 differ).
+    #    take effect (measured: the first 3 episodes agree, 74 of 80 differ).
     train(save_dir=tmp_path / "still", lr=1e-12, **RUN)
     frozen = final_weights(tmp_path / "still")
     assert max(float(np.abs(w - w0).max()) for w, w0 in zip(frozen, initial, strict=True)) < 1e-6
