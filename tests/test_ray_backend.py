@@ -5,6 +5,7 @@ Local tests share one Ray instance (2 CPUs); the two-node test then starts its o
 """
 
 import csv
+import json
 import os
 import sys
 import time
@@ -143,19 +144,37 @@ def local_ray():
 class TestLocalRay:
     """Training through the master, and an actor killed mid-run, on a local Ray instance."""
 
-    def test_short_ray_training_beats_random_baseline(self, tmp_path):
+    def test_short_ray_training_clears_a_bar_far_above_its_untrained_network(self, tmp_path):
+        """The best model's greedy mean over 100 episodes (seeds 0..99) must reach 250, far above the
+        same seed's network before any update (9.3) and random play (~22).
+
+        Measured over 12 runs of exactly this configuration (plain defaults, no preset): 473.2 / 493.8 /
+        500.0 (min / median / max), every run solved v1 after 15k-52k env steps (24-67 s each on a busy
+        2-core machine).
+        """
+        import a3c_cartpole
+        from a3c_cartpole.episodes import run_episodes
         from a3c_cartpole.master import MasterAgent
 
-        # usually solved (greedy mean >= 475) after 15k-35k steps, which stops the run
-        result = MasterAgent(ray_config(tmp_path, workers=2, seed=0, max_steps=60_000)).train()
+        def greedy_mean(path) -> float:
+            return float(run_episodes("CartPole-v1", 100, a3c_cartpole.load_policy(path).network.greedy, 0).mean())
+
+        # The untrained network: the master builds the global model from the seed before any worker
+        # starts, Ray actor or thread, so a thread run stopped at its first env step (0 updates) has it.
+        untrained_config = TrainConfig(save_dir=tmp_path / "untrained", workers=2, seed=0, max_steps=1, verbose=False)
+        before = MasterAgent(untrained_config)
+        before.train()
+        assert json.loads(before.files.run_record.read_text())["updates"] == 0
+        untrained = greedy_mean(before.files.final_weights)
+
+        result = MasterAgent(ray_config(tmp_path / "trained", workers=2, seed=0, max_steps=60_000)).train()
 
         assert result.episodes > 100
         with open(result.files.episodes_csv, newline="") as handle:
             workers = {int(row["worker"]) for row in csv.DictReader(handle)}
         assert workers == {0, 1}  # both actors' episodes reached the master's log
-        # random play averages ~22 on CartPole-v1. The greedy policy is what is judged: it can pass
-        # while the sampling policy's recent training returns are still near random (measured: 24).
-        assert result.best_evaluation.mean > 100
+        assert untrained < 250 / 2
+        assert greedy_mean(tmp_path / "trained") >= 250, untrained
 
     def test_killed_actor_is_restarted_and_episode_budget_stays_exact(self, tmp_path, local_ray):
         from a3c_cartpole.envs import describe_env
