@@ -104,12 +104,14 @@ def test_a_failing_set_is_not_played_again(scored_env, monkeypatch):
 
 
 def test_every_evaluation_plays_episodes_no_earlier_one_played(scored_env, monkeypatch):
-    # Three failing evaluations, then a confirmed pass: 3 + 2 sets, 40 distinct seeds.
-    script_rewards(monkeypatch, lambda n: 1.0 if n > 3 * EPISODES else 0.0)
+    # Fail, confirmed pass, fail, confirmed pass: 1 + 2 + 1 + 2 sets, 48 resets, 48 distinct seeds
+    # (a check after a confirmed pass must skip the confirmation's seeds too).
+    paying = {*range(9, 25), *range(33, 49)}  # resets 9-24 and 33-48: the passes and their confirmations
+    script_rewards(monkeypatch, lambda n: 1.0 if n in paying else 0.0)
     check = SolvedCheck(scored_env, EPISODES)
     verdicts = [check.evaluate(ANY_POLICY).solved for _ in range(4)]
-    assert verdicts == [False, False, False, True]
-    assert len(set(OneStepScoredEnv.seeds)) == len(OneStepScoredEnv.seeds) == 5 * EPISODES
+    assert verdicts == [False, True, False, True]
+    assert len(set(OneStepScoredEnv.seeds)) == len(OneStepScoredEnv.seeds) == 6 * EPISODES
 
 
 def test_best_is_the_evaluation_with_the_highest_mean_and_a_tie_keeps_the_first():
