@@ -187,7 +187,8 @@ def test_play_records_a_gif(trained, capsys, tmp_path, no_display):
     # A GIF keeps the frame before steps 0, 2, 4, ... of each episode: ceil(length / 2) frames, each
     # shown 1/25 s (CartPole renders at 50 fps). Pillow merges identical consecutive frames into one
     # longer frame, so the frame count may be lower, but the total duration may not.
-    length = int(re.search(r"episode 1: return (\d+)", out).group(1))
+    length = int(expected_play(save_dir, 1)[0])  # the episode's length, played with plain gymnasium
+    assert f"episode 1: return {length}\n" in out
     kept = (length + 1) // 2
     assert f"Recorded {kept} frames" in out
     with Image.open(gif) as image:
@@ -211,6 +212,26 @@ def test_train_then_play_another_env_and_network_size(tmp_path, capsys, no_displ
     code, out, err = run_cli(["--play", "--env", "CartPole-v0", "--episodes", "2", "--save-dir", tmp_path], capsys)
     assert code == 0, err
     assert out.splitlines()[-1].startswith("CartPole-v0: mean") and "threshold of 195" in out
+
+
+def test_gae_lambda_flag_reaches_every_worker_rollout(tmp_path, capsys, monkeypatch):
+    from a3c_cartpole import worker
+
+    lambdas = []
+
+    class RecordingCollector(worker.RolloutCollector):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            lambdas.append(self.lam)
+
+    monkeypatch.setattr(worker, "RolloutCollector", RecordingCollector)
+    code, _, err = run_cli(
+        ["--train", "--quiet", "--gae-lambda", "0.9", "--workers", "2", "--envs-per-worker", "2", "--max-eps", "4",
+         "--seed", "0", "--save-dir", tmp_path],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert lambdas == [0.9, 0.9]
 
 
 def test_random_baseline_average(capsys):

@@ -1,13 +1,22 @@
-"""When the solved check looks: the gate on training returns, and --eval-every's interval of env steps."""
+"""The solved check: when it looks (the gate, --eval-every's interval of env steps, the default share
+of wall time), the confirmation of a pass on fresh episodes, and which evaluation is kept as the best."""
 
 from __future__ import annotations
 
 import itertools
+import json
 
+import numpy as np
+import pytest
+
+from a3c_cartpole import evaluation
 from a3c_cartpole.cli import main
-from a3c_cartpole.envs import EnvInfo
-from a3c_cartpole.evaluation import GATE_EPISODES, SolvedCheck
+from a3c_cartpole.envs import EnvInfo, describe_env
+from a3c_cartpole.evaluation import GATE_EPISODES, Evaluation, SolvedCheck
+from a3c_cartpole.outputs import RunFiles
 from a3c_cartpole.tensorboard_log import tensorboard_dir
+from tests.conftest import fixed_policy
+from tests.scripted_envs import OneStepScoredEnv, registered
 from tests.test_tensorboard import read_events
 
 LANDER = EnvInfo("LunarLander-v3", obs_size=8, n_actions=4, reward_threshold=200.0)  # gate: training mean >= 0
@@ -33,12 +42,132 @@ def test_interval_counts_from_the_last_look():
 
 
 def test_cli_eval_every_spaces_the_evaluations_by_env_steps(tmp_path):
+    # --lr 1e-9 keeps the policy from solving, so the run goes to its 6,000-step budget and ends by
+    # judging its final model (a solved run is not judged again).
     run = ["--train", "--save-dir", str(tmp_path), "--seed", "0", "--workers", "1", "--envs-per-worker", "4", "--quiet"]
-    code = main([*run, "--max-steps", "6000", "--no-early-stop", "--eval-every", "1000", "--eval-episodes", "10"])
+    code = main([*run, "--max-steps", "6000", "--no-early-stop", "--eval-every", "1000", "--eval-episodes", "10",
+                 "--lr", "1e-9"])  # fmt: skip
     assert code == 0
     steps = [step for step, _ in read_events(tensorboard_dir(tmp_path, "CartPole-v1"))["eval/greedy_mean"]]
     # The gate opens once 20 episodes are played; then a look every >= 1,000 steps (the master polls
-    # between vector steps, so a little later than each mark); the run's end judges the final model too.
+    # between vector steps, and a check runs in the evaluation process while training goes on, so a
+    # little later than each mark -- how much later depends on the machine, so only 2 looks are
+    # required of the 5 or so that fit); the run's end judges the final model too.
     during, at_end = steps[:-1], steps[-1]
-    assert len(during) >= 4 and at_end >= 6000
+    assert len(during) >= 2 and at_end >= 6000, steps
+    # the flag, not the CartPole preset's 2,000, set the interval
+    assert json.loads(RunFiles(tmp_path, "CartPole-v1").run_record.read_text())["config"]["eval_every"] == 1000
     assert all(later - earlier >= 1000 for earlier, later in itertools.pairwise(during)), steps
+
+
+# --- confirmation on fresh episodes -------------------------------------------------------------------
+
+EPISODES = 8  # per evaluation set
+ANY_POLICY = fixed_policy(1, [0.0, 0.0], 0.0)  # the scripted env's rewards ignore the actions
+
+
+@pytest.fixture
+def scored_env(monkeypatch):
+    """One-step episodes paying what the test scripts; solved threshold 0.5 (gate: training mean >= 0)."""
+    monkeypatch.setattr(OneStepScoredEnv, "seeds", [])
+    with registered("ScriptedScore-v0", OneStepScoredEnv, reward_threshold=0.5) as env_id:
+        yield describe_env(env_id)
+
+
+def script_rewards(monkeypatch, rewards_of_reset):
+    monkeypatch.setattr(OneStepScoredEnv, "script", staticmethod(rewards_of_reset))
+
+
+def test_a_passing_set_is_confirmed_on_a_second_set_of_fresh_episodes(scored_env, monkeypatch):
+    # The first 8 episodes pay 1 (mean 1 >= 0.5: a lucky pass), the next 8 pay 0: not solved.
+    script_rewards(monkeypatch, lambda n: 1.0 if n <= EPISODES else 0.0)
+    check = SolvedCheck(scored_env, EPISODES)
+    result = check.evaluate(ANY_POLICY)
+    assert not result.solved
+    np.testing.assert_array_equal(result.returns, np.zeros(EPISODES))  # the confirming set is the verdict
+    seeds = OneStepScoredEnv.seeds
+    assert len(seeds) == 2 * EPISODES and None not in seeds
+    assert not set(seeds[:EPISODES]) & set(seeds[EPISODES:])  # fresh episodes, not a replay of the first
+
+
+def test_a_pass_confirmed_by_the_second_set_is_solved(scored_env, monkeypatch):
+    script_rewards(monkeypatch, lambda n: 1.0)
+    result = SolvedCheck(scored_env, EPISODES).evaluate(ANY_POLICY)
+    assert result.solved and result.mean == 1.0 and len(result.returns) == EPISODES
+    assert len(OneStepScoredEnv.seeds) == 2 * EPISODES
+
+
+def test_a_failing_set_is_not_played_again(scored_env, monkeypatch):
+    script_rewards(monkeypatch, lambda n: 0.0)
+    result = SolvedCheck(scored_env, EPISODES).evaluate(ANY_POLICY)
+    assert not result.solved and len(OneStepScoredEnv.seeds) == EPISODES
+
+
+def test_every_evaluation_plays_episodes_no_earlier_one_played(scored_env, monkeypatch):
+    # Fail, confirmed pass, fail, confirmed pass: 1 + 2 + 1 + 2 sets, 48 resets, 48 distinct seeds
+    # (a check after a confirmed pass must skip the confirmation's seeds too).
+    paying = {*range(9, 25), *range(33, 49)}  # resets 9-24 and 33-48: the passes and their confirmations
+    script_rewards(monkeypatch, lambda n: 1.0 if n in paying else 0.0)
+    check = SolvedCheck(scored_env, EPISODES)
+    verdicts = [check.evaluate(ANY_POLICY).solved for _ in range(4)]
+    assert verdicts == [False, True, False, True]
+    assert len(set(OneStepScoredEnv.seeds)) == len(OneStepScoredEnv.seeds) == 6 * EPISODES
+
+
+def test_best_is_the_evaluation_with_the_highest_mean_and_a_tie_keeps_the_first():
+    check = SolvedCheck(LANDER, 4)
+    means = [10.0, 5.0, 20.0, 20.0, 19.0]
+    results = [Evaluation(np.full(4, m), 200.0) for m in means]
+    assert [check.is_best(r) for r in results] == [True, False, True, False, False]
+    assert check.best is results[2]
+
+
+# --- the default cadence: at most a fifth of the wall time ------------------------------------------------
+
+
+class FakeClock:
+    """Stands in for time.perf_counter; only the scripted env's resets advance it."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_without_eval_every_the_next_look_waits_four_times_the_last_evaluation(scored_env, monkeypatch):
+    # Each episode costs 0.125 s of the fake clock, so a set of 8 takes 1 s. Evaluation may have a
+    # fifth of the wall time: after an evaluation of 1 s the check waits 4 s (1 / (1 + 4) = 1/5).
+    clock = FakeClock(100.0)
+    monkeypatch.setattr(evaluation.time, "perf_counter", clock)
+
+    def failing_episode_costing_an_eighth_of_a_second(n):
+        clock.now += 0.125
+        return 0.0
+
+    script_rewards(monkeypatch, failing_episode_costing_an_eighth_of_a_second)
+    check = SolvedCheck(scored_env, EPISODES)  # no every_steps: the time share decides
+    assert check.due(0.0, GATE_EPISODES, steps=0)  # the first look is free
+    check.evaluate(ANY_POLICY)
+    assert clock.now == 101.0  # the evaluation took 1 s
+    for now, due in ((101.0, False), (104.9, False), (105.1, True)):
+        clock.now = now
+        assert check.due(0.0, GATE_EPISODES, steps=10**6) is due, now  # env steps play no part
+
+
+def test_a_confirmed_evaluation_counts_both_sets_in_the_time_share(scored_env, monkeypatch):
+    # A pass plays two sets (2 s), so the next look waits 8 s: from 102 s to 110 s.
+    clock = FakeClock(100.0)
+    monkeypatch.setattr(evaluation.time, "perf_counter", clock)
+
+    def passing_episode_costing_an_eighth_of_a_second(n):
+        clock.now += 0.125
+        return 1.0
+
+    script_rewards(monkeypatch, passing_episode_costing_an_eighth_of_a_second)
+    check = SolvedCheck(scored_env, EPISODES)
+    assert check.evaluate(ANY_POLICY).solved and clock.now == 102.0
+    clock.now = 109.9
+    assert not check.due(0.0, GATE_EPISODES, steps=0)
+    clock.now = 110.1
+    assert check.due(0.0, GATE_EPISODES, steps=0)

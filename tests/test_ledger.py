@@ -5,12 +5,13 @@ import threading
 
 import pytest
 
-from a3c_cartpole.ledger import EpisodeLedger
+from a3c_cartpole import ledger as ledger_module
+from a3c_cartpole.ledger import EpisodeLedger, EpisodeRecord
 from a3c_cartpole.rollout import FinishedEpisode
 
 THREADS = 8
 MAX_EPS = 1000
-RUNS = 20  # each run takes a few ms; a missing lock shows up in about half of them
+RUNS = 20  # each run takes a few ms; chance decides the interleavings (the forced one is tested below)
 GIVE_UP = 10_000  # reports per thread before concluding the ledger never says stop
 
 
@@ -114,6 +115,55 @@ def test_budget_stop_is_reported_and_later_reports_are_refused(runs):
         assert ledger.report(0, 5, [FinishedEpisode(-1.0, 1)]) is False
         episodes, steps_after = ledger.snapshot()
         assert len(episodes) == MAX_EPS and steps_after == steps
+
+
+def test_a_report_waits_while_another_worker_is_recording_the_last_episode(monkeypatch):
+    """The interleaving a missing lock loses to, forced rather than hoped for.
+
+    Budget 1. Worker 0 reports an episode and stops between the budget check and the append (the
+    EpisodeRecord it builds there is the hook); only then does worker 1 report its own. With the lock,
+    worker 1 waits at it until worker 0 has recorded episode 1 and stopped the run, then is refused.
+    Without it, worker 1 passes the same check (nothing appended yet) and both episodes are kept.
+    """
+    ledger = EpisodeLedger(1, None)
+    worker_1_arrived = threading.Event()  # asked for the lock, or got past the check without it
+    real_lock = ledger._lock
+
+    class WatchedLock:
+        def __enter__(self):
+            if threading.current_thread().name == "worker-1":
+                worker_1_arrived.set()  # ...and now waits for worker 0 to leave
+            return real_lock.__enter__()
+
+        def __exit__(self, *exc):
+            return real_lock.__exit__(*exc)
+
+    ledger._lock = WatchedLock()
+    answers = {}
+
+    def report(worker: int, episode_return: float) -> None:
+        answers[worker] = ledger.report(worker, 3, [FinishedEpisode(episode_return, 3)])
+
+    worker_1 = threading.Thread(target=report, args=(1, 11.0), name="worker-1")
+
+    def record_while_worker_1_reports(*fields):
+        if threading.current_thread().name == "worker-0":
+            worker_1.start()
+            assert worker_1_arrived.wait(timeout=60), "worker 1 never reached the ledger"
+        else:
+            worker_1_arrived.set()  # got in while worker 0 is still inside
+        return EpisodeRecord(*fields)
+
+    monkeypatch.setattr(ledger_module, "EpisodeRecord", record_while_worker_1_reports)
+    worker_0 = threading.Thread(target=report, args=(0, 10.0), name="worker-0")
+    worker_0.start()
+    worker_0.join()
+    worker_1.join()
+
+    episodes, steps = ledger.snapshot()
+    assert [(e.episode, e.worker, e.episode_return) for e in episodes] == [(1, 0, 10.0)]
+    assert answers == {0: False, 1: False}  # worker 0 spent the budget; worker 1 was refused
+    assert steps == 3  # the refused report's steps are not counted either
 
 
 def test_report_that_crosses_budget_keeps_only_the_episodes_needed():

@@ -6,6 +6,8 @@ values V = [1, 2]; returns R = [3, 1] -> advantages A = R - V = [2, -1].
     policy  = mean(-log pi(a) * A) = (ln2 * 2 + ln(4/3) * -1) / 2 = (ln4 - ln(4/3)) / 2 = ln3 / 2
     value   = mean((R - V)^2) = (4 + 1) / 2 = 2.5
     entropy = (ln2 + (0.75 ln(4/3) + 0.25 ln4)) / 2
+
+Gradient clipping is checked against a gradient taken in the test itself, whose global norm is large.
 """
 
 import math
@@ -150,3 +152,71 @@ def test_normalized_advantages_scale_the_policy_term_only():
     )
     assert float(terms.policy) == pytest.approx(math.log(1.5) / 2, rel=1e-5)
     assert float(terms.value) == pytest.approx(VALUE, rel=1e-6)
+
+
+# --- gradient clipping ------------------------------------------------------------------------------------
+
+
+def global_norm(arrays) -> float:
+    """sqrt of the sum of every squared entry, in float64."""
+    return float(np.sqrt(sum(np.sum(np.asarray(a, np.float64) ** 2) for a in arrays)))
+
+
+@pytest.fixture(scope="module")
+def big_gradient_batch():
+    """A small model and a batch whose returns (1000) are far above its values (near 0): the critic's
+    squared error has a gradient in the hundreds or more, far above the default clip of 0.5."""
+    import keras
+
+    from a3c_cartpole.model import build_model
+
+    keras.utils.set_random_seed(4)
+    model = build_model(4, 2, 8)
+    rng = np.random.default_rng(4)
+    batch = (
+        tf.constant(rng.normal(size=(6, 4)), tf.float32),
+        tf.constant([0, 1, 1, 0, 1, 0], tf.int32),
+        tf.constant(np.full(6, 1000.0), tf.float32),
+        tf.constant(np.ones(6), tf.float32),
+    )
+    with tf.GradientTape() as tape:  # the raw gradient, taken here, not by the code under test
+        logits, values = model(batch[0])
+        terms = a3c_loss(logits, values, batch[1], batch[2], 0.01, 0.5, batch[3])
+    raw = [np.asarray(g) for g in tape.gradient(terms.total, model.trainable_variables)]
+    return model, batch, raw
+
+
+def test_gradients_above_the_clip_are_scaled_to_exactly_the_clip_norm(big_gradient_batch):
+    from a3c_cartpole.config import TrainConfig
+    from a3c_cartpole.loss import clipped_gradients
+
+    model, batch, raw = big_gradient_batch
+    raw_norm = global_norm(raw)
+    assert raw_norm > 100  # the setup gives the clip something to do
+    gradients, _, norm = clipped_gradients(model, *batch, TrainConfig(max_grad_norm=0.5))
+    assert float(norm) == pytest.approx(raw_norm, rel=1e-5)  # reported before clipping
+    assert global_norm(gradients) == pytest.approx(0.5, rel=1e-5)
+    for clipped, unclipped in zip(gradients, raw, strict=True):  # same direction, scaled by 0.5 / |g|
+        np.testing.assert_allclose(np.asarray(clipped), unclipped * (0.5 / raw_norm), rtol=1e-4, atol=1e-9)
+
+
+def test_gradients_within_the_clip_or_with_clipping_off_are_unchanged(big_gradient_batch):
+    from a3c_cartpole.config import TrainConfig
+    from a3c_cartpole.loss import clipped_gradients
+
+    model, batch, raw = big_gradient_batch
+    for limit in (0.0, 2 * global_norm(raw)):  # 0 turns clipping off
+        gradients, _, _ = clipped_gradients(model, *batch, TrainConfig(max_grad_norm=limit))
+        for got, want in zip(gradients, raw, strict=True):
+            np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5)
+
+
+def test_a_worker_gradient_step_clips_to_the_configured_norm(big_gradient_batch):
+    # The compiled step a worker (thread or Ray actor) calls, with the run's config.
+    from a3c_cartpole.config import TrainConfig
+    from a3c_cartpole.worker import make_gradient_step
+
+    model, batch, raw = big_gradient_batch
+    gradients, _, norm = make_gradient_step(model, 4, TrainConfig(max_grad_norm=1.5))(*batch)
+    assert global_norm(gradients) == pytest.approx(1.5, rel=1e-5)
+    assert float(norm) == pytest.approx(global_norm(raw), rel=1e-5)

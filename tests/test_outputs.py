@@ -1,4 +1,4 @@
-"""Output helpers: atomic writes, the moving average of the plot, and the episode CSV."""
+"""Output helpers: atomic writes, the moving average, the episode CSV, and the lines of the plot."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from a3c_cartpole.ledger import EpisodeRecord
-from a3c_cartpole.outputs import CSV_HEADER, RunFiles, atomic_path, moving_average, write_episodes_csv
+from a3c_cartpole.outputs import CSV_HEADER, RunFiles, atomic_path, moving_average, write_episodes_csv, write_plot
 
 
 def temp_leftovers(directory):
@@ -117,3 +117,53 @@ def test_rewriting_the_csv_replaces_it_whole(tmp_path):
     write_episodes_csv(path, RECORDS)
     write_episodes_csv(path, RECORDS[:1])
     assert len(path.read_text().splitlines()) == 2  # header + one row: no stale rows from the longer log
+
+
+# --- the plot ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def saved_figures(monkeypatch):
+    """Every matplotlib Figure saved while the test runs (still written to its file as usual)."""
+    import matplotlib.figure
+
+    figures = []
+    real_savefig = matplotlib.figure.Figure.savefig
+
+    def keep_and_save(self, *args, **kwargs):
+        figures.append(self)
+        return real_savefig(self, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", keep_and_save)
+    return figures
+
+
+def plotted_episodes(returns):
+    return [EpisodeRecord(i + 1, i % 2, r, int(r), 10 * (i + 1), 0.1 * i) for i, r in enumerate(returns)]
+
+
+def test_plot_draws_each_return_their_100_episode_moving_average_and_the_threshold(tmp_path, saved_figures):
+    # 150 returns that climb in steps of 10 every 30 episodes, with a wobble: 0-29 -> 10..16, 30-59 -> 20..26, ...
+    returns = [float(10 * (i // 30 + 1) + i % 7) for i in range(150)]
+    path = RunFiles(tmp_path, "CartPole-v1").plot
+    write_plot(path, plotted_episodes(returns), "CartPole-v1", 475.0, solved_at_episode=120)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (figure,) = saved_figures
+    (axes,) = figure.axes
+    lines = [(list(line.get_xdata()), [float(y) for y in line.get_ydata()]) for line in axes.get_lines()]
+    episodes = list(range(1, 151))
+    # the mean of the last 100 returns at each episode (of all of them before the 100th), by a plain loop
+    window_means = [sum(returns[max(0, i - 99) : i + 1]) / len(returns[max(0, i - 99) : i + 1]) for i in range(150)]
+    assert (episodes, returns) in lines
+    assert any(xs == episodes and ys == pytest.approx(window_means) for xs, ys in lines)
+    assert ([0, 1], [475.0, 475.0]) in lines  # horizontal across the axes at the threshold
+    assert ([120, 120], [0, 1]) in lines  # vertical at the episode the greedy policy passed
+    legend = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert any("moving average" in t for t in legend) and any("475" in t for t in legend)
+
+
+def test_plot_of_an_env_without_threshold_draws_no_threshold_line(tmp_path, saved_figures):
+    write_plot(tmp_path / "p.png", plotted_episodes([1.0, 2.0, 3.0]), "Custom-v0", None)
+    (figure,) = saved_figures
+    horizontal = [line for line in figure.axes[0].get_lines() if list(line.get_xdata()) == [0, 1]]
+    assert horizontal == [] and len(figure.axes[0].get_lines()) == 2  # the returns and their average

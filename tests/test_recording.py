@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -29,8 +30,19 @@ def save_dir(tmp_path):
 
 
 def episode_lengths(episodes: int, seed: int = 0) -> list[int]:
-    report = play(GreedyPolicy(ALWAYS_RIGHT, "CartPole-v1"), episodes, seed, window=False, echo=lambda _: None)
-    return [int(r) for r in report.returns]  # CartPole pays 1 a step
+    """Lengths of CartPole-v1 episodes on seeds seed, seed+1, ... when every action is 1 (push right),
+    played with plain gymnasium: what ALWAYS_RIGHT must score, found without the code under test."""
+    env = gym.make("CartPole-v1")
+    lengths = []
+    for episode_seed in range(seed, seed + episodes):
+        env.reset(seed=episode_seed)
+        length, done = 0, False
+        while not done:
+            _, _, terminated, truncated, _ = env.step(1)
+            length, done = length + 1, terminated or truncated
+        lengths.append(length)
+    env.close()
+    return lengths
 
 
 def test_play_json_prints_one_object_and_nothing_else(save_dir, capsys):
@@ -38,10 +50,23 @@ def test_play_json_prints_one_object_and_nothing_else(save_dir, capsys):
     out = capsys.readouterr().out
     assert code == 0 and out.count("\n") == 1
     report = json.loads(out)
-    returns = episode_lengths(3)
+    returns = episode_lengths(3)  # CartPole pays 1 a step
+    assert min(returns) >= 5 and max(returns) <= 15  # pushing one way topples the pole within ~10 steps
     assert report["episodes"] == 3 and report["threshold"] == 475.0 and report["solved"] is False
     assert report["mean"] == pytest.approx(np.mean(returns)) and report["std"] == pytest.approx(np.std(returns))
     assert (report["min"], report["max"]) == (min(returns), max(returns))
+
+
+def test_play_json_sends_each_episode_line_to_stderr(save_dir, capsys, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)  # the no-display notice goes to stderr as well
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    code = main(["--play", "--json", "--episodes", "3", "--save-dir", str(save_dir)])
+    captured = capsys.readouterr()
+    assert code == 0
+    expected = [f"episode {i + 1}: return {length}" for i, length in enumerate(episode_lengths(3))]
+    assert [line for line in captured.err.splitlines() if line.startswith("episode ")] == expected
+    assert "display" in captured.err.lower()
+    assert "episode" not in captured.out.replace('"episodes"', "")  # stdout: the JSON object only
 
 
 def test_play_summary_gives_min_and_max():

@@ -1,4 +1,5 @@
-"""Checkpoints and --resume: a stopped run continues with no gap, no duplicate, and its optimizer state."""
+"""Checkpoints and --resume: a stopped run continues with no gap, no duplicate, its optimizer state, its
+workers' sampling RNGs and its best evaluation."""
 
 from __future__ import annotations
 
@@ -11,11 +12,20 @@ import tensorflow as tf
 from a3c_cartpole.checkpoints import checkpoint_dir
 from a3c_cartpole.cli import main
 from a3c_cartpole.config import ConfigError, TrainConfig
-from a3c_cartpole.master import MasterAgent, train
+from a3c_cartpole.master import MasterAgent
+from a3c_cartpole.master import train as train_with_presets
 from a3c_cartpole.outputs import RunFiles
 from a3c_cartpole.tensorboard_log import tensorboard_dir
 
 RUN = dict(workers=1, envs_per_worker=4, seed=5, checkpoint_every=5, verbose=False)
+
+
+def train(**options):
+    """`train` with the plain defaults (no preset), like the TrainConfig-built runs of this file, so a
+    run and its resume agree on the network."""
+    return train_with_presets(preset="none", **options)
+
+
 ITERATIONS_KEY = "optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"
 
 
@@ -175,3 +185,46 @@ def test_resumed_linear_schedule_continues_from_the_saved_step_count(tmp_path):
     )
     assert 2000 <= state.steps < 2000 + RUN["envs_per_worker"]  # the budget overshoots by under one vector step
     assert float(shared.optimizer.learning_rate) == pytest.approx(1e-3 * (1 - state.steps / 4000))
+
+
+def test_resume_gives_each_worker_its_sampling_rng_back_and_keeps_the_best_evaluation(tmp_path, monkeypatch):
+    import copy
+
+    import numpy as np
+
+    from a3c_cartpole import evaluation, worker
+
+    run = {**RUN, "workers": 2}
+    real_run = worker.Worker.run
+    ended, started = {}, {}
+
+    def run_then_remember_the_rng(self):
+        real_run(self)
+        ended[self.worker_id] = copy.deepcopy(self.learner.collector.rng.bit_generator.state)
+
+    monkeypatch.setattr(worker.Worker, "run", run_then_remember_the_rng)
+    first = train(save_dir=tmp_path, max_eps=30, **run)
+    files = RunFiles(tmp_path, "CartPole-v1")
+    best_weights = files.best_weights.read_bytes()
+
+    def remember_the_rng_and_stop(self):  # the resumed workers act no further: nothing to draw
+        started[self.worker_id] = copy.deepcopy(self.learner.collector.rng.bit_generator.state)
+        self.learner.close()
+
+    monkeypatch.setattr(worker.Worker, "run", remember_the_rng_and_stop)
+    # The resumed run's one evaluation is of its final model, here in this process (no look while its
+    # workers stop, which would run in the evaluation process), and scores 1: below any greedy
+    # CartPole policy's mean.
+    monkeypatch.setattr(evaluation.SolvedCheck, "due", lambda self, *args: False)
+    monkeypatch.setattr(evaluation, "run_episodes", lambda env_id, episodes, act, seed: np.ones(episodes))
+    second = train(save_dir=tmp_path, max_eps=60, resume=True, **run)
+
+    # each worker starts where its own sampling stopped, not from its seed again
+    assert set(ended) == {0, 1} and started == ended
+    for i in (0, 1):
+        assert ended[i] != np.random.default_rng([run["seed"], i]).bit_generator.state  # it did draw
+    # the saved best evaluation is the one to beat: the worse one neither replaces it nor its weights
+    assert first.best_evaluation.mean > 1
+    np.testing.assert_array_equal(second.best_evaluation.returns, first.best_evaluation.returns)
+    assert files.best_weights.read_bytes() == best_weights
+    assert json.loads(files.run_record.read_text())["best_eval_mean"] == first.best_evaluation.mean

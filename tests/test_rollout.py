@@ -192,6 +192,18 @@ def test_episode_spanning_rollouts_keeps_counting_and_masks_next_rollout_first_s
     assert log.episodes == [FinishedEpisode(4.0, 4)]
 
 
+def test_collector_uses_its_lambda_for_the_returns():
+    # One env, gamma 0.5, lambda 0.5, V(s) = s; states 1, 2, 4, then 8 to bootstrap from; reward 1 each.
+    # GAE: delta_t = 1 + 0.5 V(s_t+1) - V(s_t) = 1 at every step; A_2 = 1, A_1 = 1 + 0.25 * 1 = 1.25,
+    # A_0 = 1 + 0.25 * 1.25 = 1.3125; R = A + V: R_0 = 2.3125, R_1 = 3.25, R_2 = 5.
+    # (lambda 1 would give the n-step returns 2.75, 3.5, 5.)
+    script = [([[2]], [1], [F], [F]), ([[4]], [1], [F], [F]), ([[8]], [1], [F], [F])]
+    collector = RolloutCollector(
+        ScriptedVectorEnv(script), np.array([[1]], np.float32), np.random.default_rng(0), 0.5, 3, lam=0.5
+    )
+    assert rows(collector.collect(identity_value_policy(), ReportLog())) == pytest.approx({1: 2.3125, 2: 3.25, 4: 5})
+
+
 def test_collect_returns_none_as_soon_as_report_says_stop():
     script = [([[1]], [1], [F], [F])] * 5
     env = ScriptedVectorEnv(script)

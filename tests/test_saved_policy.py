@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import gymnasium as gym
@@ -45,8 +46,10 @@ def states():
 
 
 def keras_actions(weights_file, states):
-    """Greedy actions computed by TensorFlow from the weights file (independent of the numpy copy)."""
-    model = build_model(4, 2, 100)
+    """Greedy actions computed by TensorFlow from the weights file (independent of the numpy copy),
+    in the network the run record beside it names (the env's preset may change the default one)."""
+    record = json.loads((weights_file.parent / f"{ENV}_run.json").read_text())
+    model = build_model(4, 2, record["hidden"], record["layers"], record["activation"], record["normalize_obs"])
     model.load_weights(weights_file)
     logits, _ = model(states)
     return np.argmax(np.asarray(logits), axis=1)

@@ -1,0 +1,64 @@
+"""Tiny gymnasium envs whose every return is known before they are played, for end-to-end tests.
+
+Each test registers the env it needs under its own id with `registered(...)` and removes it again,
+so the global gymnasium registry is left as it was found.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import ClassVar
+
+import gymnasium as gym
+import numpy as np
+
+
+@contextlib.contextmanager
+def registered(env_id: str, entry_point: Callable[..., gym.Env], **spec) -> Iterator[str]:
+    """Register `entry_point` as `env_id` (with `spec`: reward_threshold, max_episode_steps) for a block."""
+    gym.register(env_id, entry_point=entry_point, **spec)
+    try:
+        yield env_id
+    finally:
+        del gym.registry[env_id]
+
+
+class OneStepScoredEnv(gym.Env):
+    """Episodes of one step whose reward the test scripts: `script(n)` is the reward of the n-th reset
+    (counting from 1, over every instance); `seeds` lists the seed of every reset, in order."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+    script: ClassVar[Callable[[int], float]] = staticmethod(lambda n: 0.0)
+    seeds: ClassVar[list] = []
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        OneStepScoredEnv.seeds.append(seed)
+        self._reward = float(OneStepScoredEnv.script(len(OneStepScoredEnv.seeds)))
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(1, np.float32), self._reward, True, False, {}
+
+
+class FallsLateEnv(gym.Env):
+    """Pays 1 a step and terminates only at step FALLS_AT: a time limit below that is the only way an
+    episode ends earlier, so episode lengths show whether the registered limit was kept."""
+
+    FALLS_AT = 50
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._t = 0
+        return self._obs(), {}
+
+    def step(self, action):
+        self._t += 1
+        return self._obs(), 1.0, self._t >= self.FALLS_AT, False, {}
+
+    def _obs(self) -> np.ndarray:
+        return np.array([self._t / self.FALLS_AT, 0.0], np.float32)
