@@ -6,8 +6,7 @@ import csv
 
 import numpy as np
 
-from a3c_cartpole import load_policy
-from a3c_cartpole.master import train
+from a3c_cartpole import load_policy, train
 from a3c_cartpole.outputs import RunFiles
 
 

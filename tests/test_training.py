@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 
 import a3c_cartpole
+from a3c_cartpole import train
+from a3c_cartpole.envs import describe_env
 from a3c_cartpole.episodes import run_episodes
-from a3c_cartpole.master import train
 from a3c_cartpole.outputs import RunFiles
 from a3c_cartpole.random_agent import RandomAgent
 
@@ -41,13 +42,13 @@ def greedy_mean(save_dir, env_id, episodes=100, seed=0):
     """Mean return of the saved (best) model, greedy, on seeds seed..seed+episodes-1."""
     policy = a3c_cartpole.load_policy(save_dir)
     assert policy.env_id == env_id
-    return float(run_episodes(env_id, episodes, policy.network.greedy, seed).mean())
+    return float(run_episodes(policy.info, episodes, policy.network.greedy, seed).mean())
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     save_dir = tmp_path_factory.mktemp("trained")
-    result = train(env_id=ENV, seed=0, workers=2, save_dir=save_dir, max_steps=40_000, verbose=False)
+    result = train(env=ENV, seed=0, workers=2, save_dir=save_dir, max_steps=40_000, verbose=False)
     return save_dir, result
 
 
@@ -62,7 +63,7 @@ def rows(run):
 
 def test_short_seeded_run_beats_random_baseline_by_three_times(run):
     save_dir, _ = run
-    random_mean = float(RandomAgent(ENV, 500, seed=0).run().mean())
+    random_mean = float(RandomAgent(describe_env(ENV), 500, seed=0).run().mean())
     assert 15 < random_mean < 30  # sanity of the yardstick itself (~22)
     trained = greedy_mean(save_dir, ENV)  # seeds 0..99: not the training's, not the solved check's
     assert trained >= 3 * random_mean, (trained, random_mean)
@@ -182,7 +183,7 @@ def test_time_limit_is_kept(rows):
 
 def test_episode_budget_is_exact_with_two_workers(tmp_path):
     # 2 workers x 8 envs finish episodes in bursts; the ledger must keep exactly 37 of them.
-    result = train(env_id=ENV, seed=1, workers=2, save_dir=tmp_path, max_eps=37, verbose=False)
+    result = train(env=ENV, seed=1, workers=2, save_dir=tmp_path, max_eps=37, verbose=False)
     header, rows = read_csv(tmp_path / f"{ENV}_episodes.csv")
     assert header == HEADER
     assert result.episodes == 37 and "37" in result.stop_reason
@@ -199,7 +200,7 @@ def test_episode_budget_is_exact_with_two_workers(tmp_path):
 def test_cartpole_v0_run_stops_as_soon_as_it_is_solved(tmp_path):
     # Measured: seed 0 solves CartPole-v0 (threshold 195) after 9k-33k env steps (3-8 s) in each of
     # 20 runs; the cap of 150k steps is far above that.
-    result = train(env_id="CartPole-v0", seed=0, workers=2, save_dir=tmp_path, max_steps=150_000, verbose=False)
+    result = train(env="CartPole-v0", seed=0, workers=2, save_dir=tmp_path, max_steps=150_000, verbose=False)
     assert result.solved and result.stop_reason == "solved"
     assert result.steps < 150_000  # early stop: it did not run out the budget
     assert result.best_evaluation.mean >= 195 and len(result.best_evaluation.returns) == 100
@@ -219,7 +220,7 @@ def test_cartpole_v0_best_model_scores_the_threshold_on_fresh_episodes(tmp_path)
     # on the check and 200.0 on 100 fresh episodes, 3-4 s a run. (With early stop the passing model
     # is more marginal: one of 20 scored 197.8 on fresh seeds, too close to 195 for a test.)
     result = train(
-        env_id="CartPole-v0", seed=0, workers=2, save_dir=tmp_path, max_steps=60_000, early_stop=False, verbose=False
+        env="CartPole-v0", seed=0, workers=2, save_dir=tmp_path, max_steps=60_000, early_stop=False, verbose=False
     )
     assert result.solved and result.solved_at_step < result.steps
     assert result.steps >= 60_000 and "60000" in result.stop_reason  # kept training to the budget
