@@ -177,15 +177,14 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--json goes with --play")
 
     if args.algorithm == "random":
+        from a3c_cartpole.evaluation import Evaluation
         from a3c_cartpole.random_agent import RandomAgent
 
         info = describe_env(_env_id(args), args.env_kwargs, args.env_package)
         episodes = args.max_eps or args.episodes or RANDOM_EPISODES
         returns = RandomAgent(info, episodes, seed=args.seed or 0).run()
-        print(
-            f"Random baseline on {info.env_id}: average score {returns.mean():.1f} ± {returns.std():.1f} "
-            f"over {episodes} episodes"
-        )
+        score = Evaluation(returns, info.reward_threshold).mean_and_std()
+        print(f"Random baseline on {info.env_id}: average score {score} over {episodes} episodes")
         return 0
 
     if args.train == args.play:

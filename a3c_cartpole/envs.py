@@ -83,7 +83,8 @@ def _spec(env_id: str) -> gym.envs.registration.EnvSpec:
             hint = f"pip install {pip_name}, then add --env-package {module_name}"
         raise ConfigError(f"no env namespace {namespace!r} for {name}: {hint}") from None
     except gym.error.Error as err:
-        hint = "" if module else f" (your own env? --env MODULE:{name}, or --env-package MODULE)"
+        plain = not module and "/" not in name  # a bare id: perhaps a user's env whose module was not named
+        hint = f" (your own env? --env MODULE:{name}, or --env-package MODULE)" if plain else ""
         raise ConfigError(f"unknown environment {env_id!r}: {err}{hint}") from None
 
 
@@ -91,12 +92,15 @@ def _make(env_id: str, env_kwargs: Mapping[str, Any], num_envs: int | None = Non
     """The one place an env is made: a single env, or a vector env of `num_envs`, one-hot if observed by index.
 
     `options` (e.g. render_mode) come from this package and win over the user's keyword arguments.
+    With keyword arguments, each env of a vector env is made by gymnasium.make as a single env is: an
+    env's native vector version (CartPole's, ALE's) may take other arguments, or none.
     """
     kwargs = {**env_kwargs, **options}
     if num_envs is None:
         env = gym.make(env_id, **kwargs)
         return FlattenObservation(env) if isinstance(env.observation_space, gym.spaces.Discrete) else env
-    envs = gym.make_vec(env_id, num_envs=num_envs, **kwargs)
+    mode = gym.VectorizeMode.SYNC if env_kwargs else None  # None: the native vector env, if there is one
+    envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **kwargs)
     if isinstance(envs.single_observation_space, gym.spaces.Discrete):
         return vector_wrappers.FlattenObservation(envs)
     return envs

@@ -62,6 +62,11 @@ class Evaluation:
     def solved(self) -> bool:
         return self.threshold is not None and self.mean >= self.threshold
 
+    def mean_and_std(self) -> str:
+        """ "mean ± std", with two decimals where the threshold is small: FrozenLake's 0.7 is not 0.66."""
+        digits = 2 if self.threshold is not None and abs(self.threshold) < 10 else 1
+        return f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
+
 
 class CheckRequest(typing.NamedTuple):
     """One solved check, as plain data: it may run in another process (evaluation_process.py)."""

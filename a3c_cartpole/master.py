@@ -119,7 +119,7 @@ class MasterAgent:
             verdict = "solved" if result.solved else "new best"
             self.progress.message(
                 f"  eval at episode {n_episodes:,}, step {steps:,}: greedy mean "
-                f"{result.mean:.1f} ± {result.std:.1f} over {len(result.returns)} episodes ({verdict})"
+                f"{result.mean_and_std()} over {len(result.returns)} episodes ({verdict})"
             )
         return result
 
@@ -295,11 +295,11 @@ def summary(result: TrainResult) -> str:
     if result.solved:
         lines.append(
             f"SOLVED at episode {result.solved_at_episode:,}, {result.solved_at_step:,} env steps, "
-            f"{result.solved_at_seconds:.1f} s: greedy policy averaged {best.mean:.1f} ± {best.std:.1f} "
+            f"{result.solved_at_seconds:.1f} s: greedy policy averaged {best.mean_and_std()} "
             f"over {len(best.returns)} evaluation episodes."
         )
     else:
-        score = "never evaluated" if best is None else f"best greedy mean {best.mean:.1f} ± {best.std:.1f}"
+        score = "never evaluated" if best is None else f"best greedy mean {best.mean_and_std()}"
         lines.append(f"NOT SOLVED ({result.stop_reason}): {score}.")
     avg = "-" if result.training_moving_average is None else f"{result.training_moving_average:.1f}"
     lines.append(

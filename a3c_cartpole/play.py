@@ -59,10 +59,9 @@ class PlayReport:
         }
 
     def summary(self) -> str:
-        mean, std = float(np.mean(self.returns)), float(np.std(self.returns))
         line = (
-            f"{self.env_id}: mean {mean:.1f} ± {std:.1f} (min {np.min(self.returns):g}, "
-            f"max {np.max(self.returns):g}) over {len(self.returns)} episodes"
+            f"{self.env_id}: mean {Evaluation(self.returns, self.threshold).mean_and_std()} "
+            f"(min {np.min(self.returns):g}, max {np.max(self.returns):g}) over {len(self.returns)} episodes"
         )
         if self.threshold is None:
             return line + " (the env defines no solved threshold)"
