@@ -40,7 +40,7 @@ USAGE = f"{PROG} [--train | --play | --algorithm random] [options]"
 PLAY_EPISODES = 10
 RANDOM_EPISODES = 100
 FIELD_TYPES = typing.get_type_hints(TrainConfig)
-METAVARS = {int: "N", float: "X", str: "S"}
+METAVARS = {int: "N", float: "X"}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -65,8 +65,10 @@ class CompactHelpFormatter(argparse.HelpFormatter):
 
 
 def parse_env_kwarg(text: str) -> tuple[str, Any]:
-    """`key=value` from the command line; the value is a Python literal if it reads as one (8, 0.5, False,
-    None, [1, 2]), else the text itself (8x8), so the usual values need no quotes."""
+    """`key=value` from the command line, the value read as a Python literal where it is one.
+
+    8, 0.5, False, None and [1, 2] are literals; 8x8 is not and stays text, so usual values need no quotes.
+    """
     key, sep, value = text.partition("=")
     if not sep or not key.isidentifier():
         raise argparse.ArgumentTypeError(f"takes key=value pairs, got {text!r}")
