@@ -48,7 +48,8 @@ def greedy_mean(save_dir, env_id, episodes=100, seed=0):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     save_dir = tmp_path_factory.mktemp("trained")
-    result = train(env=ENV, seed=0, workers=2, save_dir=save_dir, max_steps=40_000, verbose=False)
+    # the default network, as measured above (the CartPole-v1 preset trains another)
+    result = train(env=ENV, preset="none", seed=0, workers=2, save_dir=save_dir, max_steps=40_000, verbose=False)
     return save_dir, result
 
 
@@ -119,6 +120,7 @@ def test_run_record_matches_the_run_and_the_log(run, rows):
     save_dir, result = run
     record = json.loads((save_dir / f"{ENV}_run.json").read_text())
     assert record["env_id"] == ENV and record["seed"] == 0 and record["hidden"] == 100
+    assert record["env_kwargs"] == {} and record["env_package"] is None and record["preset"] is None
     assert record["episodes"] == result.episodes == len(rows)
     assert record["steps"] == result.steps
     assert record["solved"] is result.solved
