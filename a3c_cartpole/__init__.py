@@ -1,22 +1,40 @@
 """A3C on CartPole (and other discrete gymnasium envs) with TensorFlow 2 / tf.keras.
 
-Importing the package is cheap: TensorFlow loads only when training or a policy is needed.
+    train(env=..., ...)     train an agent; the keywords are the flags of `a3c-cartpole --train`
+    load_policy(path)       a trained agent as a function: observation -> greedy action
+
+Importing the package is cheap: TensorFlow loads, with its start-up chatter muted, only when
+training or a policy is needed.
 """
 
 from __future__ import annotations
 
+import importlib
+
+from a3c_cartpole.api import train
+from a3c_cartpole.config import ConfigError
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_policy", "train"]
+__all__ = ["ConfigError", "GreedyPolicy", "TrainResult", "__version__", "load_policy", "train"]
+
+# Public names whose modules import TensorFlow: loaded on first use.
+_NEEDS_TENSORFLOW = {
+    "GreedyPolicy": "a3c_cartpole.saved_policy",
+    "TrainResult": "a3c_cartpole.master",
+    "load_policy": "a3c_cartpole.saved_policy",
+}
 
 
 def __getattr__(name: str):
-    if name == "load_policy":
-        from a3c_cartpole.saved_policy import load_policy
+    if name in _NEEDS_TENSORFLOW:
+        from a3c_cartpole.tf_setup import import_tensorflow_quietly
 
-        return load_policy
-    if name == "train":
-        from a3c_cartpole.master import train
-
-        return train
+        import_tensorflow_quietly()
+        return getattr(importlib.import_module(_NEEDS_TENSORFLOW[name]), name)
     raise AttributeError(f"module 'a3c_cartpole' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names only: what `dir(a3c_cartpole)` and completion show a user."""
+    return sorted(__all__)

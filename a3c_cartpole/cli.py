@@ -1,243 +1,172 @@
-"""The `a3c-cartpole` command: parse flags, validate them, dispatch to train, random or play.
+"""The `a3c-cartpole` command: parse flags, check them and the env, then train, play or play randomly.
 
-TensorFlow takes seconds to import, so it is imported only after the flags are known to be good
-and a mode that needs it was chosen: `--help`, `--version` and bad flags answer at once.
+Every training flag is a TrainConfig field, declared once in config.py with its help, so --help,
+`a3c_cartpole.train` and its docstring say the same. TensorFlow takes seconds to import, so it is
+imported only once the flags and the env are known to be good and a mode that needs it was
+chosen: --help, --version, a bad flag and a bad env are answered at once.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import dataclasses
 import json
 import sys
+import typing
 from pathlib import Path
+from typing import Any
 
 from a3c_cartpole import __version__
+from a3c_cartpole.api import run_training
 from a3c_cartpole.config import (
-    ACTIVATIONS,
-    BACKENDS,
-    LR_SCHEDULES,
-    OPTIMIZERS,
+    ENVIRONMENT,
+    SCALING,
+    TRAINING,
     ConfigError,
     TrainConfig,
     WorkerFailed,
+    option_default,
+    option_flag,
     require_positive,
     require_seed,
 )
-from a3c_cartpole.presets import NO_PRESET, preset_names, resolve_config
+from a3c_cartpole.envs import describe_env
+from a3c_cartpole.presets import preset_names
 from a3c_cartpole.tf_setup import import_tensorflow_quietly
 
-DEFAULTS = TrainConfig.__dataclass_fields__
-# Options a user may give that go to TrainConfig under the same name; None in args means "not given".
-TRAIN_OPTIONS = tuple(name for name in DEFAULTS if name not in ("env_id", "save_dir", "backend", "preset"))
+PROG = "a3c-cartpole"
+USAGE = f"{PROG} [--train | --play | --algorithm random] [options]"
 PLAY_EPISODES = 10
 RANDOM_EPISODES = 100
+FIELD_TYPES = typing.get_type_hints(TrainConfig)
+METAVARS = {int: "N", float: "X"}
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a bad flag costs the user one line instead of the whole usage block."""
+    """argparse, but a bad flag costs the user one line instead of the usage block."""
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _default(name: str):
-    field = DEFAULTS[name]
-    return field.default_factory() if callable(field.default_factory) else field.default
+class CompactHelpFormatter(argparse.HelpFormatter):
+    """One line per flag where it fits: `--[no-]x` for a flag with a negative twin, `K=V ...` for a list."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=28)
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        if isinstance(action, argparse.BooleanOptionalAction):
+            return action.option_strings[0].replace("--", "--[no-]", 1)
+        if action.nargs == "+":
+            return f"{action.option_strings[0]} {action.metavar} ..."
+        return super()._format_action_invocation(action)
 
 
-def _option_adder(group):
-    """Adds a training option that stays None unless given, so a preset can tell it was left unsaid.
+def parse_env_kwarg(text: str) -> tuple[str, Any]:
+    """`key=value` from the command line, the value read as a Python literal where it is one.
 
-    Its help ends with TrainConfig's default (or `shown`, where the default is computed).
+    8, 0.5, False, None and [1, 2] are literals; 8x8 is not and stays text, so usual values need no quotes.
     """
-
-    def option(flag: str, *, help: str, shown: str | None = None, **kwargs) -> None:
-        dest = flag.removeprefix("--").replace("-", "_")
-        default = _default(dest)
-        if shown is None and default is not None:
-            shown = (
-                "on"
-                if default is True
-                else "off"
-                if default is False
-                else f"{default:g}"
-                if isinstance(default, float)
-                else str(default)
-            )
-        suffix = f" (default: {shown})" if shown is not None else ""
-        group.add_argument(flag, dest=dest, default=None, help=help + suffix, **kwargs)
-
-    return option
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"takes key=value pairs, got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
 
 
-class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Appends "(default: X)" only where there is a default to show.
+class EnvKwargsAction(argparse.Action):
+    """Collects `--env-kwargs k=v ...` (given once or more) into one dict."""
 
-    Options left unset (None) say in their own words what happens without them, and switches
-    (False) have nothing to add: "(default: None)" after either would only mislead.
-    """
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, {**(getattr(namespace, self.dest) or {}), **dict(values)})
 
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False:
-            return action.help
-        return super()._get_help_string(action)
+
+def _shown_default(field: dataclasses.Field) -> str | None:
+    """The default as --help shows it, or None where the option is a switch or unset by default."""
+    shown = field.metadata.get("shown")
+    if shown is not None:
+        return shown
+    default = option_default(field)
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    if isinstance(default, float):
+        return f"{default:g}"
+    return None if default is None or default == {} else str(default)
+
+
+def _add_option(group: argparse._ArgumentGroup, field: dataclasses.Field) -> None:
+    """The flag of one TrainConfig field: its value stays None unless given, so a preset can fill it in."""
+    meta = field.metadata
+    kind = FIELD_TYPES[field.name]
+    kwargs: dict[str, Any] = {"dest": field.name, "default": None}
+    if kind is bool and "flag" in meta:  # a switch that turns the default off (--quiet) or on (--resume)
+        kwargs.update(action="store_const", const=not option_default(field), help=meta.get("flag_help", meta["help"]))
+    else:
+        shown = _shown_default(field)
+        kwargs["help"] = meta["help"] + (f" (default: {shown})" if shown is not None else "")
+        if kind is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif kind is dict:
+            kwargs.update(action=EnvKwargsAction, nargs="+", type=parse_env_kwarg, metavar=meta["metavar"])
+        elif "choices" in meta:
+            kwargs["choices"] = meta["choices"]
+        else:
+            value_type = next(t for t in typing.get_args(kind) or (kind,) if t is not type(None))
+            kwargs.update(type=value_type, metavar=meta.get("metavar", METAVARS.get(value_type)))
+    group.add_argument(option_flag(field), **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
-        prog="a3c-cartpole",
-        description="Train an A3C agent on CartPole (or another discrete gymnasium env), "
-        "play a random baseline, or play a trained agent back.",
-        formatter_class=DefaultsHelpFormatter,
+        prog=PROG,
+        usage=USAGE,
+        description="A3C (asynchronous advantage actor-critic) for gymnasium envs with discrete actions: "
+        "train an agent, play it back, or play randomly for a baseline.",
+        formatter_class=CompactHelpFormatter,
+        add_help=False,
     )
     mode = p.add_argument_group("what to do")
-    mode.add_argument(
-        "--algorithm",
-        choices=("a3c", "random"),
-        default="a3c",
-        help="a3c trains or plays the agent; random plays uniformly random actions",
-    )
-    mode.add_argument("--train", action="store_true", help="train A3C and save weights, plot and logs")
+    mode.add_argument("--train", action="store_true", help="train; save weights, plot, CSV and run record")
     mode.add_argument("--play", action="store_true", help="play the saved agent greedily")
-    mode.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    mode.add_argument(
+        "--algorithm", choices=("a3c", "random"), default="a3c", help="random: a random-action baseline (default: a3c)"
+    )
+    mode.add_argument("-h", "--help", action="help", help="show this help and exit")
+    mode.add_argument("--version", action="version", version=f"%(prog)s {__version__}", help="print the version")
 
-    common = p.add_argument_group("common")
-    common.add_argument(
-        "--env",
-        default=_default("env_id"),
-        metavar="ID",
-        help="gymnasium env id (discrete actions, flat Box observation)",
-    )
-    common.add_argument(
-        "--save-dir", type=Path, default=_default("save_dir"), help="where training writes and --play reads"
-    )
-    common.add_argument(
-        "--seed",
-        type=int,
-        default=None,
-        help="seed of envs, action sampling and weight init (training: random if not given; --play and random: 0)",
-    )
+    presets = ", ".join(preset_names())
+    groups = {
+        ENVIRONMENT: p.add_argument_group("env and files"),
+        TRAINING: p.add_argument_group(
+            "training", f"Unset options take the env's preset ({presets}), then the default shown."
+        ),
+        SCALING: p.add_argument_group("scaling out (pip install 'a3c-cartpole[ray]')"),
+    }
+    for field in dataclasses.fields(TrainConfig):
+        _add_option(groups[field.metadata["group"]], field)
 
-    train = p.add_argument_group(
-        "training",
-        "Each option below defaults to the env's preset (see --preset), then to the value shown.",
-    )
-    train.add_argument(
-        "--preset",
-        metavar="NAME",
-        help=f"tuned settings to start from: one of {', '.join(preset_names())}, or {NO_PRESET} "
-        "(default: the env's own, if it has one)",
-    )
-    option = _option_adder(train)
-    option("--lr", type=float, help="learning rate")
-    option(
-        "--optimizer", choices=OPTIMIZERS, help="the shared optimizer (rmsprop: decay 0.99, epsilon 1e-5, as SB3's A2C)"
-    )
-    option("--lr-schedule", choices=LR_SCHEDULES, help="linear: anneal --lr to 0 at --max-steps")
-    option("--gamma", type=float, help="discount factor, in (0, 1]")
-    option(
-        "--gae-lambda",
-        type=float,
-        help="lambda of the returns, in [0, 1]: 1 = n-step returns; e.g. 0.95 with a longer --update-freq",
-    )
-    option("--update-freq", type=int, help="t_max: steps per env between global updates")
-    option(
-        "--max-eps",
-        type=int,
-        help="global episode budget (random baseline: episodes to play)",
-    )
-    option("--max-steps", type=int, help="optional global env-step budget")
-    option("--workers", type=int, help="asynchronous workers", shown="one per CPU")
-    option("--envs-per-worker", type=int, help="envs each worker steps together")
-    option("--entropy-coef", type=float, help="weight of the entropy bonus")
-    option("--value-coef", type=float, help="weight of the value loss")
-    option("--max-grad-norm", type=float, help="clip each gradient to this global norm (0: no clipping)")
-    option("--normalize-obs", action=argparse.BooleanOptionalAction, help="scale observations by running mean and std")
-    option(
-        "--normalize-advantage",
-        action=argparse.BooleanOptionalAction,
-        help="scale each rollout's advantages to mean 0, std 1",
-    )
-    option("--hidden", type=int, help="units per hidden layer")
-    option("--layers", type=int, help="hidden layers per head")
-    option("--activation", choices=ACTIVATIONS, help="nonlinearity of the hidden layers")
-    option(
-        "--eval-episodes",
-        type=int,
-        help="greedy episodes of the solved check (a pass is confirmed on as many fresh ones)",
-    )
-    option(
-        "--eval-every",
-        type=int,
-        metavar="STEPS",
-        help="env steps between solved checks",
-        shown="whenever they take under a fifth of the time",
-    )
-    train.add_argument(
-        "--no-early-stop",
-        dest="early_stop",
-        action="store_const",
-        const=False,
-        help="keep training after the solved check passes",
-    )
-    train.add_argument(
-        "--quiet", dest="verbose", action="store_const", const=False, help="no live progress, only the summary"
-    )
-    train.add_argument(
-        "--resume",
-        action="store_const",
-        const=True,
-        help="continue the run in --save-dir from its latest checkpoint (same --env, network and --optimizer; "
-        "--max-eps and --max-steps count the whole run)",
-    )
-    option(
-        "--checkpoint-every",
-        type=int,
-        metavar="N",
-        help="global updates between checkpoints (one is also written at the end and on Ctrl-C)",
-    )
-
-    scale = p.add_argument_group("scaling out (pip install 'a3c-cartpole[ray]')")
-    scale.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default=_default("backend"),
-        help="threads: workers in this process; ray: workers as Ray actors, on this machine or a cluster",
-    )
-    scale.add_argument(
-        "--ray-address",
-        default=None,
-        metavar="ADDR",
-        help="with --backend ray: Ray cluster to join ('auto' = the one `ray start` runs here, or HOST:PORT); "
-        "default: start a private local Ray instance (or join the cluster in RAY_ADDRESS, if set)",
-    )
-
-    play = p.add_argument_group("play")
+    play = p.add_argument_group("play and random baseline (seeds --seed, --seed + 1, ...; default 0)")
     play.add_argument(
         "--episodes",
         type=int,
-        default=None,
-        help=f"episodes to play (--play: {PLAY_EPISODES}; random baseline when --max-eps "
-        f"is not given: {RANDOM_EPISODES})",
+        metavar="N",
+        help=f"episodes to play (default: {PLAY_EPISODES}, random: {RANDOM_EPISODES})",
     )
-    play.add_argument(
-        "--record",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="with --play: write the episodes to a GIF or MP4 (MP4: pip install 'a3c-cartpole[video]') "
-        "instead of a window",
-    )
-    play.add_argument(
-        "--json",
-        action="store_true",
-        help="with --play: print only the evaluation report, as one JSON object",
-    )
+    play.add_argument("--record", type=Path, metavar="FILE", help="--play into a .gif or .mp4, not a window")
+    play.add_argument("--json", action="store_true", help="--play prints only its report, as JSON")
     return p
 
 
 def _to_stderr(text: str) -> None:
     print(text, file=sys.stderr)
+
+
+def _env_id(args: argparse.Namespace) -> str:
+    return args.env_id or TrainConfig.env_id
 
 
 def run(args: argparse.Namespace) -> int:
@@ -250,39 +179,41 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--json goes with --play")
 
     if args.algorithm == "random":
+        from a3c_cartpole.evaluation import Evaluation
         from a3c_cartpole.random_agent import RandomAgent
 
+        info = describe_env(_env_id(args), args.env_kwargs, args.env_package)
         episodes = args.max_eps or args.episodes or RANDOM_EPISODES
-        returns = RandomAgent(args.env, episodes, seed=args.seed or 0).run()
-        print(
-            f"Random baseline on {args.env}: average score {returns.mean():.1f} ± {returns.std():.1f} "
-            f"over {episodes} episodes"
-        )
+        returns = RandomAgent(info, episodes, seed=args.seed or 0).run()
+        score = Evaluation(returns, info.reward_threshold).mean_and_std()
+        print(f"Random baseline on {info.env_id}: average score {score} over {episodes} episodes")
         return 0
 
     if args.train == args.play:
         raise ConfigError("choose one of --train, --play or --algorithm=random")
 
     if args.train:
-        given = {name: getattr(args, name) for name in TRAIN_OPTIONS if getattr(args, name) is not None}
-        config = resolve_config(
-            {**given, "env_id": args.env, "save_dir": args.save_dir, "backend": args.backend}, args.preset
-        )
-        import_tensorflow_quietly()
-        from a3c_cartpole.master import MasterAgent, summary
+        given = {
+            field.name: getattr(args, field.name)
+            for field in dataclasses.fields(TrainConfig)
+            if field.name != "preset" and getattr(args, field.name) is not None
+        }
+        result = run_training(given, args.preset)
+        if args.verbose is False:  # --quiet: no progress was printed, so the summary is still due
+            from a3c_cartpole.master import summary
 
-        result = MasterAgent(config).train()
-        if not config.verbose:
             print(summary(result))
         return 0
 
+    from a3c_cartpole.saved_run import find_run
+
+    found = find_run(args.save_dir or TrainConfig.save_dir, _env_id(args), args.env_kwargs, args.env_package)
     import_tensorflow_quietly()
     from a3c_cartpole.play import play
-    from a3c_cartpole.saved_policy import load_policy
+    from a3c_cartpole.saved_policy import policy_from_run
 
-    policy = load_policy(args.save_dir, args.env)
     echo = _to_stderr if args.json else print  # with --json, stdout carries the JSON object and nothing else
-    report = play(policy, args.episodes or PLAY_EPISODES, args.seed or 0, record=args.record, echo=echo)
+    report = play(policy_from_run(found), args.episodes or PLAY_EPISODES, args.seed or 0, record=args.record, echo=echo)
     print(json.dumps(report.as_dict()) if args.json else report.summary())
     return 0
 
@@ -291,21 +222,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not (args.train or args.play or args.algorithm == "random"):
-        parser.print_help()
-        return 0
+        parser.print_usage(sys.stderr)
+        print(f"{PROG}: error: choose --train, --play or --algorithm random (see --help)", file=sys.stderr)
+        return 2
     try:
         return run(args)
     except ConfigError as err:
-        print(f"a3c-cartpole: error: {err}", file=sys.stderr)
+        print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("a3c-cartpole: interrupted", file=sys.stderr)
+        print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except OSError as err:  # e.g. the disk filled up or the save dir vanished while writing
-        print(f"a3c-cartpole: error: {err}", file=sys.stderr)
+        print(f"{PROG}: error: {err}", file=sys.stderr)
         return 1
     except WorkerFailed as err:
-        print(f"a3c-cartpole: error: {err}", file=sys.stderr)
+        print(f"{PROG}: error: {err}", file=sys.stderr)
         return 1
 
 

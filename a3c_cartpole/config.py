@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 BACKENDS = ("threads", "ray")
 """Worker transports: threads in this process, or Ray actors (local instance or cluster)."""
@@ -53,70 +56,128 @@ def require_seed(value: int | None) -> None:
         raise ConfigError(f"--seed must be between 0 and {MAX_SEED}, got {value}")
 
 
+def require_env_kwargs(env_kwargs: Any) -> None:
+    """Env keyword arguments must be named by strings, and storable in the run record (JSON)."""
+    if not isinstance(env_kwargs, dict) or not all(isinstance(key, str) for key in env_kwargs):
+        raise ConfigError(f"--env-kwargs must map names to values, got {env_kwargs!r}")
+    try:
+        json.dumps(env_kwargs)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"--env-kwargs must be numbers, strings, booleans, None, lists or dicts: {err}") from None
+
+
+ENVIRONMENT, TRAINING, SCALING = "environment", "training", "scaling"
+"""Groups of options, as --help shows them."""
+
+
+def option(
+    default: Any = dataclasses.MISSING,
+    *,
+    help: str,
+    group: str = TRAINING,
+    factory: Callable[[], Any] | None = None,
+    **how,
+) -> Any:
+    """A TrainConfig field with what a user needs to set it, kept in one place.
+
+    `help` is the one line that both `--help` and the docstring of `a3c_cartpole.train` show.
+    `how` may name: `flag` (default --field-name), `flag_help` (where the flag says the opposite of
+    the field, as --quiet does of verbose), `keyword` (train()'s name, default the field's),
+    `metavar`, `choices`, and `shown` (the default in words, where it is computed at run time).
+    """
+    metadata = {"help": help, "group": group, **how}
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Options of one A3C training run."""
 
-    env_id: str = "CartPole-v1"
-    """Gymnasium id; the env needs a discrete action space and a flat Box observation."""
-    save_dir: Path = Path("a3c_runs")
-    """Where weights, plot, CSV and run record go (not /tmp, so that --play finds them)."""
-    lr: float = 1e-3
-    """Learning rate of the shared optimizer (its starting value under a linear schedule)."""
-    optimizer: str = "adam"
-    """"adam" or "rmsprop" (decay 0.99, epsilon 1e-5, SB3's A2C setting)."""
-    lr_schedule: str = "constant"
-    """"linear" anneals the rate to 0 at max_steps: late updates can no longer undo a good policy."""
-    gamma: float = 0.99
-    """Discount factor of the returns."""
-    gae_lambda: float = 1.0
-    """lambda of the returns: 1 keeps the tutorial's n-step returns; below 1 trades variance for bias."""
-    update_freq: int = 5
-    """t_max: env steps per environment between two global updates."""
-    max_eps: int = 20000
-    """Exact global episode budget."""
-    max_steps: int | None = None
-    """Optional global env-step budget (checked at every vector step, so it overshoots by at most one per worker)."""
-    workers: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)
-    """Asynchronous worker threads; each owns its envs and a local copy of the model."""
-    envs_per_worker: int = 8
-    """Environments each worker steps together, so one forward pass serves many envs."""
-    seed: int | None = None
-    """Seeds envs, action sampling and weight init; None draws a fresh seed."""
-    entropy_coef: float = 0.01
-    """beta: weight of the entropy bonus."""
-    value_coef: float = 0.5
-    """c_v: weight of the critic's squared error."""
-    hidden: int = 100
-    """Units of each hidden layer."""
-    layers: int = 1
-    """Hidden layers of each head (the tutorial's network has one)."""
-    activation: str = "relu"
-    """Nonlinearity of the hidden layers."""
-    max_grad_norm: float = 0.5
-    """Global-norm clip of every worker gradient, so one bad rollout cannot wreck the shared model."""
-    normalize_obs: bool = False
-    """Scale observations by running mean and std, shared by every worker and saved with the weights."""
-    normalize_advantage: bool = False
-    """Scale each rollout's advantages to mean 0, std 1, so the policy step does not scale with the rewards."""
-    early_stop: bool = True
-    """Stop as soon as the greedy policy is verified to meet the env's threshold."""
-    eval_episodes: int = 100
-    """Greedy episodes of the solved check (the env's own criterion uses 100)."""
-    eval_every: int | None = None
-    """Env steps between solved checks; None spends at most a fifth of the wall time on them."""
-    verbose: bool = True
-    """Print live progress and the final summary."""
-    backend: str = "threads"
-    """Where workers run: "threads" in this process, or "ray" as Ray actors (pip install 'a3c-cartpole[ray]')."""
-    ray_address: str | None = None
-    """With backend "ray": None starts a private local Ray instance; "auto" or HOST:PORT joins a running cluster."""
-    resume: bool = False
-    """Continue the run in save_dir from its latest checkpoint (same env and hidden size)."""
-    checkpoint_every: int = 1000
-    """Global updates between two checkpoints (one is also written at the end and on Ctrl-C)."""
-    preset: str | None = None
-    """The preset these settings were resolved with (presets.resolve_config), or None; recorded, not applied here."""
+    env_id: str = option(
+        "CartPole-v1",
+        help="gymnasium id, or MODULE:ID",
+        group=ENVIRONMENT,
+        flag="--env",
+        keyword="env",
+        metavar="ID",
+    )
+    """Any env with a Discrete action space and a flat Box or a Discrete (one-hot encoded) observation."""
+    env_kwargs: dict = option(
+        help="env arguments, e.g. map_name=8x8",
+        group=ENVIRONMENT,
+        factory=dict,
+        metavar="K=V",
+    )
+    """Passed to gymnasium.make; kept in the run record, so --play and load_policy make the same env."""
+    env_package: str | None = option(
+        None, help="module to import first (registers your envs)", group=ENVIRONMENT, metavar="MODULE"
+    )
+    save_dir: Path = option(Path("a3c_runs"), help="runs are saved here", group=ENVIRONMENT, metavar="DIR")
+    """Not /tmp, so that --play finds what --train wrote."""
+    seed: int | None = option(
+        None, help="seed of envs, sampling, weights", group=ENVIRONMENT, metavar="N", shown="random"
+    )
+    preset: str | None = option(None, help="tuned settings, or none", metavar="NAME", shown="the env's own")
+    """The preset the settings were resolved with (presets.resolve_config); recorded, not applied here."""
+    lr: float = option(1e-3, help="learning rate")
+    """Of the shared optimizer (its starting value under a linear schedule)."""
+    optimizer: str = option("adam", help="shared optimizer", choices=OPTIMIZERS)
+    """rmsprop takes SB3's A2C setting: decay 0.99, epsilon 1e-5."""
+    lr_schedule: str = option("constant", help="linear: to 0 at --max-steps", choices=LR_SCHEDULES)
+    """A linear schedule keeps late updates from undoing a good policy."""
+    gamma: float = option(0.99, help="discount factor, in (0, 1]")
+    gae_lambda: float = option(1.0, help="lambda of the returns; 1: n-step")
+    """Below 1 trades variance for bias (GAE)."""
+    update_freq: int = option(5, help="t_max: steps per env between updates", metavar="N")
+    max_eps: int = option(20000, help="exact global episode budget", metavar="N")
+    max_steps: int | None = option(None, help="global env-step budget", metavar="N", shown="none")
+    """Checked at every vector step, so it overshoots by at most one step per env."""
+    workers: int = option(
+        help="asynchronous workers", factory=lambda: os.cpu_count() or 1, metavar="N", shown="one per CPU"
+    )
+    """Each owns its envs and a local copy of the model."""
+    envs_per_worker: int = option(8, help="envs each worker steps together", metavar="N")
+    """So one forward pass serves many envs."""
+    entropy_coef: float = option(0.01, help="beta: weight of the entropy bonus")
+    value_coef: float = option(0.5, help="weight of the value loss")
+    hidden: int = option(100, help="units per hidden layer", metavar="N")
+    layers: int = option(1, help="hidden layers per head", metavar="N")
+    """The tutorial's network has one."""
+    activation: str = option("relu", help="hidden-layer nonlinearity", choices=ACTIVATIONS)
+    max_grad_norm: float = option(0.5, help="clip gradients to this norm; 0: off")
+    """So one bad rollout cannot wreck the shared model."""
+    normalize_obs: bool = option(False, help="scale inputs by running mean, std")
+    """The statistics are shared by every worker and saved with the weights."""
+    normalize_advantage: bool = option(False, help="advantages to mean 0, std 1")
+    """So the policy step does not scale with the rewards."""
+    eval_episodes: int = option(100, help="greedy episodes per solved check", metavar="N")
+    """The env's own criterion uses 100; a pass is confirmed on as many fresh ones."""
+    eval_every: int | None = option(None, help="env steps between solved checks", metavar="N", shown="auto")
+    """None: whenever they take under a fifth of the wall time."""
+    early_stop: bool = option(
+        True,
+        help="stop once the greedy policy meets the env's threshold",
+        flag="--no-early-stop",
+        flag_help="train on after the solved check passes",
+    )
+    verbose: bool = option(
+        True,
+        help="print live progress, not only the summary",
+        flag="--quiet",
+        flag_help="no live progress, only the summary",
+    )
+    resume: bool = option(False, help="continue the run in --save-dir", flag="--resume")
+    """From its latest checkpoint, with the same env and network; the budgets count the whole run."""
+    checkpoint_every: int = option(1000, help="updates between checkpoints", metavar="N")
+    """One is also written at the end and on Ctrl-C."""
+    backend: str = option("threads", help="where workers run", group=SCALING, choices=BACKENDS)
+    """"threads" in this process, or "ray" as Ray actors (pip install 'a3c-cartpole[ray]')."""
+    ray_address: str | None = option(
+        None, help="cluster: auto or HOST:PORT", group=SCALING, metavar="ADDR", shown="start one"
+    )
+    """With backend "ray": None starts a private local Ray instance (or joins RAY_ADDRESS, if set)."""
 
     def __post_init__(self) -> None:
         for flag, value in {
@@ -146,14 +207,13 @@ class TrainConfig:
         ):
             if not value >= 0:
                 raise ConfigError(f"{flag} must be >= 0, got {value}")
-        for flag, value, allowed in (
-            ("--lr-schedule", self.lr_schedule, LR_SCHEDULES),
-            ("--optimizer", self.optimizer, OPTIMIZERS),
-            ("--activation", self.activation, ACTIVATIONS),
-            ("--backend", self.backend, BACKENDS),
-        ):
-            if value not in allowed:
-                raise ConfigError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
+        for field in dataclasses.fields(self):
+            allowed = field.metadata.get("choices")
+            if allowed is not None and getattr(self, field.name) not in allowed:
+                raise ConfigError(
+                    f"{option_flag(field)} must be one of {', '.join(allowed)}, got {getattr(self, field.name)!r}"
+                )
+        require_env_kwargs(self.env_kwargs)
         if self.lr_schedule == "linear" and self.max_steps is None:
             raise ConfigError("--lr-schedule linear decays to 0 at the step budget: give --max-steps")
         if self.ray_address is not None and self.backend != "ray":
@@ -161,9 +221,25 @@ class TrainConfig:
         if self.backend == "ray" and importlib.util.find_spec("ray") is None:
             raise ConfigError("--backend ray needs Ray: install the Ray extra: pip install 'a3c-cartpole[ray]'")
         object.__setattr__(self, "save_dir", Path(self.save_dir))
+        object.__setattr__(self, "env_kwargs", dict(self.env_kwargs))  # the caller's dict may change later
 
     def as_dict(self) -> dict:
         """Every option, JSON-ready (the save dir as a string): the run record and TensorBoard show these."""
         return {
             key: (str(value) if isinstance(value, Path) else value) for key, value in dataclasses.asdict(self).items()
         }
+
+
+def option_flag(field: dataclasses.Field) -> str:
+    """The command-line flag that sets `field`."""
+    return field.metadata.get("flag", "--" + field.name.replace("_", "-"))
+
+
+def option_keyword(field: dataclasses.Field) -> str:
+    """The keyword of `a3c_cartpole.train` that sets `field` (the field's own name, except env for env_id)."""
+    return field.metadata.get("keyword", field.name)
+
+
+def option_default(field: dataclasses.Field) -> Any:
+    """The field's default (computed, for a default factory)."""
+    return field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default

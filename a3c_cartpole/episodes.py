@@ -10,18 +10,18 @@ from collections.abc import Callable
 
 import numpy as np
 
-from a3c_cartpole.envs import make_vector_env
+from a3c_cartpole.envs import EnvInfo, make_vector_env
 
 # Maps a batch of observations [B, obs] to a batch of actions [B].
 BatchPolicy = Callable[[np.ndarray], np.ndarray]
 
 
-def run_episodes(env_id: str, episodes: int, act: BatchPolicy, seed: int, batch_size: int = 256) -> np.ndarray:
-    """Undiscounted returns of `episodes` episodes played by `act`, in batches of vector envs."""
+def run_episodes(info: EnvInfo, episodes: int, act: BatchPolicy, seed: int, batch_size: int = 256) -> np.ndarray:
+    """Undiscounted returns of `episodes` episodes of the env `info` describes, played by `act`, in batches."""
     returns: list[np.ndarray] = []
     for start in range(0, episodes, batch_size):
         n = min(batch_size, episodes - start)
-        envs, obs = make_vector_env(env_id, n, seed + start)
+        envs, obs = make_vector_env(info, n, seed + start)
         try:
             total = np.zeros(n)
             running = np.ones(n, dtype=bool)

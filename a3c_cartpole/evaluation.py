@@ -62,13 +62,17 @@ class Evaluation:
     def solved(self) -> bool:
         return self.threshold is not None and self.mean >= self.threshold
 
+    def mean_and_std(self) -> str:
+        """ "mean ± std", with two decimals where the threshold is small: FrozenLake's 0.7 is not 0.66."""
+        digits = 2 if self.threshold is not None and abs(self.threshold) < 10 else 1
+        return f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
+
 
 class CheckRequest(typing.NamedTuple):
     """One solved check, as plain data: it may run in another process (evaluation_process.py)."""
 
     policy: NumpyActorCritic
-    env_id: str
-    threshold: float | None
+    info: EnvInfo
     episodes: int
     first_seed: int
     confirm_seed: int
@@ -79,11 +83,11 @@ def run_check(request: CheckRequest) -> tuple[np.ndarray, bool]:
 
     Returns the set that decides and whether it is the confirmation (so the caller counts the seeds used).
     """
-    policy, env_id, threshold, episodes = request.policy, request.env_id, request.threshold, request.episodes
-    returns = run_episodes(env_id, episodes, policy.greedy, request.first_seed)
-    if not Evaluation(returns, threshold).solved:
+    policy, info, episodes = request.policy, request.info, request.episodes
+    returns = run_episodes(info, episodes, policy.greedy, request.first_seed)
+    if not Evaluation(returns, info.reward_threshold).solved:
         return returns, False
-    return run_episodes(env_id, episodes, policy.greedy, request.confirm_seed), True
+    return run_episodes(info, episodes, policy.greedy, request.confirm_seed), True
 
 
 class SolvedCheck:
@@ -117,9 +121,7 @@ class SolvedCheck:
     def request(self, policy: NumpyActorCritic) -> CheckRequest:
         """The next check of `policy`, on seeds no earlier check used."""
         first = EVAL_SEED_BASE + self.count * self.episodes  # every evaluation gets fresh episodes
-        return CheckRequest(
-            policy, self.info.env_id, self.info.reward_threshold, self.episodes, first, first + self.episodes
-        )
+        return CheckRequest(policy, self.info, self.episodes, first, first + self.episodes)
 
     def finish(self, returns: np.ndarray, confirmed: bool, seconds: float) -> Evaluation:
         """Account for a check that took `seconds` (its seeds are spent, the time share moves on)."""

@@ -16,6 +16,7 @@ user's `__main__` module is imported again in the child.
 
 from __future__ import annotations
 
+import os
 import pickle
 import queue
 import signal
@@ -39,10 +40,13 @@ class EvaluationProcess:
     """A child process that runs solved checks, one at a time, while the caller keeps going."""
 
     def __init__(self) -> None:
+        # The child imports what the parent could: a user's env module may sit on a path added at run time.
+        search_path = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
         self._child = subprocess.Popen(
             [sys.executable, "-m", "a3c_cartpole.evaluation_process"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            env=search_path,
         )
         self._answers: queue.Queue[CheckAnswer | BaseException] = queue.Queue()
         self._context: Any = None

@@ -24,7 +24,6 @@ from a3c_cartpole.global_model import GlobalModel
 from a3c_cartpole.ledger import EpisodeLedger
 from a3c_cartpole.model import NumpyActorCritic, build_model
 from a3c_cartpole.outputs import MOVING_AVERAGE_WINDOW, RunFiles, write_episodes_csv, write_json, write_plot
-from a3c_cartpole.presets import resolve_config
 from a3c_cartpole.progress import ProgressPrinter
 from a3c_cartpole.saved_policy import save_weights
 from a3c_cartpole.tensorboard_log import TrainingBoard, run_settings, tensorboard_dir
@@ -78,7 +77,7 @@ class MasterAgent:
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
-        self.info = describe_env(config.env_id)
+        self.info = describe_env(config.env_id, config.env_kwargs, config.env_package)
         ensure_writable(config.save_dir)
         self.files = RunFiles(config.save_dir, config.env_id)
         self.seed = config.seed if config.seed is not None else int.from_bytes(os.urandom(3), "little")
@@ -93,7 +92,7 @@ class MasterAgent:
             return [RayWorkerPool(config, info, self.seed, shared, ledger)]
         workers = []
         for i in range(config.workers):
-            learner = Learner(config, info.obs_size, info.n_actions, self.seed + 10_000 * (i + 1), [self.seed, i])
+            learner = Learner(config, info, self.seed + 10_000 * (i + 1), [self.seed, i])
             workers.append(Worker(i, learner, shared.connect(learner.model, config), ledger))
         return workers
 
@@ -120,7 +119,7 @@ class MasterAgent:
             verdict = "solved" if result.solved else "new best"
             self.progress.message(
                 f"  eval at episode {n_episodes:,}, step {steps:,}: greedy mean "
-                f"{result.mean:.1f} ± {result.std:.1f} over {len(result.returns)} episodes ({verdict})"
+                f"{result.mean_and_std()} over {len(result.returns)} episodes ({verdict})"
             )
         return result
 
@@ -264,6 +263,8 @@ def _run_record(config: TrainConfig, result: TrainResult, updates: int) -> dict:
     best = result.best_evaluation
     return {
         "env_id": config.env_id,
+        "env_kwargs": config.env_kwargs,
+        "env_package": config.env_package,
         "hidden": config.hidden,
         "layers": config.layers,
         "activation": config.activation,
@@ -294,11 +295,11 @@ def summary(result: TrainResult) -> str:
     if result.solved:
         lines.append(
             f"SOLVED at episode {result.solved_at_episode:,}, {result.solved_at_step:,} env steps, "
-            f"{result.solved_at_seconds:.1f} s: greedy policy averaged {best.mean:.1f} ± {best.std:.1f} "
+            f"{result.solved_at_seconds:.1f} s: greedy policy averaged {best.mean_and_std()} "
             f"over {len(best.returns)} evaluation episodes."
         )
     else:
-        score = "never evaluated" if best is None else f"best greedy mean {best.mean:.1f} ± {best.std:.1f}"
+        score = "never evaluated" if best is None else f"best greedy mean {best.mean_and_std()}"
         lines.append(f"NOT SOLVED ({result.stop_reason}): {score}.")
     avg = "-" if result.training_moving_average is None else f"{result.training_moving_average:.1f}"
     lines.append(
@@ -311,12 +312,3 @@ def summary(result: TrainResult) -> str:
         "checkpoints/ and tensorboard/."
     )
     return "\n".join(lines)
-
-
-def train(preset: str | None = None, **options) -> TrainResult:
-    """Train from Python with the CLI's options, e.g. `train(env_id="CartPole-v0", seed=1)`.
-
-    Settings resolve as on the command line: defaults, then the env's preset (or `preset`; "none"
-    for the plain defaults), then the keywords given here.
-    """
-    return MasterAgent(resolve_config(options, preset)).train()

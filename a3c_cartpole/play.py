@@ -1,8 +1,8 @@
 """--play: the trained agent on screen, in a recording, or just its scores.
 
-Episodes are played one after another on a plain `gymnasium.make` env reset with seeds
-seed, seed+1, ..., so the scores printed here are exactly what `load_policy` gives a user who
-loops over the same seeds.
+Episodes are played one after another on one env reset with seeds seed, seed+1, ..., so the
+scores printed here are exactly what `load_policy` gives a user who loops over the same seeds on
+a plain `gymnasium.make` env (made with the run's keyword arguments).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from a3c_cartpole.envs import describe_env
+from a3c_cartpole.config import ConfigError, first_line
+from a3c_cartpole.envs import EnvInfo, make_env
 from a3c_cartpole.evaluation import Evaluation
 from a3c_cartpole.recording import RECORD_FORMATS, Recorder, record_format
 from a3c_cartpole.saved_policy import GreedyPolicy
@@ -58,15 +59,27 @@ class PlayReport:
         }
 
     def summary(self) -> str:
-        mean, std = float(np.mean(self.returns)), float(np.std(self.returns))
         line = (
-            f"{self.env_id}: mean {mean:.1f} ± {std:.1f} (min {np.min(self.returns):g}, "
-            f"max {np.max(self.returns):g}) over {len(self.returns)} episodes"
+            f"{self.env_id}: mean {Evaluation(self.returns, self.threshold).mean_and_std()} "
+            f"(min {np.min(self.returns):g}, max {np.max(self.returns):g}) over {len(self.returns)} episodes"
         )
         if self.threshold is None:
             return line + " (the env defines no solved threshold)"
         verdict = "meets" if self.solved else "does not meet"
         return f"{line}; {verdict} the solved threshold of {self.threshold:g}"
+
+
+def _make_rendering(info: EnvInfo, render_mode: str | None) -> gym.Env:
+    """The env to play in, drawing frames as asked; an env that cannot draw is refused in one line.
+
+    Without frames to draw, render_mode is not passed at all: a user's env need not accept it.
+    """
+    if render_mode is None:
+        return make_env(info)
+    try:
+        return make_env(info, render_mode=render_mode)
+    except Exception as err:  # TypeError from a constructor without render_mode, or gymnasium's own Error
+        raise ConfigError(f"{info.env_id} cannot render frames ({render_mode}): {first_line(err)}") from None
 
 
 def play(
@@ -78,7 +91,6 @@ def play(
     echo=print,
 ) -> PlayReport:
     """Play `episodes` greedy episodes; show them in a window where possible, or record them."""
-    info = describe_env(policy.env_id)
     if record is not None:
         record_format(record)  # an unknown suffix or a missing encoder fails before any episode is played
     if window is None:
@@ -88,7 +100,7 @@ def play(
     render_mode = "rgb_array" if record is not None else ("human" if window else None)
     if not window:  # render off-screen: SDL would otherwise complain on stderr about a missing display
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-    env = gym.make(policy.env_id, render_mode=render_mode)
+    env = _make_rendering(policy.info, render_mode)
     returns = []
     with contextlib.ExitStack() as stack:
         stack.callback(env.close)
@@ -110,4 +122,4 @@ def play(
     if recorder is not None:
         note = " (a GIF stops there: record an .mp4 for every frame)" if recorder.full else ""
         echo(f"Recorded {recorder.frames} frames to {record}{note}")
-    return PlayReport(policy.env_id, np.asarray(returns), info.reward_threshold)
+    return PlayReport(policy.env_id, np.asarray(returns), policy.info.reward_threshold)

@@ -27,8 +27,22 @@ PRESETS_FILE = Path(__file__).with_name("presets.toml")
 NO_PRESET = "none"
 """`--preset none`: train with TrainConfig's plain defaults."""
 
-# What a preset may set: how to learn, not where to write, what to resume or which seed to use.
-NOT_PRESETTABLE = frozenset({"env_id", "save_dir", "seed", "verbose", "resume", "backend", "ray_address", "preset"})
+# What a preset may set: how to learn, not which env (its id, keyword arguments and package are what the
+# preset is chosen by), where to write, what to resume or which seed to use.
+NOT_PRESETTABLE = frozenset(
+    {
+        "env_id",
+        "env_kwargs",
+        "env_package",
+        "save_dir",
+        "seed",
+        "verbose",
+        "resume",
+        "backend",
+        "ray_address",
+        "preset",
+    }
+)
 
 
 @functools.cache

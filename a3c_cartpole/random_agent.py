@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from a3c_cartpole.envs import describe_env
+from a3c_cartpole.envs import EnvInfo
 from a3c_cartpole.episodes import run_episodes
 
 
 class RandomAgent:
     """Plays episodes with actions drawn uniformly at random (about 22 on CartPole)."""
 
-    def __init__(self, env_id: str, episodes: int, seed: int = 0) -> None:
-        self.info = describe_env(env_id)
+    def __init__(self, info: EnvInfo, episodes: int, seed: int = 0) -> None:
+        self.info = info
         self.episodes = episodes
         self.seed = seed
 
@@ -20,6 +20,4 @@ class RandomAgent:
         """Returns of every episode played."""
         rng = np.random.default_rng(self.seed)
         n_actions = self.info.n_actions
-        return run_episodes(
-            self.info.env_id, self.episodes, lambda obs: rng.integers(0, n_actions, size=len(obs)), self.seed
-        )
+        return run_episodes(self.info, self.episodes, lambda obs: rng.integers(0, n_actions, size=len(obs)), self.seed)

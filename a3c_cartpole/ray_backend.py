@@ -63,8 +63,8 @@ class RolloutActor:
     store and ship than eight small ones.
     """
 
-    def __init__(self, config: TrainConfig, obs_size: int, n_actions: int, env_seed: int, rng_seed) -> None:
-        self.learner = Learner(config, obs_size, n_actions, env_seed, rng_seed)
+    def __init__(self, config: TrainConfig, info: EnvInfo, env_seed: int, rng_seed) -> None:
+        self.learner = Learner(config, info, env_seed, rng_seed)
         variables = self.learner.model.ordered_variables()
         self.shapes = [tuple(v.shape) for v in variables]
         sizes = [int(np.prod(shape)) for shape in self.shapes]
@@ -180,10 +180,7 @@ class RayWorkerPool(threading.Thread):
             scheduling_strategy="SPREAD",
             runtime_env={"env_vars": ACTOR_ENV},
         )
-        return [
-            actor_class.remote(config, info.obs_size, info.n_actions, seed + 10_000 * (i + 1), [seed, i])
-            for i in range(config.workers)
-        ]
+        return [actor_class.remote(config, info, seed + 10_000 * (i + 1), [seed, i]) for i in range(config.workers)]
 
     def run(self) -> None:
         try:

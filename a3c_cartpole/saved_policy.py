@@ -1,23 +1,18 @@
 """Saving trained weights, and loading them back as a policy (for --play and for Python users).
 
-Next to the weights sits a small JSON run record naming the env and the network's size and
-activation, so a weights file can be rebuilt into the right network and refused for the wrong env.
+Which weights, which network and which env: saved_run.py reads that from the run record.
 """
 
 from __future__ import annotations
 
-import json
-import typing
 from pathlib import Path
 
-import numpy as np
-
-from a3c_cartpole.config import ACTIVATIONS, ConfigError, first_line
-from a3c_cartpole.envs import EnvInfo, describe_env
-from a3c_cartpole.model import ActorCriticModel, NumpyActorCritic, build_model
-from a3c_cartpole.outputs import RunFiles, atomic_path
-
-WEIGHTS_SUFFIX = ".weights.h5"
+from a3c_cartpole.config import ConfigError, first_line
+from a3c_cartpole.envs import EnvInfo, encode_observation
+from a3c_cartpole.model import ActorCriticModel, build_model
+from a3c_cartpole.numpy_policy import NumpyActorCritic
+from a3c_cartpole.outputs import atomic_path
+from a3c_cartpole.saved_run import SavedRun, find_run
 
 
 def save_weights(policy: NumpyActorCritic, info: EnvInfo, path: Path) -> None:
@@ -55,93 +50,35 @@ def load_model(
 class GreedyPolicy:
     """Maps one observation to the action the trained policy rates highest."""
 
-    def __init__(self, network: NumpyActorCritic, env_id: str) -> None:
+    def __init__(self, network: NumpyActorCritic, info: EnvInfo) -> None:
         self.network = network
-        self.env_id = env_id
+        self.info = info
 
-    def __call__(self, observation: np.ndarray) -> int:
-        obs = np.asarray(observation, dtype=np.float32).reshape(1, -1)
-        return int(self.network.greedy(obs)[0])
+    @property
+    def env_id(self) -> str:
+        return self.info.env_id
 
-
-def _read_record(record: Path) -> dict:
-    try:
-        saved = json.loads(record.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ConfigError(f"unreadable run record {record}: {err}") from None
-    if not isinstance(saved, dict):
-        raise ConfigError(f"unreadable run record {record}: not a JSON object")
-    return saved
+    def __call__(self, observation) -> int:
+        """The greedy action for an observation of the env (an index for a Discrete one, or its one-hot vector)."""
+        return int(self.network.greedy(encode_observation(self.info, observation))[0])
 
 
-class SavedRun(typing.NamedTuple):
-    """A weights file and what it takes to rebuild its network."""
-
-    weights: Path
-    env_id: str
-    hidden: int = 100
-    layers: int = 1
-    activation: str = "relu"
-    normalize_obs: bool = False
+def policy_from_run(run: SavedRun) -> GreedyPolicy:
+    """Load the weights of a found run into its network (TensorFlow is imported by now)."""
+    model = load_model(run.weights, run.info, run.hidden, run.layers, run.activation, run.normalize_obs)
+    return GreedyPolicy(model.snapshot(), run.info)
 
 
-def _find_run(path: Path, env_id: str | None) -> SavedRun:
-    """Resolve a save dir or weights file to the weights and the network they belong to.
-
-    Without a run record (a weights file copied on its own) the network is the default one.
-    """
-    untrained = f"no trained model in {path}: train one first with 'a3c-cartpole --train --save-dir {path}'"
-    if path.is_dir():
-        if env_id is None:
-            records = sorted(path.glob("*_run.json"))
-            if not records:
-                raise ConfigError(untrained)
-            if len(records) > 1:
-                found = ", ".join(r.name.removesuffix("_run.json") for r in records)
-                raise ConfigError(f"{path} holds runs for {found}; name the env (env_id / --env)")
-            env_id = _read_record(records[0]).get("env_id")
-            if not isinstance(env_id, str):
-                raise ConfigError(f"{records[0]} names no env; name it (env_id / --env)")
-        files = RunFiles(path, env_id)
-        weights = files.best_weights if files.best_weights.is_file() else files.final_weights
-        if not weights.is_file():
-            raise ConfigError(
-                f"no trained model for {env_id} in {path}: train one first with "
-                f"'a3c-cartpole --train --env {env_id} --save-dir {path}'"
-            )
-    elif path.name.endswith(WEIGHTS_SUFFIX):
-        weights = path
-        if env_id is None:
-            env_id = path.name.removesuffix(WEIGHTS_SUFFIX).rsplit("_", 1)[0]
-    elif not path.exists():
-        raise ConfigError(untrained)
-    else:
-        raise ConfigError(f"{path} is neither a save dir nor a '*{WEIGHTS_SUFFIX}' file")
-    record = RunFiles(weights.parent, env_id).run_record
-    run = SavedRun(weights, env_id)
-    if not record.is_file():
-        return run
-    saved = _read_record(record)
-    if saved.get("env_id") != env_id:
-        raise ConfigError(f"{weights} was trained on {saved.get('env_id')}, not {env_id}")
-    activation = saved.get("activation", run.activation)
-    if activation not in ACTIVATIONS:
-        raise ConfigError(f"{record} names an unknown activation {activation!r}")
-    return run._replace(
-        hidden=int(saved.get("hidden", run.hidden)),
-        layers=int(saved.get("layers", run.layers)),
-        activation=activation,
-        normalize_obs=bool(saved.get("normalize_obs", run.normalize_obs)),
-    )
-
-
-def load_policy(path: str | Path, env_id: str | None = None) -> GreedyPolicy:
+def load_policy(
+    path: str | Path, env_id: str | None = None, env_kwargs: dict | None = None, env_package: str | None = None
+) -> GreedyPolicy:
     """A greedy policy from a save dir (or a weights file) written by training.
+
+    The env is the run's, as its run record describes it: `env_kwargs` update its keyword
+    arguments, `env_package` replaces its package. Observations may come straight from
+    `gymnasium.make`: a Discrete one is one-hot encoded as in training.
 
     >>> policy = load_policy("a3c_runs")          # doctest: +SKIP
     >>> action = policy(env.reset(seed=0)[0])      # doctest: +SKIP
     """
-    run = _find_run(Path(path), env_id)
-    info = describe_env(run.env_id)
-    model = load_model(run.weights, info, run.hidden, run.layers, run.activation, run.normalize_obs)
-    return GreedyPolicy(model.snapshot(), run.env_id)
+    return policy_from_run(find_run(Path(path), env_id, env_kwargs, env_package))

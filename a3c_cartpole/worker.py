@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from a3c_cartpole.config import TrainConfig
-from a3c_cartpole.envs import make_vector_env
+from a3c_cartpole.envs import EnvInfo, make_vector_env
 from a3c_cartpole.global_model import LocalLink
 from a3c_cartpole.ledger import EpisodeLedger
 from a3c_cartpole.loss import UpdateStats, batch_signature, clipped_gradients
@@ -39,15 +39,15 @@ def make_gradient_step(model: ActorCriticModel, obs_size: int, config: TrainConf
 class Learner:
     """A local model with its own envs: turns the current weights into one gradient."""
 
-    def __init__(self, config: TrainConfig, obs_size: int, n_actions: int, env_seed: int, rng_seed) -> None:
+    def __init__(self, config: TrainConfig, info: EnvInfo, env_seed: int, rng_seed) -> None:
         self.model = build_model(
-            obs_size, n_actions, config.hidden, config.layers, config.activation, config.normalize_obs
+            info.obs_size, info.n_actions, config.hidden, config.layers, config.activation, config.normalize_obs
         )
-        envs, first_obs = make_vector_env(config.env_id, config.envs_per_worker, env_seed)
+        envs, first_obs = make_vector_env(info, config.envs_per_worker, env_seed)
         self.collector = RolloutCollector(
             envs, first_obs, np.random.default_rng(rng_seed), config.gamma, config.update_freq, config.gae_lambda
         )
-        self.gradient_step = make_gradient_step(self.model, obs_size, config)
+        self.gradient_step = make_gradient_step(self.model, info.obs_size, config)
 
     def gradients(self, policy: NumpyActorCritic, report: StepReport) -> tuple[list, UpdateStats, Batch] | None:
         """Act with `policy` (a copy of the local weights) and differentiate the loss; None if stopped.

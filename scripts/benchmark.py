@@ -72,18 +72,24 @@ def verify_ours(save_dir: Path, env_id: str) -> float:
     from a3c_cartpole.saved_policy import load_policy
 
     policy = load_policy(save_dir, env_id)
-    return float(np.mean(run_episodes(env_id, VERIFY_EPISODES, policy.network.greedy, VERIFY_SEED)))
+    return float(np.mean(run_episodes(policy.info, VERIFY_EPISODES, policy.network.greedy, VERIFY_SEED)))
 
 
 def verify_sb3(model_path: Path, env_id: str) -> float:
     from stable_baselines3 import A2C
 
+    from a3c_cartpole.envs import describe_env
     from a3c_cartpole.episodes import run_episodes
 
     model = A2C.load(model_path, device="cpu")
     return float(
         np.mean(
-            run_episodes(env_id, VERIFY_EPISODES, lambda obs: model.predict(obs, deterministic=True)[0], VERIFY_SEED)
+            run_episodes(
+                describe_env(env_id),
+                VERIFY_EPISODES,
+                lambda obs: model.predict(obs, deterministic=True)[0],
+                VERIFY_SEED,
+            )
         )
     )
 

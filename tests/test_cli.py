@@ -87,9 +87,28 @@ def test_help_exits_zero_and_documents_every_flag(capsys):
     assert "(default: None)" not in text and "(default: False)" not in text
 
 
-def test_no_mode_prints_the_help_and_succeeds(capsys):
-    code, out, _ = run_cli([], capsys)
-    assert code == 0 and "--train" in out and "usage:" in out
+def test_help_fits_two_screens_with_each_default_once(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")  # a plain terminal
+    code, out, _ = run_cli(["--help"], capsys)
+    lines = out.splitlines()
+    assert code == 0 and len(lines) <= 70 and max(map(len, lines)) <= 80
+    assert lines[0] == "usage: a3c-cartpole [--train | --play | --algorithm random] [options]"
+    text = " ".join(out.split())
+    assert text.count("(default: CartPole-v1)") == 1 and "(one per CPU by default)" not in text
+    assert "(default: one per CPU)" in text and f"(default: {os.cpu_count()})" not in text
+
+
+def test_no_arguments_print_a_short_usage_and_exit_2(capsys):
+    code, out, err = run_cli([], capsys)
+    assert code == 2 and out == ""
+    usage, error = err.splitlines()
+    assert usage == "usage: a3c-cartpole [--train | --play | --algorithm random] [options]"
+    assert error.startswith("a3c-cartpole: error:") and "--train" in error and "--play" in error
+
+
+def test_a_flag_without_a_mode_is_the_same_usage_error(capsys):
+    code, out, err = run_cli(["--env", "Acrobot-v1"], capsys)
+    assert code == 2 and out == "" and err.startswith("usage: a3c-cartpole")
 
 
 def test_version(capsys):
@@ -333,8 +352,7 @@ def test_record_to_unsupported_format_is_one_line(trained, tmp_path, capsys, no_
 
 
 def test_bad_input_in_a_real_process_is_one_line_on_stderr(tmp_path):
-    # The whole process's stderr, with TensorFlow loaded (--train imports it before checking the env):
-    # no C++ start-up chatter, no traceback, just the one line.
+    # The whole process's stderr, as a user's terminal gets it: no traceback, no warnings, just the one line.
     proc = subprocess.run(
         [BIN / "a3c-cartpole", "--env", "NoSuchEnv-v0", "--train", "--save-dir", tmp_path / "runs"],
         capture_output=True,

@@ -8,8 +8,7 @@ import json
 import keras
 import numpy as np
 
-from a3c_cartpole import load_policy
-from a3c_cartpole.master import train
+from a3c_cartpole import load_policy, train
 from a3c_cartpole.model import build_model
 from a3c_cartpole.outputs import RunFiles
 

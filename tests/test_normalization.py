@@ -9,9 +9,9 @@ import pytest
 import tensorflow as tf
 
 import a3c_cartpole
+from a3c_cartpole import train
 from a3c_cartpole.checkpoints import checkpoint_dir
 from a3c_cartpole.cli import main
-from a3c_cartpole.master import train
 from a3c_cartpole.model import build_model
 from a3c_cartpole.numpy_policy import NORMALIZER_CLIP
 from a3c_cartpole.outputs import RunFiles
@@ -19,7 +19,7 @@ from a3c_cartpole.outputs import RunFiles
 ENV = "CartPole-v1"
 ROLLOUT = 5 * 4  # states per update: --update-freq 5 x 4 envs
 RUN = dict(
-    env_id=ENV,
+    env=ENV,
     workers=1,
     envs_per_worker=4,
     update_freq=5,

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
+from a3c_cartpole import train
 from a3c_cartpole.cli import main
 from a3c_cartpole.config import ConfigError, TrainConfig
-from a3c_cartpole.master import train
 from a3c_cartpole.outputs import RunFiles
 from a3c_cartpole.presets import NOT_PRESETTABLE, load_presets, resolve_config
 
@@ -87,9 +87,9 @@ def test_a_flag_on_the_command_line_overrides_the_preset_and_the_record_keeps_wh
 
 
 def test_python_keywords_override_the_preset_like_flags(tmp_path):
-    train(env_id="CartPole-v1", save_dir=tmp_path / "a", seed=0, optimizer="adam", **SHORT)
+    train(env="CartPole-v1", save_dir=tmp_path / "a", seed=0, optimizer="adam", **SHORT)
     record = json.loads(RunFiles(tmp_path / "a", "CartPole-v1").run_record.read_text())
     assert record["config"]["optimizer"] == "adam" and record["preset"] == "CartPole-v1"
-    train(env_id="CartPole-v1", save_dir=tmp_path / "b", seed=0, preset="none", **SHORT)
+    train(env="CartPole-v1", save_dir=tmp_path / "b", seed=0, preset="none", **SHORT)
     record = json.loads(RunFiles(tmp_path / "b", "CartPole-v1").run_record.read_text())
     assert record["preset"] is None and record["config"]["optimizer"] == TrainConfig.optimizer

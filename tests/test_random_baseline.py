@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from a3c_cartpole.envs import describe_env
 from a3c_cartpole.episodes import run_episodes
 from a3c_cartpole.random_agent import RandomAgent
 
@@ -17,7 +18,7 @@ def balance(obs: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def random_returns():
-    return RandomAgent("CartPole-v1", 2000, seed=0).run()
+    return RandomAgent(describe_env("CartPole-v1"), 2000, seed=0).run()
 
 
 def test_random_cartpole_average_is_about_22(random_returns):
@@ -34,13 +35,15 @@ def test_random_returns_are_whole_episode_lengths(random_returns):
 
 
 def test_random_baseline_is_reproducible_by_seed(random_returns):
-    np.testing.assert_array_equal(RandomAgent("CartPole-v1", 2000, seed=0).run(), random_returns)
+    np.testing.assert_array_equal(RandomAgent(describe_env("CartPole-v1"), 2000, seed=0).run(), random_returns)
 
 
 @pytest.mark.parametrize(("episodes", "batch_size"), [(300, 128), (5, 256), (256, 256), (257, 256)])
 def test_run_episodes_returns_exactly_the_episodes_asked(episodes, batch_size):
     rng = np.random.default_rng(0)
-    returns = run_episodes("CartPole-v1", episodes, lambda obs: rng.integers(0, 2, len(obs)), 1, batch_size)
+    returns = run_episodes(
+        describe_env("CartPole-v1"), episodes, lambda obs: rng.integers(0, 2, len(obs)), 1, batch_size
+    )
     assert returns.shape == (episodes,)
     assert (returns >= 1).all()
 
@@ -50,11 +53,11 @@ def test_run_episodes_returns_exactly_the_episodes_asked(episodes, batch_size):
 def test_balancing_policy_scores_exactly_the_time_limit(env_id, limit):
     # The env keeps its time limit (SPEC defect 3: no env.unwrapped), and each env contributes only its
     # first episode, so a policy that never drops the pole scores the limit exactly: 200 (v0), 500 (v1).
-    returns = run_episodes(env_id, 40, balance, seed=0, batch_size=16)
+    returns = run_episodes(describe_env(env_id), 40, balance, seed=0, batch_size=16)
     np.testing.assert_array_equal(returns, np.full(40, float(limit)))
 
 
 def test_always_push_left_episodes_are_short():
     # Pushing one way only topples the pole in about 8-11 steps from any start in [-0.05, 0.05].
-    returns = run_episodes("CartPole-v1", 50, lambda obs: np.zeros(len(obs), np.int64), seed=0)
+    returns = run_episodes(describe_env("CartPole-v1"), 50, lambda obs: np.zeros(len(obs), np.int64), seed=0)
     assert returns.min() >= 5 and returns.max() <= 15

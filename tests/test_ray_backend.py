@@ -102,8 +102,8 @@ def test_actor_computes_the_same_gradient_as_a_thread_learner(tmp_path):
     config = ray_config(tmp_path, workers=1)
     info = describe_env(config.env_id)
     weights = build_model(info.obs_size, info.n_actions, config.hidden).snapshot()
-    learner = Learner(config, info.obs_size, info.n_actions, 7, [3, 0])
-    actor = RolloutActor(config, info.obs_size, info.n_actions, 7, [3, 0])  # in-process: no Ray needed
+    learner = Learner(config, info, 7, [3, 0])
+    actor = RolloutActor(config, info, 7, [3, 0])  # in-process: no Ray needed
 
     learner.model.load_snapshot(weights)
     seen = []

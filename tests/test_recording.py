@@ -83,7 +83,7 @@ def test_gif_keeps_every_other_frame(tmp_path):
     from PIL import Image
 
     path = tmp_path / "run.gif"
-    play(GreedyPolicy(ALWAYS_RIGHT, "CartPole-v1"), 2, 0, record=path, echo=lambda _: None)
+    play(GreedyPolicy(ALWAYS_RIGHT, describe_env("CartPole-v1")), 2, 0, record=path, echo=lambda _: None)
     expected = sum((n + 1) // 2 for n in episode_lengths(2))  # frames before steps 0, 2, 4, ...
     with Image.open(path) as gif:
         assert gif.n_frames == expected and gif.size == (300, 200)
@@ -94,7 +94,7 @@ def test_mp4_keeps_every_frame_at_full_size(tmp_path):
     import imageio.v2 as imageio
 
     path = tmp_path / "run.mp4"
-    play(GreedyPolicy(ALWAYS_RIGHT, "CartPole-v1"), 2, 0, record=path, echo=lambda _: None)
+    play(GreedyPolicy(ALWAYS_RIGHT, describe_env("CartPole-v1")), 2, 0, record=path, echo=lambda _: None)
     reader = imageio.get_reader(path, format="FFMPEG")
     try:
         frames = sum(1 for _ in reader)

@@ -9,11 +9,11 @@ import json
 import pytest
 import tensorflow as tf
 
+from a3c_cartpole import train as train_with_presets
 from a3c_cartpole.checkpoints import checkpoint_dir
 from a3c_cartpole.cli import main
 from a3c_cartpole.config import ConfigError, TrainConfig
 from a3c_cartpole.master import MasterAgent
-from a3c_cartpole.master import train as train_with_presets
 from a3c_cartpole.outputs import RunFiles
 from a3c_cartpole.tensorboard_log import tensorboard_dir
 
@@ -121,7 +121,7 @@ def test_checkpoint_manager_keeps_three(stopped_and_resumed):
         (dict(layers=2, max_eps=200), "has --layers 1, not 2"),
         (dict(activation="tanh", max_eps=200), "has --activation relu, not tanh"),
         (dict(optimizer="rmsprop", max_eps=200), "has --optimizer adam, not rmsprop"),
-        (dict(env_id="CartPole-v0", max_eps=200), "there are checkpoints for CartPole-v1"),
+        (dict(env="CartPole-v0", max_eps=200), "there are checkpoints for CartPole-v1"),
         (dict(max_eps=60), "already has .* episodes; give a --max-eps above that"),
     ],
 )

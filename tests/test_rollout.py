@@ -8,7 +8,7 @@ down the masking and bootstrap exactly; real CartPole vector envs check the same
 import numpy as np
 import pytest
 
-from a3c_cartpole.envs import make_vector_env
+from a3c_cartpole.envs import describe_env, make_vector_env
 from a3c_cartpole.numpy_policy import NumpyActorCritic
 from a3c_cartpole.rollout import FinishedEpisode, RolloutCollector
 
@@ -217,7 +217,7 @@ def test_cartpole_rollout_masks_autoreset_steps_and_returns_have_closed_form(mak
     # termination inside the rollout has R = 1 + 0.75 + ... + 0.75^k = 4 * (1 - 0.75^(k+1)) (exactly 1.0
     # at the terminal step: the env's reward, not -1); any other valid step has R = 1 + 0.75 * 4 = 4.
     gamma, t_max = 0.75, 200
-    envs, obs = make_vector_env("CartPole-v1", 4, seed=3)
+    envs, obs = make_vector_env(describe_env("CartPole-v1"), 4, seed=3)
     recorder = RecordingVectorEnv(envs)
     collector = RolloutCollector(recorder, obs, np.random.default_rng(3), gamma, t_max)
     log = ReportLog()
@@ -248,7 +248,7 @@ def test_cartpole_rollout_masks_autoreset_steps_and_returns_have_closed_form(mak
 
 
 def test_valid_rows_over_many_rollouts_equal_reported_steps(make_fixed_policy):
-    envs, obs = make_vector_env("CartPole-v1", 4, seed=11)
+    envs, obs = make_vector_env(describe_env("CartPole-v1"), 4, seed=11)
     collector = RolloutCollector(envs, obs, np.random.default_rng(11), 0.99, 50)
     log = ReportLog()
     rows_total = 0
@@ -273,7 +273,7 @@ def test_time_limit_is_kept_and_truncation_bootstraps(env_id, limit):
     # accurate bootstrap makes every return 1 + 0.75 * 4 = 4, including the truncated step (1 if it were
     # treated as a termination). Rows: 2 envs * (limit + 20) steps minus 1 autoreset step each.
     t_max = limit + 20
-    envs, obs = make_vector_env(env_id, 2, seed=5)
+    envs, obs = make_vector_env(describe_env(env_id), 2, seed=5)
     collector = RolloutCollector(envs, obs, np.random.default_rng(5), 0.75, t_max)
     log = ReportLog()
     try:
@@ -287,7 +287,7 @@ def test_time_limit_is_kept_and_truncation_bootstraps(env_id, limit):
 
 
 def test_make_vector_env_is_reset_and_reproducible_by_seed():
-    first = [make_vector_env("CartPole-v1", 3, seed=42) for _ in range(2)]
+    first = [make_vector_env(describe_env("CartPole-v1"), 3, seed=42) for _ in range(2)]
     try:
         (_, a), (_, b) = first
         assert a.shape == (3, 4) and a.dtype == np.float32
@@ -303,7 +303,7 @@ def test_sync_vector_env_truncation_is_masked_and_bootstrapped(make_fixed_policy
     # never reaches the flag, so each env is truncated at 200 steps with return -200. With reward -1 per
     # step and V = -4 = -1/(1 - 0.75) everywhere, every valid return is -1 + 0.75 * -4 = -4.
     # Rows: 2 envs * 220 steps minus 1 autoreset step each = 438.
-    envs, obs = make_vector_env("MountainCar-v0", 2, seed=0)
+    envs, obs = make_vector_env(describe_env("MountainCar-v0"), 2, seed=0)
     collector = RolloutCollector(envs, obs, np.random.default_rng(0), 0.75, 220)
     log = ReportLog()
     try:

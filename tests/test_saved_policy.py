@@ -11,9 +11,9 @@ import pytest
 import tensorflow as tf
 
 import a3c_cartpole
+from a3c_cartpole import train
 from a3c_cartpole.checkpoints import checkpoint_dir
 from a3c_cartpole.config import ConfigError
-from a3c_cartpole.master import train
 from a3c_cartpole.model import build_model
 from a3c_cartpole.play import play
 
@@ -22,9 +22,9 @@ ENV = "CartPole-v1"
 
 @pytest.fixture(scope="module")
 def save_dir(tmp_path_factory):
-    """A short seeded run: enough learning that the policy uses both actions."""
+    """A short seeded run of the default network (no preset): enough learning that the policy uses both actions."""
     directory = tmp_path_factory.mktemp("policy")
-    train(env_id=ENV, seed=0, workers=1, save_dir=directory, max_steps=15_000, verbose=False)
+    train(env=ENV, preset="none", seed=0, workers=1, save_dir=directory, max_steps=15_000, verbose=False)
     return directory
 
 
@@ -119,7 +119,7 @@ def test_play_reports_exactly_the_scores_of_a_plain_gymnasium_loop(save_dir):
 
 def test_network_of_two_tanh_layers_is_rebuilt_from_the_run_record(tmp_path, states):
     options = dict(hidden=16, layers=2, activation="tanh")
-    train(env_id=ENV, seed=0, workers=1, save_dir=tmp_path, max_eps=20, verbose=False, **options)
+    train(env=ENV, seed=0, workers=1, save_dir=tmp_path, max_eps=20, verbose=False, **options)
     network = a3c_cartpole.load_policy(tmp_path).network  # shaped by the run record, not by arguments
     assert (network.layers, network.hidden, network.activation) == (2, 16, "tanh")
     final = a3c_cartpole.load_policy(tmp_path / f"{ENV}_final.weights.h5").network

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.util import event_pb2
 
-from a3c_cartpole.master import train
+from a3c_cartpole import train
 from a3c_cartpole.tensorboard_log import tensorboard_dir
 
 EXPECTED_TAGS = {

@@ -19,8 +19,10 @@ import numpy as np
 import pytest
 
 import a3c_cartpole
+from a3c_cartpole import train
+from a3c_cartpole.envs import describe_env
 from a3c_cartpole.episodes import run_episodes
-from a3c_cartpole.master import TrainResult, summary, train
+from a3c_cartpole.master import TrainResult, summary
 from a3c_cartpole.outputs import RunFiles
 from a3c_cartpole.random_agent import RandomAgent
 from tests.scripted_envs import FallsLateEnv, registered
@@ -47,20 +49,21 @@ def greedy_mean(save_dir, env_id, episodes=100, seed=0):
     """Mean return of the saved (best) model, greedy, on seeds seed..seed+episodes-1."""
     policy = a3c_cartpole.load_policy(save_dir)
     assert policy.env_id == env_id
-    return float(run_episodes(env_id, episodes, policy.network.greedy, seed).mean())
+    return float(run_episodes(policy.info, episodes, policy.network.greedy, seed).mean())
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     save_dir = tmp_path_factory.mktemp("trained")
-    result = train(env_id=ENV, seed=0, workers=2, save_dir=save_dir, max_steps=40_000, verbose=False)
+    # the default network, as measured above (the CartPole-v1 preset trains another)
+    result = train(env=ENV, preset="none", seed=0, workers=2, save_dir=save_dir, max_steps=40_000, verbose=False)
     return save_dir, result
 
 
 def untrained_network(save_dir, env_id):
     """The network a seed-0 run of `env_id` starts from: the same settings, stopped at the first env
     step, before any update (the first would come after 5 steps)."""
-    train(env_id=env_id, seed=0, workers=2, save_dir=save_dir, max_steps=1, verbose=False)
+    train(env=env_id, seed=0, workers=2, save_dir=save_dir, max_steps=1, verbose=False)
     assert json.loads(RunFiles(save_dir, env_id).run_record.read_text())["updates"] == 0
     return a3c_cartpole.load_policy(RunFiles(save_dir, env_id).final_weights).network
 
@@ -89,7 +92,7 @@ def test_trained_greedy_agent_clears_a_bar_far_above_its_untrained_network_and_r
     """
     save_dir, _ = run
     before = float(run_episodes(ENV, 100, untrained.greedy, 0).mean())
-    random_mean = float(RandomAgent(ENV, 500, seed=0).run().mean())
+    random_mean = float(RandomAgent(describe_env(ENV), 500, seed=0).run().mean())
     assert 15 < random_mean < 30  # sanity of the random yardstick itself (~22)
     assert before < LEARNED_GREEDY / 2 and random_mean < LEARNED_GREEDY / 2  # the bar is far above both
     trained = greedy_mean(save_dir, ENV)
@@ -232,7 +235,7 @@ def test_training_and_its_evaluations_end_episodes_at_the_envs_time_limit(tmp_pa
     # max_episode_steps=7, every episode must be truncated at 7 steps (return 7), in training and when
     # the final model is evaluated. Without the limit every episode would last 50 steps.
     with registered("FallsLate-v0", FallsLateEnv, max_episode_steps=7) as env_id:
-        result = train(env_id=env_id, seed=0, workers=1, envs_per_worker=4, max_eps=24, eval_episodes=10,
+        result = train(env=env_id, seed=0, workers=1, envs_per_worker=4, max_eps=24, eval_episodes=10,
                        save_dir=tmp_path, verbose=False)  # fmt: skip
         _, rows = read_csv(RunFiles(tmp_path, env_id).episodes_csv)
     assert len(rows) == result.episodes == 24
@@ -245,7 +248,7 @@ def test_training_and_its_evaluations_end_episodes_at_the_envs_time_limit(tmp_pa
 
 def test_episode_budget_is_exact_with_two_workers(tmp_path):
     # 2 workers x 8 envs finish episodes in bursts; the ledger must keep exactly 37 of them.
-    result = train(env_id=ENV, seed=1, workers=2, save_dir=tmp_path, max_eps=37, verbose=False)
+    result = train(env=ENV, seed=1, workers=2, save_dir=tmp_path, max_eps=37, verbose=False)
     header, rows = read_csv(tmp_path / f"{ENV}_episodes.csv")
     assert header == HEADER
     assert result.episodes == 37 and "37" in result.stop_reason
@@ -263,7 +266,7 @@ def test_cartpole_v0_run_stops_as_soon_as_it_is_solved(tmp_path):
     # Measured, CartPole-v0 preset: seed 0 solved CartPole-v0 (threshold 195) in each of 10 runs, with
     # weights taken after 3.4k-11.0k env steps, and stopped after 4.6k-14.0k (9-12 s); the cap of 150k
     # steps is far above that.
-    result = train(env_id="CartPole-v0", seed=0, workers=2, save_dir=tmp_path, max_steps=150_000, verbose=False)
+    result = train(env="CartPole-v0", seed=0, workers=2, save_dir=tmp_path, max_steps=150_000, verbose=False)
     assert result.solved and result.stop_reason == "solved"
     assert result.steps < 150_000  # early stop: it did not run out the budget
     assert result.best_evaluation.mean >= 195 and len(result.best_evaluation.returns) == 100

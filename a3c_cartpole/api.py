@@ -1,0 +1,102 @@
+"""`a3c_cartpole.train`: the command line's training run, called from Python with the flags as keywords.
+
+The keywords are TrainConfig's fields, and their help is the one `--help` shows (config.option),
+so the two cannot drift apart. Importing this module is cheap: the settings and the env are
+checked first, and TensorFlow loads only after that, with its C++ start-up lines muted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from a3c_cartpole.config import TrainConfig, option_default, option_keyword
+from a3c_cartpole.presets import resolve_config
+from a3c_cartpole.tf_setup import import_tensorflow_quietly
+
+if TYPE_CHECKING:
+    from a3c_cartpole.master import TrainResult
+
+
+def run_training(given: dict[str, Any], preset: str | None = None) -> TrainResult:
+    """Resolve the settings (defaults, preset, `given`), check the env, then load TensorFlow and train.
+
+    `given` holds TrainConfig field names and only the values the user set.
+    """
+    from a3c_cartpole.envs import describe_env
+
+    config = resolve_config(given, preset)
+    describe_env(config.env_id, config.env_kwargs, config.env_package)
+    import_tensorflow_quietly()
+    from a3c_cartpole.master import MasterAgent
+
+    return MasterAgent(config).train()
+
+
+def train(
+    env: str | None = None,
+    *,
+    env_kwargs: dict[str, Any] | None = None,
+    env_package: str | None = None,
+    save_dir: str | Path | None = None,
+    seed: int | None = None,
+    preset: str | None = None,
+    lr: float | None = None,
+    optimizer: str | None = None,
+    lr_schedule: str | None = None,
+    gamma: float | None = None,
+    gae_lambda: float | None = None,
+    update_freq: int | None = None,
+    max_eps: int | None = None,
+    max_steps: int | None = None,
+    workers: int | None = None,
+    envs_per_worker: int | None = None,
+    entropy_coef: float | None = None,
+    value_coef: float | None = None,
+    hidden: int | None = None,
+    layers: int | None = None,
+    activation: str | None = None,
+    max_grad_norm: float | None = None,
+    normalize_obs: bool | None = None,
+    normalize_advantage: bool | None = None,
+    eval_episodes: int | None = None,
+    eval_every: int | None = None,
+    early_stop: bool | None = None,
+    verbose: bool | None = None,
+    resume: bool | None = None,
+    checkpoint_every: int | None = None,
+    backend: str | None = None,
+    ray_address: str | None = None,
+) -> TrainResult:
+    keywords = locals()  # exactly the parameters: one per TrainConfig field (tests/test_api.py holds them to it)
+    given = {
+        field.name: keywords[option_keyword(field)]
+        for field in dataclasses.fields(TrainConfig)
+        if field.name != "preset" and keywords[option_keyword(field)] is not None
+    }
+    return run_training(given, preset)
+
+
+def _docstring() -> str:
+    """train()'s docstring: a paragraph on how settings resolve, then every keyword with its help and default."""
+    lines = []
+    for field in dataclasses.fields(TrainConfig):
+        default = option_default(field)
+        shown = field.metadata.get("shown") or repr(str(default) if isinstance(default, Path) else default)
+        choices = field.metadata.get("choices")
+        allowed = f", one of {', '.join(map(repr, choices))}" if choices else ""
+        lines.append(f"    {option_keyword(field)}: {field.metadata['help']}{allowed} (default: {shown})")
+    return (
+        "Train A3C on a gymnasium env, as `a3c-cartpole --train` does, and return a TrainResult.\n\n"
+        "Each keyword is the flag of the same name (`env` is --env, `early_stop=False` is --no-early-stop,\n"
+        "`verbose=False` is --quiet). One left out (None) takes the env's preset -- or the one `preset`\n"
+        'names; "none" for no preset -- and then the default shown. Bad values raise ConfigError (a\n'
+        "ValueError) before TensorFlow loads.\n\n"
+        "    >>> result = a3c_cartpole.train(env='CartPole-v1', seed=0)   # doctest: +SKIP\n"
+        "    >>> result.solved, result.files.best_weights                  # doctest: +SKIP\n\n"
+        "Keywords:\n" + "\n".join(lines) + "\n"
+    )
+
+
+train.__doc__ = _docstring()

@@ -1,0 +1,106 @@
+"""Finding a trained run on disk, and what it takes to rebuild its network and its env.
+
+Next to the weights sits a small JSON run record naming the env (id, keyword arguments, package)
+and the network's size and activation, so a weights file can be rebuilt into the right network
+for the right env, and refused for the wrong one. None of this needs TensorFlow: --play finds the
+run and checks its env first, and refuses a missing model or a bad env at once.
+"""
+
+from __future__ import annotations
+
+import json
+import typing
+from pathlib import Path
+
+from a3c_cartpole.config import ACTIVATIONS, ConfigError
+from a3c_cartpole.envs import EnvInfo, describe_env
+from a3c_cartpole.outputs import RunFiles
+
+WEIGHTS_SUFFIX = ".weights.h5"
+
+
+class SavedRun(typing.NamedTuple):
+    """A weights file, the env it was trained on, and the shape of its network."""
+
+    weights: Path
+    info: EnvInfo
+    hidden: int = 100
+    layers: int = 1
+    activation: str = "relu"
+    normalize_obs: bool = False
+
+
+def _read_record(record: Path) -> dict:
+    try:
+        saved = json.loads(record.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ConfigError(f"unreadable run record {record}: {err}") from None
+    if not isinstance(saved, dict):
+        raise ConfigError(f"unreadable run record {record}: not a JSON object")
+    return saved
+
+
+def _weights_in_dir(path: Path, env_id: str | None) -> tuple[Path, str]:
+    """The best (else the final) weights of the run in save dir `path`, and its env id."""
+    if env_id is None:
+        records = sorted(path.glob("*_run.json"))
+        if not records:
+            raise ConfigError(
+                f"no trained model in {path}: train one first with 'a3c-cartpole --train --save-dir {path}'"
+            )
+        if len(records) > 1:
+            found = ", ".join(r.name.removesuffix("_run.json") for r in records)
+            raise ConfigError(f"{path} holds runs for {found}; name the env (env_id / --env)")
+        env_id = _read_record(records[0]).get("env_id")
+        if not isinstance(env_id, str):
+            raise ConfigError(f"{records[0]} names no env; name it (env_id / --env)")
+    files = RunFiles(path, env_id)
+    weights = files.best_weights if files.best_weights.is_file() else files.final_weights
+    if not weights.is_file():
+        raise ConfigError(
+            f"no trained model for {env_id} in {path}: train one first with "
+            f"'a3c-cartpole --train --env {env_id} --save-dir {path}'"
+        )
+    return weights, env_id
+
+
+def find_run(
+    path: Path, env_id: str | None = None, env_kwargs: dict | None = None, env_package: str | None = None
+) -> SavedRun:
+    """Resolve a save dir or a weights file to the weights, the env and the network they belong to.
+
+    The env is the one of the run record: its id, its keyword arguments updated by `env_kwargs`
+    (the user's win), its package unless `env_package` names another. Without a record (a weights
+    file copied on its own) the network is the default one and the env takes only what is given.
+    """
+    path = Path(path)
+    if path.is_dir():
+        weights, env_id = _weights_in_dir(path, env_id)
+    elif path.name.endswith(WEIGHTS_SUFFIX):
+        weights = path
+    elif not path.exists():
+        raise ConfigError(f"no trained model in {path}: train one first with 'a3c-cartpole --train --save-dir {path}'")
+    else:
+        raise ConfigError(f"{path} is neither a save dir nor a '*{WEIGHTS_SUFFIX}' file")
+    # A weights file is named <env>_best or <env>_final; its record is <env>_run.json beside it.
+    named = env_id or weights.name.removesuffix(WEIGHTS_SUFFIX).rsplit("_", 1)[0]
+    record = RunFiles(weights.parent, named).run_record
+    saved = _read_record(record) if record.is_file() else {}
+    if env_id is None:  # the file name holds the id only up to "/" -> "_": the record has it whole
+        env_id = saved.get("env_id", named)
+    elif saved and saved.get("env_id") != env_id:
+        raise ConfigError(f"{weights} was trained on {saved.get('env_id')}, not {env_id}")
+    activation = saved.get("activation", SavedRun._field_defaults["activation"])
+    if activation not in ACTIVATIONS:
+        raise ConfigError(f"{record} names an unknown activation {activation!r}")
+    info = describe_env(
+        env_id, {**(saved.get("env_kwargs") or {}), **(env_kwargs or {})}, env_package or saved.get("env_package")
+    )
+    return SavedRun(
+        weights,
+        info,
+        hidden=int(saved.get("hidden", SavedRun._field_defaults["hidden"])),
+        layers=int(saved.get("layers", SavedRun._field_defaults["layers"])),
+        activation=activation,
+        normalize_obs=bool(saved.get("normalize_obs", SavedRun._field_defaults["normalize_obs"])),
+    )

@@ -1,0 +1,74 @@
+"""The Python API a newcomer finds with help() and dir(): train's keywords are the flags, and it is quiet."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import os
+import subprocess
+import sys
+
+import pytest
+
+import a3c_cartpole
+from a3c_cartpole.cli import build_parser
+from a3c_cartpole.config import ConfigError, TrainConfig, option_flag, option_keyword
+
+
+def test_train_has_one_keyword_per_option_in_the_options_order():
+    parameters = inspect.signature(a3c_cartpole.train).parameters
+    assert list(parameters) == [option_keyword(field) for field in dataclasses.fields(TrainConfig)]
+    assert list(parameters)[:2] == ["env", "env_kwargs"] and {"lr", "gamma", "seed", "save_dir"} <= set(parameters)
+    assert all(p.default is None for p in parameters.values())  # left out: the preset's value, then the default
+
+
+def test_train_keywords_are_the_flags_of_train():
+    flags = {option for action in build_parser()._actions for option in action.option_strings}
+    for field in dataclasses.fields(TrainConfig):
+        assert option_flag(field) in flags, field.name
+        if option_keyword(field) not in ("verbose", "early_stop"):  # --quiet and --no-early-stop say the opposite
+            assert option_flag(field) == "--" + option_keyword(field).replace("_", "-")
+
+
+def test_help_of_train_lists_every_keyword_with_its_default():
+    doc = inspect.getdoc(a3c_cartpole.train)
+    for field in dataclasses.fields(TrainConfig):
+        assert f"\n    {option_keyword(field)}: {field.metadata['help']}" in doc
+    assert "    lr: learning rate (default: 0.001)" in doc and "    env: gymnasium id, or MODULE:ID" in doc
+
+
+def test_public_names_are_listed():
+    assert set(a3c_cartpole.__all__) == {
+        "ConfigError",
+        "GreedyPolicy",
+        "TrainResult",
+        "__version__",
+        "load_policy",
+        "train",
+    }
+    assert dir(a3c_cartpole) == sorted(a3c_cartpole.__all__)
+    for name in a3c_cartpole.__all__:
+        assert getattr(a3c_cartpole, name) is not None
+    assert "env_id" in inspect.signature(a3c_cartpole.load_policy).parameters  # SPEC: load_policy(path, env_id=None)
+
+
+def test_an_unknown_keyword_is_a_type_error_and_a_bad_value_a_config_error(tmp_path):
+    with pytest.raises(TypeError, match="env_id"):
+        a3c_cartpole.train(env_id="CartPole-v1")
+    with pytest.raises(ConfigError, match="--lr"):
+        a3c_cartpole.train(lr=-1.0, save_dir=tmp_path)
+    with pytest.raises(ConfigError, match="use Taxi-v4"):
+        a3c_cartpole.train(env="Taxi-v3", save_dir=tmp_path)
+
+
+def test_training_from_python_prints_no_tensorflow_start_up_lines(tmp_path):
+    # A user's own process: no TF_CPP_MIN_LOG_LEVEL, nothing imported yet. stderr must stay empty.
+    script = (
+        "import a3c_cartpole\n"
+        f"result = a3c_cartpole.train(save_dir={str(tmp_path)!r}, max_eps=3, workers=1, envs_per_worker=2, "
+        "seed=0, verbose=False)\n"
+        "print(result.episodes)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "3\n", "")
