@@ -37,7 +37,7 @@ RUN_STATE_KEY = "run_state/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 def checkpoint_dir(save_dir: Path, env_id: str) -> Path:
-    return Path(save_dir) / "checkpoints" / env_id
+    return RunFiles(save_dir, env_id).checkpoints
 
 
 @dataclasses.dataclass
