@@ -1,7 +1,8 @@
 """The `a3c-cartpole` command: parse flags, validate them, dispatch to train, random or play.
 
 TensorFlow takes seconds to import, so it is imported only after the flags are known to be good
-and a mode that needs it was chosen: `--help`, `--version` and bad flags answer at once.
+and a mode that needs it was chosen: `--help`, `--version` and bad flags answer at once, and so
+does a `--train` into a save dir that another run is training or that holds a run it would replace.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from a3c_cartpole.config import (
     require_positive,
     require_seed,
 )
+from a3c_cartpole.save_dir import check_save_dir
 from a3c_cartpole.tf_setup import import_tensorflow_quietly
 
 DEFAULTS = TrainConfig.__dataclass_fields__
@@ -170,11 +172,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-eps and --max-steps count the whole run)",
     )
     train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="remove the --env's earlier run in --save-dir and start over (without it, a fresh --train there is "
+        "refused)",
+    )
+    train.add_argument(
         "--checkpoint-every",
         type=int,
         default=_default("checkpoint_every"),
         metavar="N",
-        help="global updates between checkpoints (one is also written at the end and on Ctrl-C)",
+        help="global updates between checkpoints (one is also written at the start, at the end and on Ctrl-C)",
     )
 
     scale = p.add_argument_group("scaling out (pip install 'a3c-cartpole[ray]')")
@@ -271,8 +279,10 @@ def run(args: argparse.Namespace) -> int:
             backend=args.backend,
             ray_address=args.ray_address,
             resume=args.resume,
+            overwrite=args.overwrite,
             checkpoint_every=args.checkpoint_every,
         )
+        check_save_dir(config)  # a run in progress there, or one a fresh start would replace: refused at once
         import_tensorflow_quietly()
         from a3c_cartpole.master import MasterAgent, summary
 

@@ -109,8 +109,10 @@ class TrainConfig:
     """With backend "ray": None starts a private local Ray instance; "auto" or HOST:PORT joins a running cluster."""
     resume: bool = False
     """Continue the run in save_dir from its latest checkpoint (same env and hidden size)."""
+    overwrite: bool = False
+    """Remove the env's earlier run in save_dir and start over; without it a fresh start there is refused."""
     checkpoint_every: int = 1000
-    """Global updates between two checkpoints (one is also written at the end and on Ctrl-C)."""
+    """Global updates between two checkpoints (one is also written at the start, at the end and on Ctrl-C)."""
 
     def __post_init__(self) -> None:
         for flag, value in {
@@ -150,6 +152,8 @@ class TrainConfig:
                 raise ConfigError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
         if self.lr_schedule == "linear" and self.max_steps is None:
             raise ConfigError("--lr-schedule linear decays to 0 at the step budget: give --max-steps")
+        if self.overwrite and self.resume:
+            raise ConfigError("--overwrite starts over and --resume continues: choose one")
         if self.ray_address is not None and self.backend != "ray":
             raise ConfigError("--ray-address goes with --backend ray")
         if self.backend == "ray" and importlib.util.find_spec("ray") is None:

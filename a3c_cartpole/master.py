@@ -24,6 +24,7 @@ from a3c_cartpole.ledger import EpisodeLedger
 from a3c_cartpole.model import NumpyActorCritic, build_model
 from a3c_cartpole.outputs import MOVING_AVERAGE_WINDOW, RunFiles, write_episodes_csv, write_json, write_plot
 from a3c_cartpole.progress import ProgressPrinter
+from a3c_cartpole.save_dir import claim_save_dir
 from a3c_cartpole.saved_policy import save_weights
 from a3c_cartpole.tensorboard_log import TrainingBoard, run_settings, tensorboard_dir
 from a3c_cartpole.worker import Learner, Worker
@@ -107,6 +108,11 @@ class MasterAgent:
         return result
 
     def train(self) -> TrainResult:
+        """Train holding the save dir's lock until the last file is written."""
+        with claim_save_dir(self.config):
+            return self._train()
+
+    def _train(self) -> TrainResult:
         config, info, files = self.config, self.info, self.files
         seed_everything(self.seed)
         ledger = EpisodeLedger(config.max_eps, config.max_steps)
@@ -118,10 +124,12 @@ class MasterAgent:
         checkpoints = TrainingCheckpoints(config, info, shared, self.seed)
         resumed, old_episodes = checkpoints.resume(files) if config.resume else (checkpoints.state, [])
         workers = self._make_workers(shared, ledger)  # Ray connects here: a bad address must fail first...
-        if not config.resume:  # ...before the run this one replaces loses its checkpoints and curves
-            checkpoints.start_fresh()
+        if not config.resume:  # ...before --overwrite removes the earlier run (the lock refused a fresh start over one)
+            files.remove()
         check = SolvedCheck(info, config.eval_episodes, config.eval_every)
         checkpoints.apply(resumed, old_episodes, ledger, check, workers)
+        if not config.resume:  # from now on a run killed at any moment can be resumed
+            checkpoints.save(ledger, check, workers, 0.0, None)
         solved_at: tuple[int, int, float] | None = tuple(resumed.solved_at) if resumed.solved_at else None
         board = TrainingBoard(tensorboard_dir(config.save_dir, config.env_id), len(old_episodes), resumed.steps)
         board.settings(run_settings(config, self.seed, resumed_at_episode=len(old_episodes)), step=resumed.steps)
