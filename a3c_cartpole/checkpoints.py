@@ -5,7 +5,7 @@ moments and its `iterations` counter) and a small JSON run state kept in a strin
 episodes, env steps, updates and seconds trained so far, the seed, each worker's action-sampling
 RNG state, the best evaluation and when the run was solved. `tf.train.CheckpointManager` writes
 one when a fresh run starts (so a run killed at any moment can be resumed), every `checkpoint_every`
-updates, at the end and after Ctrl-C, and keeps the last three.
+updates, at the end and after a stop signal (Ctrl-C, SIGTERM, SIGHUP), and keeps the last three.
 
 The episode log itself lives in episodes.csv, which is rewritten just before every checkpoint,
 so on resume it holds at least the checkpoint's episodes; rows past them (a run killed between

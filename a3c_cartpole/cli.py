@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from a3c_cartpole.config import (
     require_positive,
     require_seed,
 )
+from a3c_cartpole.outputs import RunFiles
 from a3c_cartpole.save_dir import check_save_dir
 from a3c_cartpole.tf_setup import import_tensorflow_quietly
 
@@ -31,12 +33,18 @@ DEFAULTS = TrainConfig.__dataclass_fields__
 PLAY_EPISODES = 10
 RANDOM_EPISODES = 100
 
+# Exit codes (README, "Stopping and resuming"); a stop signal gives 128 + its number, as a shell reports it.
+EXIT_SOLVED = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_NOT_SOLVED = 3
+
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a bad flag costs the user one line instead of the whole usage block."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _default(name: str):
@@ -182,7 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=_default("checkpoint_every"),
         metavar="N",
-        help="global updates between checkpoints (one is also written at the start, at the end and on Ctrl-C)",
+        help="global updates between checkpoints (one is also written at the start, at the end and on Ctrl-C, "
+        "SIGTERM or SIGHUP)",
     )
 
     scale = p.add_argument_group("scaling out (pip install 'a3c-cartpole[ray]')")
@@ -219,7 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument(
         "--json",
         action="store_true",
-        help="with --play: print only the evaluation report, as one JSON object",
+        help="print only the result as one JSON object on stdout: --play's evaluation report, --train's "
+        "end-of-run summary (progress then goes to stderr)",
     )
     return p
 
@@ -228,14 +238,19 @@ def _to_stderr(text: str) -> None:
     print(text, file=sys.stderr)
 
 
+def _where(files: RunFiles) -> dict:
+    """The save dir and the run's files on disk, for --train --json."""
+    return {"save_dir": str(files.save_dir), "files": {name: str(path) for name, path in files.existing().items()}}
+
+
 def run(args: argparse.Namespace) -> int:
     require_positive("--episodes", args.episodes)
     require_positive("--max-eps", args.max_eps)
     require_seed(args.seed)
     if args.record is not None and not args.play:
         raise ConfigError("--record goes with --play")
-    if args.json and not args.play:
-        raise ConfigError("--json goes with --play")
+    if args.json and not (args.play or args.train):
+        raise ConfigError("--json goes with --play or --train")
 
     if args.algorithm == "random":
         from a3c_cartpole.random_agent import RandomAgent
@@ -286,10 +301,15 @@ def run(args: argparse.Namespace) -> int:
         import_tensorflow_quietly()
         from a3c_cartpole.master import MasterAgent, summary
 
-        result = MasterAgent(config).train()
-        if args.quiet:
+        # with --json, stdout carries the JSON object and nothing else
+        result = MasterAgent(config, progress=sys.stderr if args.json else None).train()
+        if args.json:
+            print(json.dumps({"env_id": config.env_id, **result.as_dict(), **_where(result.files)}))
+        elif args.quiet:
             print(summary(result))
-        return 0
+        if result.interrupted_by is not None:
+            return 128 + result.interrupted_by
+        return EXIT_SOLVED if result.solved else EXIT_NOT_SOLVED
 
     import_tensorflow_quietly()
     from a3c_cartpole.play import play
@@ -312,16 +332,16 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     except ConfigError as err:
         print(f"a3c-cartpole: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:  # Ctrl-C outside training (e.g. while TensorFlow loads)
         print("a3c-cartpole: interrupted", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGINT
     except OSError as err:  # e.g. the disk filled up or the save dir vanished while writing
         print(f"a3c-cartpole: error: {err}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except WorkerFailed as err:
         print(f"a3c-cartpole: error: {err}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

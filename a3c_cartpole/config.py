@@ -112,7 +112,7 @@ class TrainConfig:
     overwrite: bool = False
     """Remove the env's earlier run in save_dir and start over; without it a fresh start there is refused."""
     checkpoint_every: int = 1000
-    """Global updates between two checkpoints (one is also written at the start, at the end and on Ctrl-C)."""
+    """Global updates between two checkpoints (one is also written at the start, at the end and on a stop signal)."""
 
     def __post_init__(self) -> None:
         for flag, value in {

@@ -9,8 +9,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+import signal
 import time
 from pathlib import Path
+from typing import TextIO
 
 import keras
 import numpy as np
@@ -26,6 +28,7 @@ from a3c_cartpole.outputs import MOVING_AVERAGE_WINDOW, RunFiles, write_episodes
 from a3c_cartpole.progress import ProgressPrinter
 from a3c_cartpole.save_dir import claim_save_dir
 from a3c_cartpole.saved_policy import save_weights
+from a3c_cartpole.stop_signals import StopSignals, signal_words
 from a3c_cartpole.tensorboard_log import TrainingBoard, run_settings, tensorboard_dir
 from a3c_cartpole.worker import Learner, Worker
 
@@ -50,6 +53,26 @@ class TrainResult:
     training_moving_average: float | None
     seed: int
     files: RunFiles
+    interrupted_by: int | None = None
+    """The signal (SIGINT for Ctrl-C) that stopped the run, if one did."""
+
+    def as_dict(self) -> dict:
+        """The outcome, JSON-ready: the run record and `--train --json` report these fields."""
+        best = self.best_evaluation
+        return {
+            "solved": self.solved,
+            "solved_at_episode": self.solved_at_episode,
+            "solved_at_step": self.solved_at_step,
+            "solved_at_seconds": self.solved_at_seconds,
+            "episodes": self.episodes,
+            "steps": self.steps,
+            "seconds": self.seconds,
+            "stop_reason": self.stop_reason,
+            "best_eval_mean": None if best is None else best.mean,
+            "best_eval_std": None if best is None else best.std,
+            "training_moving_average": self.training_moving_average,
+            "seed": self.seed,
+        }
 
 
 def ensure_writable(directory: Path) -> None:
@@ -73,13 +96,14 @@ def seed_everything(seed: int) -> None:
 class MasterAgent:
     """Runs one A3C training run as configured."""
 
-    def __init__(self, config: TrainConfig) -> None:
+    def __init__(self, config: TrainConfig, progress: TextIO | None = None) -> None:
+        """`progress`: where live progress goes (stdout by default; stderr when stdout carries JSON)."""
         self.config = config
         self.info = describe_env(config.env_id)
         ensure_writable(config.save_dir)
         self.files = RunFiles(config.save_dir, config.env_id)
         self.seed = config.seed if config.seed is not None else int.from_bytes(os.urandom(3), "little")
-        self.progress = ProgressPrinter(config.verbose)
+        self.progress = ProgressPrinter(config.verbose, progress)
         self.best_policy: NumpyActorCritic | None = None
 
     def _make_workers(self, shared: GlobalModel, ledger: EpisodeLedger) -> list[Worker]:
@@ -108,11 +132,11 @@ class MasterAgent:
         return result
 
     def train(self) -> TrainResult:
-        """Train holding the save dir's lock until the last file is written."""
-        with claim_save_dir(self.config):
-            return self._train()
+        """Train holding the save dir's lock, with SIGTERM and SIGHUP stopping the run as Ctrl-C does."""
+        with claim_save_dir(self.config), StopSignals() as signals:
+            return self._train(signals)
 
-    def _train(self) -> TrainResult:
+    def _train(self, signals: StopSignals) -> TrainResult:
         config, info, files = self.config, self.info, self.files
         seed_everything(self.seed)
         ledger = EpisodeLedger(config.max_eps, config.max_steps)
@@ -147,29 +171,34 @@ class MasterAgent:
         ledger.start_time = time.perf_counter() - resumed.seconds  # a resumed run's clock continues
         self.progress.start(resumed.steps)
         last_csv = time.perf_counter()
+        interrupted_by = None
         try:
             for worker in workers:
                 worker.start()
-            while any(w.is_alive() for w in workers):
-                time.sleep(POLL_SECONDS)
-                episodes, steps = ledger.snapshot()
-                recent = ledger.recent_mean(GATE_EPISODES)
-                if check.due(recent, len(episodes), steps):
-                    result = self._judge(shared.snapshot(), check, board, len(episodes), steps)
-                    if result.solved and solved_at is None:
-                        solved_at = (len(episodes), steps, time.perf_counter() - ledger.start_time)
-                        if config.early_stop:
-                            ledger.request_stop("solved")
-                self.progress.update(len(episodes), steps, ledger.recent_mean(MOVING_AVERAGE_WINDOW), _best_mean(check))
-                board.poll(episodes, steps, _worker_stats(workers), lambda: float(shared.optimizer.learning_rate))
-                if checkpoints.due():  # also rewrites the CSV
-                    checkpoints.save(ledger, check, workers, time.perf_counter() - ledger.start_time, solved_at)
-                    last_csv = time.perf_counter()
-                if time.perf_counter() - last_csv > CSV_EVERY_SECONDS:
-                    write_episodes_csv(files.episodes_csv, episodes)
-                    last_csv = time.perf_counter()
-        except KeyboardInterrupt:
-            ledger.request_stop("interrupted by Ctrl-C")
+            with signals.interrupting():  # a stop signal ends the loop at once, as Ctrl-C does
+                while any(w.is_alive() for w in workers):
+                    time.sleep(POLL_SECONDS)
+                    episodes, steps = ledger.snapshot()
+                    recent = ledger.recent_mean(GATE_EPISODES)
+                    if check.due(recent, len(episodes), steps):
+                        result = self._judge(shared.snapshot(), check, board, len(episodes), steps)
+                        if result.solved and solved_at is None:
+                            solved_at = (len(episodes), steps, time.perf_counter() - ledger.start_time)
+                            if config.early_stop:
+                                ledger.request_stop("solved")
+                    self.progress.update(
+                        len(episodes), steps, ledger.recent_mean(MOVING_AVERAGE_WINDOW), _best_mean(check)
+                    )
+                    board.poll(episodes, steps, _worker_stats(workers), lambda: float(shared.optimizer.learning_rate))
+                    if checkpoints.due():  # also rewrites the CSV
+                        checkpoints.save(ledger, check, workers, time.perf_counter() - ledger.start_time, solved_at)
+                        last_csv = time.perf_counter()
+                    if time.perf_counter() - last_csv > CSV_EVERY_SECONDS:
+                        write_episodes_csv(files.episodes_csv, episodes)
+                        last_csv = time.perf_counter()
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM / SIGHUP turned into StopRequested
+            interrupted_by = getattr(stop, "signum", signal.SIGINT)
+            ledger.request_stop(f"interrupted by {signal_words(interrupted_by)}")
             self.progress.message("Interrupted: stopping the workers and saving what was learned...")
         finally:  # whatever ended the loop, no worker outlives it
             ledger.request_stop("the master stopped")
@@ -206,6 +235,7 @@ class MasterAgent:
             training_moving_average=ledger.recent_mean(MOVING_AVERAGE_WINDOW),
             seed=self.seed,
             files=files,
+            interrupted_by=interrupted_by,
         )
         write_json(files.run_record, _run_record(config, result, shared.updates))
         failed = [w for w in workers if w.error is not None]
@@ -233,26 +263,14 @@ def _best_mean(check: SolvedCheck) -> float | None:
 
 
 def _run_record(config: TrainConfig, result: TrainResult, updates: int) -> dict:
-    best = result.best_evaluation
     return {
         "env_id": config.env_id,
         "hidden": config.hidden,
         "layers": config.layers,
         "activation": config.activation,
         "config": config.as_dict(),
-        "seed": result.seed,
-        "solved": result.solved,
-        "solved_at_episode": result.solved_at_episode,
-        "solved_at_step": result.solved_at_step,
-        "solved_at_seconds": result.solved_at_seconds,
-        "episodes": result.episodes,
-        "steps": result.steps,
         "updates": updates,
-        "seconds": result.seconds,
-        "stop_reason": result.stop_reason,
-        "best_eval_mean": None if best is None else best.mean,
-        "best_eval_std": None if best is None else best.std,
-        "training_moving_average": result.training_moving_average,
+        **result.as_dict(),
     }
 
 
