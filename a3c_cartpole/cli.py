@@ -186,6 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
         "refused)",
     )
     train.add_argument(
+        "--stop-when-solved-again",
+        action="store_true",
+        help="with --resume of a solved run: stop at the next passed solved check (early stopping acts once per run)",
+    )
+    train.add_argument(
         "--checkpoint-every",
         type=int,
         default=_default("checkpoint_every"),
@@ -295,6 +300,7 @@ def run(args: argparse.Namespace) -> int:
             ray_address=args.ray_address,
             resume=args.resume,
             overwrite=args.overwrite,
+            stop_when_solved_again=args.stop_when_solved_again,
             checkpoint_every=args.checkpoint_every,
         )
         check_save_dir(config)  # a run in progress there, or one a fresh start would replace: refused at once

@@ -111,6 +111,8 @@ class TrainConfig:
     """Continue the run in save_dir from its latest checkpoint (same env and hidden size)."""
     overwrite: bool = False
     """Remove the env's earlier run in save_dir and start over; without it a fresh start there is refused."""
+    stop_when_solved_again: bool = False
+    """On resuming a solved run, stop at the next passed solved check (early stopping acts once per run otherwise)."""
     checkpoint_every: int = 1000
     """Global updates between two checkpoints (one is also written at the start, at the end and on a stop signal)."""
 
@@ -154,6 +156,8 @@ class TrainConfig:
             raise ConfigError("--lr-schedule linear decays to 0 at the step budget: give --max-steps")
         if self.overwrite and self.resume:
             raise ConfigError("--overwrite starts over and --resume continues: choose one")
+        if self.stop_when_solved_again and not (self.resume and self.early_stop):
+            raise ConfigError("--stop-when-solved-again goes with --resume, without --no-early-stop")
         if self.ray_address is not None and self.backend != "ray":
             raise ConfigError("--ray-address goes with --backend ray")
         if self.backend == "ray" and importlib.util.find_spec("ray") is None:

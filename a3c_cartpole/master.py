@@ -167,6 +167,8 @@ class MasterAgent:
                 f"Resuming from {checkpoints.manager.latest_checkpoint}: episode {resumed.episodes:,}, "
                 f"{resumed.steps:,} env steps, {resumed.updates:,} updates, {resumed.seconds:.1f} s trained"
             )
+        if solved_at is not None:
+            self.progress.message(_resuming_solved_run(config, solved_at[0], check.best))
 
         ledger.start_time = time.perf_counter() - resumed.seconds  # a resumed run's clock continues
         self.progress.start(resumed.steps)
@@ -186,6 +188,9 @@ class MasterAgent:
                             solved_at = (len(episodes), steps, time.perf_counter() - ledger.start_time)
                             if config.early_stop:
                                 ledger.request_stop("solved")
+                        elif result.solved and config.stop_when_solved_again:
+                            self.progress.message(f"Solved again at episode {len(episodes):,}: stopping.")
+                            ledger.request_stop("solved again")
                     self.progress.update(
                         len(episodes), steps, ledger.recent_mean(MOVING_AVERAGE_WINDOW), _best_mean(check)
                     )
@@ -272,6 +277,22 @@ def _run_record(config: TrainConfig, result: TrainResult, updates: int) -> dict:
         "updates": updates,
         **result.as_dict(),
     }
+
+
+def _resuming_solved_run(config: TrainConfig, solved_at_episode: int, best: Evaluation | None) -> str:
+    """Why a resumed solved run keeps training, and until when."""
+    budget = f"--max-eps {config.max_eps:,}"
+    if config.max_steps is not None:
+        budget += f" / --max-steps {config.max_steps:,}"
+    score = "" if best is None else f" (best greedy mean {best.mean:.1f} ± {best.std:.1f})"
+    if config.stop_when_solved_again:
+        plan = f"training on until the solved check passes again, or to the budget ({budget})"
+    else:
+        plan = (
+            f"training on to the budget ({budget}) with early stopping off; "
+            "add --stop-when-solved-again to stop at the next passed solved check"
+        )
+    return f"This run was solved at episode {solved_at_episode:,}{score}: {plan}."
 
 
 def summary(result: TrainResult) -> str:
