@@ -218,4 +218,5 @@ def test_stop_when_solved_again_ends_a_resumed_solved_run_at_the_next_passed_che
     result, screen = resume_solved(solved_run, tmp_path, max_eps=solved.episodes + 5000, stop_when_solved_again=True)
     assert "training on until the solved check passes again, or to the budget" in screen
     assert result.stop_reason == "solved again" and "Solved again at episode" in screen
-    assert solved.episodes < result.episodes < solved.episodes + 5000
+    # the first check may come before any new episode ends: the model it resumed with still passes
+    assert solved.episodes <= result.episodes < solved.episodes + 5000
