@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from a3c_cartpole.config import TrainConfig, option_default, option_keyword
 from a3c_cartpole.presets import resolve_config
@@ -19,19 +19,23 @@ if TYPE_CHECKING:
     from a3c_cartpole.master import TrainResult
 
 
-def run_training(given: dict[str, Any], preset: str | None = None) -> TrainResult:
-    """Resolve the settings (defaults, preset, `given`), check the env, then load TensorFlow and train.
+def run_training(given: dict[str, Any], preset: str | None = None, progress: TextIO | None = None) -> TrainResult:
+    """Resolve the settings (defaults, preset, `given`), check the env and the save dir, then load
+    TensorFlow and train: every refusal comes before the seconds TensorFlow takes to load.
 
-    `given` holds TrainConfig field names and only the values the user set.
+    `given` holds TrainConfig field names and only the values the user set; `progress` is where live
+    progress goes (stdout by default).
     """
     from a3c_cartpole.envs import describe_env
+    from a3c_cartpole.save_dir import check_save_dir
 
     config = resolve_config(given, preset)
     describe_env(config.env_id, config.env_kwargs, config.env_package)
+    check_save_dir(config)  # a run in progress there, or one a fresh start would replace
     import_tensorflow_quietly()
     from a3c_cartpole.master import MasterAgent
 
-    return MasterAgent(config).train()
+    return MasterAgent(config, progress).train()
 
 
 def train(

@@ -4,7 +4,8 @@ A checkpoint is one `tf.train.Checkpoint` of the global model, the shared optimi
 moments and its `iterations` counter) and a small JSON run state kept in a string variable:
 episodes, env steps, updates and seconds trained so far, the seed, each worker's action-sampling
 RNG state, the best evaluation and when the run was solved. `tf.train.CheckpointManager` writes
-one every `checkpoint_every` updates, at the end and after Ctrl-C, and keeps the last three.
+one when a fresh run starts (so a run killed at any moment can be resumed), every `checkpoint_every`
+updates, at the end and after a stop signal (Ctrl-C, SIGTERM, SIGHUP), and keeps the last three.
 
 The episode log itself lives in episodes.csv, which is rewritten just before every checkpoint,
 so on resume it holds at least the checkpoint's episodes; rows past them (a run killed between
@@ -18,7 +19,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -30,14 +30,13 @@ from a3c_cartpole.evaluation import Evaluation, EvaluationPoint, SolvedCheck
 from a3c_cartpole.global_model import GlobalModel, learning_rate
 from a3c_cartpole.ledger import EpisodeLedger, EpisodeRecord
 from a3c_cartpole.outputs import CSV_HEADER, RunFiles, write_episodes_csv
-from a3c_cartpole.tensorboard_log import tensorboard_dir
 
 CHECKPOINTS_KEPT = 3
 RUN_STATE_KEY = "run_state/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 def checkpoint_dir(save_dir: Path, env_id: str) -> Path:
-    return Path(save_dir) / "checkpoints" / env_id
+    return RunFiles(save_dir, env_id).checkpoints
 
 
 @dataclasses.dataclass
@@ -142,11 +141,6 @@ class TrainingCheckpoints:
             self._manager = tf.train.CheckpointManager(self._checkpoint, str(self.directory), CHECKPOINTS_KEPT)
         return self._manager
 
-    def start_fresh(self) -> None:
-        """A new run: earlier checkpoints and TensorBoard curves of this env belong to the run it replaces."""
-        shutil.rmtree(self.directory, ignore_errors=True)
-        shutil.rmtree(tensorboard_dir(self.config.save_dir, self.config.env_id), ignore_errors=True)
-
     def resume(self, files: RunFiles) -> tuple[RunState, list[EpisodeRecord]]:
         """Load the latest checkpoint into the model and optimizer; return its state and episode log.
 
@@ -157,6 +151,8 @@ class TrainingCheckpoints:
         if latest is None:
             others = sorted(p.name for p in self.directory.parent.glob("*") if tf.train.latest_checkpoint(str(p)))
             hint = f" (there are checkpoints for {', '.join(others)}: pass that --env)" if others else ""
+            if files.existing():
+                hint = f" (the rest of its run can be replaced with --train --overwrite){hint}"
             raise ConfigError(f"nothing to resume: no checkpoint for {config.env_id} in {config.save_dir}{hint}")
         try:
             saved = RunState.from_json(tf.train.load_variable(latest, RUN_STATE_KEY).decode())

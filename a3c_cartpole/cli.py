@@ -2,8 +2,9 @@
 
 Every training flag is a TrainConfig field, declared once in config.py with its help, so --help,
 `a3c_cartpole.train` and its docstring say the same. TensorFlow takes seconds to import, so it is
-imported only once the flags and the env are known to be good and a mode that needs it was
-chosen: --help, --version, a bad flag and a bad env are answered at once.
+imported only once the flags, the env and the save dir are known to be good and a mode that needs it
+was chosen: --help, --version, a bad flag, a bad env and a --train into a save dir that another run
+is training or that holds a run it would replace are answered at once.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import ast
 import dataclasses
 import json
+import signal
 import sys
 import typing
 from pathlib import Path
@@ -32,6 +34,7 @@ from a3c_cartpole.config import (
     require_seed,
 )
 from a3c_cartpole.envs import describe_env
+from a3c_cartpole.outputs import RunFiles
 from a3c_cartpole.presets import preset_names
 from a3c_cartpole.tf_setup import import_tensorflow_quietly
 
@@ -42,12 +45,18 @@ RANDOM_EPISODES = 100
 FIELD_TYPES = typing.get_type_hints(TrainConfig)
 METAVARS = {int: "N", float: "X"}
 
+# Exit codes (README, "Stopping and resuming"); a stop signal gives 128 + its number, as a shell reports it.
+EXIT_SOLVED = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_NOT_SOLVED = 3
+
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a bad flag costs the user one line instead of the usage block."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
 
 
 class CompactHelpFormatter(argparse.HelpFormatter):
@@ -157,7 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"episodes to play (default: {PLAY_EPISODES}, random: {RANDOM_EPISODES})",
     )
     play.add_argument("--record", type=Path, metavar="FILE", help="--play into a .gif or .mp4, not a window")
-    play.add_argument("--json", action="store_true", help="--play prints only its report, as JSON")
+    play.add_argument(
+        "--json", action="store_true", help="print only the result (--play: report; --train: summary) as JSON"
+    )
     return p
 
 
@@ -169,14 +180,19 @@ def _env_id(args: argparse.Namespace) -> str:
     return args.env_id or TrainConfig.env_id
 
 
+def _where(files: RunFiles) -> dict:
+    """The save dir and the run's files on disk, for --train --json."""
+    return {"save_dir": str(files.save_dir), "files": {name: str(path) for name, path in files.existing().items()}}
+
+
 def run(args: argparse.Namespace) -> int:
     require_positive("--episodes", args.episodes)
     require_positive("--max-eps", args.max_eps)
     require_seed(args.seed)
     if args.record is not None and not args.play:
         raise ConfigError("--record goes with --play")
-    if args.json and not args.play:
-        raise ConfigError("--json goes with --play")
+    if args.json and not (args.play or args.train):
+        raise ConfigError("--json goes with --play or --train")
 
     if args.algorithm == "random":
         from a3c_cartpole.evaluation import Evaluation
@@ -198,12 +214,17 @@ def run(args: argparse.Namespace) -> int:
             for field in dataclasses.fields(TrainConfig)
             if field.name != "preset" and getattr(args, field.name) is not None
         }
-        result = run_training(given, args.preset)
-        if args.verbose is False:  # --quiet: no progress was printed, so the summary is still due
+        # with --json, stdout carries the JSON object and nothing else
+        result = run_training(given, args.preset, sys.stderr if args.json else None)
+        if args.json:
+            print(json.dumps({"env_id": result.files.env_id, **result.as_dict(), **_where(result.files)}))
+        elif args.verbose is False:  # --quiet: no progress was printed, so the summary is still due
             from a3c_cartpole.master import summary
 
             print(summary(result))
-        return 0
+        if result.interrupted_by is not None:
+            return 128 + result.interrupted_by
+        return EXIT_SOLVED if result.solved else EXIT_NOT_SOLVED
 
     from a3c_cartpole.saved_run import find_run
 
@@ -229,16 +250,16 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     except ConfigError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGINT
     except OSError as err:  # e.g. the disk filled up or the save dir vanished while writing
         print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except WorkerFailed as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

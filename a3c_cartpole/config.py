@@ -170,6 +170,12 @@ class TrainConfig:
     )
     resume: bool = option(False, help="continue the run in --save-dir", flag="--resume")
     """From its latest checkpoint, with the same env and network; the budgets count the whole run."""
+    overwrite: bool = option(False, help="replace the env's earlier run in --save-dir", flag="--overwrite")
+    """Without it a fresh start over an earlier run is refused: nothing a user trained is lost silently."""
+    stop_when_solved_again: bool = option(
+        False, help="a resumed solved run stops at its next pass", flag="--stop-when-solved-again"
+    )
+    """Early stopping acts once per run; this re-arms it on resuming a solved run."""
     checkpoint_every: int = option(1000, help="updates between checkpoints", metavar="N")
     """One is also written at the end and on Ctrl-C."""
     backend: str = option("threads", help="where workers run", group=SCALING, choices=BACKENDS)
@@ -216,6 +222,10 @@ class TrainConfig:
         require_env_kwargs(self.env_kwargs)
         if self.lr_schedule == "linear" and self.max_steps is None:
             raise ConfigError("--lr-schedule linear decays to 0 at the step budget: give --max-steps")
+        if self.overwrite and self.resume:
+            raise ConfigError("--overwrite starts over and --resume continues: choose one")
+        if self.stop_when_solved_again and not (self.resume and self.early_stop):
+            raise ConfigError("--stop-when-solved-again goes with --resume, without --no-early-stop")
         if self.ray_address is not None and self.backend != "ray":
             raise ConfigError("--ray-address goes with --backend ray")
         if self.backend == "ray" and importlib.util.find_spec("ray") is None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+import signal
 import time
 from pathlib import Path
+from typing import TextIO
 
 import keras
 import numpy as np
@@ -25,7 +27,9 @@ from a3c_cartpole.ledger import EpisodeLedger
 from a3c_cartpole.model import NumpyActorCritic, build_model
 from a3c_cartpole.outputs import MOVING_AVERAGE_WINDOW, RunFiles, write_episodes_csv, write_json, write_plot
 from a3c_cartpole.progress import ProgressPrinter
+from a3c_cartpole.save_dir import claim_save_dir
 from a3c_cartpole.saved_policy import save_weights
+from a3c_cartpole.stop_signals import StopSignals, signal_words
 from a3c_cartpole.tensorboard_log import TrainingBoard, run_settings, tensorboard_dir
 from a3c_cartpole.worker import Learner, Worker
 
@@ -52,6 +56,26 @@ class TrainResult:
     files: RunFiles
     evaluations: list[EvaluationPoint] = dataclasses.field(default_factory=list)
     """Every greedy evaluation of the run, in order (a resumed run's earlier ones included)."""
+    interrupted_by: int | None = None
+    """The signal (SIGINT for Ctrl-C) that stopped the run, if one did."""
+
+    def as_dict(self) -> dict:
+        """The outcome, JSON-ready: the run record and `--train --json` report these fields."""
+        best = self.best_evaluation
+        return {
+            "solved": self.solved,
+            "solved_at_episode": self.solved_at_episode,
+            "solved_at_step": self.solved_at_step,
+            "solved_at_seconds": self.solved_at_seconds,
+            "episodes": self.episodes,
+            "steps": self.steps,
+            "seconds": self.seconds,
+            "stop_reason": self.stop_reason,
+            "best_eval_mean": None if best is None else best.mean,
+            "best_eval_std": None if best is None else best.std,
+            "training_moving_average": self.training_moving_average,
+            "seed": self.seed,
+        }
 
 
 def ensure_writable(directory: Path) -> None:
@@ -75,13 +99,14 @@ def seed_everything(seed: int) -> None:
 class MasterAgent:
     """Runs one A3C training run as configured."""
 
-    def __init__(self, config: TrainConfig) -> None:
+    def __init__(self, config: TrainConfig, progress: TextIO | None = None) -> None:
+        """`progress`: where live progress goes (stdout by default; stderr when stdout carries JSON)."""
         self.config = config
         self.info = describe_env(config.env_id, config.env_kwargs, config.env_package)
         ensure_writable(config.save_dir)
         self.files = RunFiles(config.save_dir, config.env_id)
         self.seed = config.seed if config.seed is not None else int.from_bytes(os.urandom(3), "little")
-        self.progress = ProgressPrinter(config.verbose)
+        self.progress = ProgressPrinter(config.verbose, progress)
         self.best_policy: NumpyActorCritic | None = None
 
     def _make_workers(self, shared: GlobalModel, ledger: EpisodeLedger) -> list[Worker]:
@@ -108,6 +133,9 @@ class MasterAgent:
             solved_at = (n_episodes, steps, at_seconds)  # when the weights that passed were taken
             if self.config.early_stop:
                 ledger.request_stop("solved")
+        elif result.solved and self.config.stop_when_solved_again:
+            self.progress.message(f"Solved again at episode {n_episodes:,}: stopping.")
+            ledger.request_stop("solved again")
         return solved_at
 
     def _record(self, policy, result: Evaluation, check: SolvedCheck, board, n_episodes: int, steps: int) -> Evaluation:
@@ -124,6 +152,11 @@ class MasterAgent:
         return result
 
     def train(self) -> TrainResult:
+        """Train holding the save dir's lock, with SIGTERM and SIGHUP stopping the run as Ctrl-C does."""
+        with claim_save_dir(self.config), StopSignals() as signals:
+            return self._train(signals)
+
+    def _train(self, signals: StopSignals) -> TrainResult:
         config, info, files = self.config, self.info, self.files
         seed_everything(self.seed)
         ledger = EpisodeLedger(config.max_eps, config.max_steps)
@@ -137,10 +170,12 @@ class MasterAgent:
         checkpoints = TrainingCheckpoints(config, info, shared, self.seed)
         resumed, old_episodes = checkpoints.resume(files) if config.resume else (checkpoints.state, [])
         workers = self._make_workers(shared, ledger)  # Ray connects here: a bad address must fail first...
-        if not config.resume:  # ...before the run this one replaces loses its checkpoints and curves
-            checkpoints.start_fresh()
+        if not config.resume:  # ...before --overwrite removes the earlier run (the lock refused a fresh start over one)
+            files.remove()
         check = SolvedCheck(info, config.eval_episodes, config.eval_every)
         checkpoints.apply(resumed, old_episodes, ledger, check, workers)
+        if not config.resume:  # from now on a run killed at any moment can be resumed
+            checkpoints.save(ledger, check, workers, 0.0, None)
         solved_at: tuple[int, int, float] | None = tuple(resumed.solved_at) if resumed.solved_at else None
         board = TrainingBoard(tensorboard_dir(config.save_dir, config.env_id), len(old_episodes), resumed.steps)
         board.settings(run_settings(config, self.seed, resumed_at_episode=len(old_episodes)), step=resumed.steps)
@@ -155,34 +190,41 @@ class MasterAgent:
                 f"Resuming from {checkpoints.manager.latest_checkpoint}: episode {resumed.episodes:,}, "
                 f"{resumed.steps:,} env steps, {resumed.updates:,} updates, {resumed.seconds:.1f} s trained"
             )
+        if solved_at is not None:
+            self.progress.message(_resuming_solved_run(config, solved_at[0], check.best))
 
         ledger.start_time = time.perf_counter() - resumed.seconds  # a resumed run's clock continues
         self.progress.start(resumed.steps)
         last_csv = time.perf_counter()
         evaluator = EvaluationProcess()
+        interrupted_by = None
         try:
             for worker in workers:
                 worker.start()
-            while any(w.is_alive() for w in workers):
-                time.sleep(POLL_SECONDS)
-                answer = evaluator.collect()
-                if answer is not None:
-                    solved_at = self._take_answer(answer, check, board, ledger, solved_at)
-                episodes, steps = ledger.snapshot()
-                idle = not evaluator.busy and not ledger.stopping
-                if idle and check.due(ledger.recent_mean(GATE_EPISODES), len(episodes), steps):
-                    policy, now = shared.snapshot(), time.perf_counter() - ledger.start_time
-                    evaluator.submit(check.request(policy), (policy, len(episodes), steps, now))
-                self.progress.update(len(episodes), steps, ledger.recent_mean(MOVING_AVERAGE_WINDOW), _best_mean(check))
-                board.poll(episodes, steps, _worker_stats(workers), lambda: float(shared.optimizer.learning_rate))
-                if checkpoints.due():  # also rewrites the CSV
-                    checkpoints.save(ledger, check, workers, time.perf_counter() - ledger.start_time, solved_at)
-                    last_csv = time.perf_counter()
-                if time.perf_counter() - last_csv > CSV_EVERY_SECONDS:
-                    write_episodes_csv(files.episodes_csv, episodes)
-                    last_csv = time.perf_counter()
-        except KeyboardInterrupt:
-            ledger.request_stop("interrupted by Ctrl-C")
+            with signals.interrupting():  # a stop signal ends the loop at once, as Ctrl-C does
+                while any(w.is_alive() for w in workers):
+                    time.sleep(POLL_SECONDS)
+                    answer = evaluator.collect()
+                    if answer is not None:
+                        solved_at = self._take_answer(answer, check, board, ledger, solved_at)
+                    episodes, steps = ledger.snapshot()
+                    idle = not evaluator.busy and not ledger.stopping
+                    if idle and check.due(ledger.recent_mean(GATE_EPISODES), len(episodes), steps):
+                        policy, now = shared.snapshot(), time.perf_counter() - ledger.start_time
+                        evaluator.submit(check.request(policy), (policy, len(episodes), steps, now))
+                    self.progress.update(
+                        len(episodes), steps, ledger.recent_mean(MOVING_AVERAGE_WINDOW), _best_mean(check)
+                    )
+                    board.poll(episodes, steps, _worker_stats(workers), lambda: float(shared.optimizer.learning_rate))
+                    if checkpoints.due():  # also rewrites the CSV
+                        checkpoints.save(ledger, check, workers, time.perf_counter() - ledger.start_time, solved_at)
+                        last_csv = time.perf_counter()
+                    if time.perf_counter() - last_csv > CSV_EVERY_SECONDS:
+                        write_episodes_csv(files.episodes_csv, episodes)
+                        last_csv = time.perf_counter()
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM / SIGHUP turned into StopRequested
+            interrupted_by = getattr(stop, "signum", signal.SIGINT)
+            ledger.request_stop(f"interrupted by {signal_words(interrupted_by)}")
             self.progress.message("Interrupted: stopping the workers and saving what was learned...")
         finally:  # whatever ended the loop, no worker outlives it
             ledger.request_stop("the master stopped")
@@ -233,6 +275,7 @@ class MasterAgent:
             seed=self.seed,
             files=files,
             evaluations=list(check.history),
+            interrupted_by=interrupted_by,
         )
         write_json(files.run_record, _run_record(config, result, shared.updates))
         failed = [w for w in workers if w.error is not None]
@@ -260,7 +303,6 @@ def _best_mean(check: SolvedCheck) -> float | None:
 
 
 def _run_record(config: TrainConfig, result: TrainResult, updates: int) -> dict:
-    best = result.best_evaluation
     return {
         "env_id": config.env_id,
         "env_kwargs": config.env_kwargs,
@@ -271,21 +313,26 @@ def _run_record(config: TrainConfig, result: TrainResult, updates: int) -> dict:
         "normalize_obs": config.normalize_obs,
         "preset": config.preset,
         "config": config.as_dict(),
-        "seed": result.seed,
-        "solved": result.solved,
-        "solved_at_episode": result.solved_at_episode,
-        "solved_at_step": result.solved_at_step,
-        "solved_at_seconds": result.solved_at_seconds,
-        "episodes": result.episodes,
-        "steps": result.steps,
         "updates": updates,
-        "seconds": result.seconds,
-        "stop_reason": result.stop_reason,
-        "best_eval_mean": None if best is None else best.mean,
-        "best_eval_std": None if best is None else best.std,
-        "training_moving_average": result.training_moving_average,
+        **result.as_dict(),
         "evaluations": [point._asdict() for point in result.evaluations],
     }
+
+
+def _resuming_solved_run(config: TrainConfig, solved_at_episode: int, best: Evaluation | None) -> str:
+    """Why a resumed solved run keeps training, and until when."""
+    budget = f"--max-eps {config.max_eps:,}"
+    if config.max_steps is not None:
+        budget += f" / --max-steps {config.max_steps:,}"
+    score = "" if best is None else f" (best greedy mean {best.mean:.1f} ± {best.std:.1f})"
+    if config.stop_when_solved_again:
+        plan = f"training on until the solved check passes again, or to the budget ({budget})"
+    else:
+        plan = (
+            f"training on to the budget ({budget}) with early stopping off; "
+            "add --stop-when-solved-again to stop at the next passed solved check"
+        )
+    return f"This run was solved at episode {solved_at_episode:,}{score}: {plan}."
 
 
 def summary(result: TrainResult) -> str:

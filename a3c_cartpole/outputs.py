@@ -10,6 +10,7 @@ import contextlib
 import csv
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -17,7 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from a3c_cartpole.ledger import EpisodeRecord
+if TYPE_CHECKING:  # the ledger imports TensorFlow; the CLI reads RunFiles before TensorFlow is loaded
+    from a3c_cartpole.ledger import EpisodeRecord
 
 if TYPE_CHECKING:
     from a3c_cartpole.evaluation import EvaluationPoint
@@ -29,7 +31,7 @@ os.umask(_UMASK)
 
 
 class RunFiles:
-    """Names of the files of one env's run in a save dir (each carries the env id)."""
+    """Names of the files and folders of one env's run in a save dir (each carries the env id)."""
 
     def __init__(self, save_dir: Path, env_id: str) -> None:
         self.save_dir = Path(save_dir)
@@ -40,6 +42,33 @@ class RunFiles:
         self.episodes_csv = self.save_dir / f"{stem}_episodes.csv"
         self.plot = self.save_dir / f"{stem}_returns.png"
         self.run_record = self.save_dir / f"{stem}_run.json"
+        self.checkpoints = self.save_dir / "checkpoints" / env_id
+        self.tensorboard = self.save_dir / "tensorboard" / env_id
+        self.lock = self.save_dir / f".{stem}.lock"
+
+    def outputs(self) -> dict[str, Path]:
+        """Everything the run writes, by name, checkpoints first (the lock file is the folder's, not the run's)."""
+        return {
+            "checkpoints": self.checkpoints,
+            "best_weights": self.best_weights,
+            "final_weights": self.final_weights,
+            "episodes_csv": self.episodes_csv,
+            "plot": self.plot,
+            "run_record": self.run_record,
+            "tensorboard": self.tensorboard,
+        }
+
+    def existing(self) -> dict[str, Path]:
+        """The run's files and folders that are on disk."""
+        return {name: path for name, path in self.outputs().items() if path.exists()}
+
+    def remove(self) -> None:
+        """Delete the run, checkpoints first: a removal cut short never leaves a resumable half-run."""
+        for path in self.existing().values():
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ from pathlib import Path
 from a3c_cartpole.config import ACTIVATIONS, ConfigError
 from a3c_cartpole.envs import EnvInfo, describe_env
 from a3c_cartpole.outputs import RunFiles
+from a3c_cartpole.save_dir import how_to_get_a_model
 
 WEIGHTS_SUFFIX = ".weights.h5"
 
@@ -41,26 +42,28 @@ def _read_record(record: Path) -> dict:
 
 
 def _weights_in_dir(path: Path, env_id: str | None) -> tuple[Path, str]:
-    """The best (else the final) weights of the run in save dir `path`, and its env id."""
+    """The best (else the final) weights of the run in save dir `path`, and its env id.
+
+    A save dir without a run record names the env whose run left a checkpoint (a run stopped before
+    writing weights), so the hint can say to resume it rather than to start over.
+    """
     if env_id is None:
         records = sorted(path.glob("*_run.json"))
-        if not records:
+        found = [r.name.removesuffix("_run.json") for r in records]
+        found = found or sorted(p.parent.name for p in path.glob("checkpoints/*/checkpoint"))
+        if not found:
             raise ConfigError(
                 f"no trained model in {path}: train one first with 'a3c-cartpole --train --save-dir {path}'"
             )
-        if len(records) > 1:
-            found = ", ".join(r.name.removesuffix("_run.json") for r in records)
-            raise ConfigError(f"{path} holds runs for {found}; name the env (env_id / --env)")
-        env_id = _read_record(records[0]).get("env_id")
+        if len(found) > 1:
+            raise ConfigError(f"{path} holds runs for {', '.join(found)}; name the env (env_id / --env)")
+        env_id = _read_record(records[0]).get("env_id") if records else found[0]
         if not isinstance(env_id, str):
             raise ConfigError(f"{records[0]} names no env; name it (env_id / --env)")
     files = RunFiles(path, env_id)
     weights = files.best_weights if files.best_weights.is_file() else files.final_weights
     if not weights.is_file():
-        raise ConfigError(
-            f"no trained model for {env_id} in {path}: train one first with "
-            f"'a3c-cartpole --train --env {env_id} --save-dir {path}'"
-        )
+        raise ConfigError(f"no trained model for {env_id} in {path}: {how_to_get_a_model(files)}")
     return weights, env_id
 
 

@@ -32,7 +32,7 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 from a3c_cartpole.ledger import EpisodeRecord
-from a3c_cartpole.outputs import MOVING_AVERAGE_WINDOW, moving_average
+from a3c_cartpole.outputs import MOVING_AVERAGE_WINDOW, RunFiles, moving_average
 
 # Loss terms, SPS and learning rate are logged at most this often.
 STATS_SECONDS = 1.0
@@ -82,7 +82,7 @@ def _batch_writer(writer: tf.summary.SummaryWriter):
 
 def tensorboard_dir(save_dir: Path, env_id: str) -> Path:
     """Where a run's event files go; a resumed run appends new files to the same directory."""
-    return Path(save_dir) / "tensorboard" / env_id
+    return RunFiles(save_dir, env_id).tensorboard
 
 
 def settings_table(settings: dict) -> str:

@@ -154,7 +154,7 @@ def test_help_version_and_flag_errors_do_not_import_tensorflow():
 
 def test_cli_train_writes_the_run_and_prints_only_the_summary(trained):
     save_dir, code, out = trained
-    assert code == 0
+    assert code == (0 if out.startswith("SOLVED") else 3)  # 3: trained to the budget without solving
     for suffix in ("_best.weights.h5", "_final.weights.h5", "_episodes.csv", "_returns.png", "_run.json"):
         assert (save_dir / f"{ENV}{suffix}").is_file(), suffix
     lines = out.strip().splitlines()
@@ -226,7 +226,7 @@ def test_train_then_play_another_env_and_network_size(tmp_path, capsys, no_displ
          "--seed", "3", "--save-dir", tmp_path],
         capsys,
     )  # fmt: skip
-    assert code == 0, err
+    assert code == 3, err  # 20 episodes: the budget ends it unsolved
     assert (tmp_path / "CartPole-v0_best.weights.h5").is_file()
     code, out, err = run_cli(["--play", "--env", "CartPole-v0", "--episodes", "2", "--save-dir", tmp_path], capsys)
     assert code == 0, err

@@ -74,8 +74,8 @@ def test_play_summary_gives_min_and_max():
     assert "mean 20.0 ± 8.2 (min 10, max 30) over 3 episodes" in text and "does not meet" in text
 
 
-def test_json_without_play_is_refused(capsys):
-    assert main(["--train", "--json"]) != 0
+def test_json_with_the_random_baseline_is_refused(capsys):
+    assert main(["--algorithm=random", "--json"]) != 0
     assert capsys.readouterr().err.count("\n") == 1
 
 

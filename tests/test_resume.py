@@ -4,7 +4,9 @@ workers' sampling RNGs and its best evaluation."""
 from __future__ import annotations
 
 import csv
+import io
 import json
+import shutil
 
 import pytest
 import tensorflow as tf
@@ -228,3 +230,46 @@ def test_resume_gives_each_worker_its_sampling_rng_back_and_keeps_the_best_evalu
     np.testing.assert_array_equal(second.best_evaluation.returns, first.best_evaluation.returns)
     assert files.best_weights.read_bytes() == best_weights
     assert json.loads(files.run_record.read_text())["best_eval_mean"] == first.best_evaluation.mean
+
+
+@pytest.fixture(scope="module")
+def solved_run(tmp_path_factory):
+    """CartPole-v0 solved with early stop (seed 0: after 9k-33k env steps, tests/test_training.py)."""
+    save_dir = tmp_path_factory.mktemp("solved")
+    result = train(env="CartPole-v0", save_dir=save_dir, max_steps=150_000, **{**RUN, "workers": 2, "seed": 0})
+    assert result.solved
+    return save_dir, result
+
+
+def resume_solved(solved_run, tmp_path, **options):
+    """Resume a copy of the solved run, with progress on; returns its result and what it printed."""
+    save_dir, _ = solved_run
+    shutil.copytree(save_dir, tmp_path, dirs_exist_ok=True)
+    screen = io.StringIO()
+    config = TrainConfig(env_id="CartPole-v0", save_dir=tmp_path, resume=True, **{**RUN, "verbose": True, **options})
+    return MasterAgent(config, progress=screen).train(), screen.getvalue()
+
+
+@pytest.mark.filterwarnings("ignore:.*CartPole-v0 is out of date:DeprecationWarning")
+def test_resuming_a_solved_run_says_so_and_trains_to_the_budget(solved_run, tmp_path):
+    solved = solved_run[1]
+    budget = solved.episodes + 30
+    result, screen = resume_solved(solved_run, tmp_path, max_eps=budget)
+    best = solved.best_evaluation
+    assert f"This run was solved at episode {solved.solved_at_episode:,} (best greedy mean {best.mean:.1f}" in screen
+    assert (
+        f"training on to the budget (--max-eps {budget:,}) with early stopping off; "
+        "add --stop-when-solved-again to stop at the next passed solved check." in screen
+    )
+    assert result.episodes == budget and result.stop_reason == f"episode budget of {budget} reached"
+    assert result.solved and result.solved_at_episode == solved.solved_at_episode
+
+
+@pytest.mark.filterwarnings("ignore:.*CartPole-v0 is out of date:DeprecationWarning")
+def test_stop_when_solved_again_ends_a_resumed_solved_run_at_the_next_passed_check(solved_run, tmp_path):
+    solved = solved_run[1]
+    result, screen = resume_solved(solved_run, tmp_path, max_eps=solved.episodes + 5000, stop_when_solved_again=True)
+    assert "training on until the solved check passes again, or to the budget" in screen
+    assert result.stop_reason == "solved again" and "Solved again at episode" in screen
+    # the first check may come before any new episode ends: the model it resumed with still passes
+    assert solved.episodes <= result.episodes < solved.episodes + 5000

@@ -179,3 +179,22 @@ def test_missing_path_is_a_config_error_naming_it(tmp_path):
     missing = tmp_path / "a3c_runs"
     with pytest.raises(ConfigError, match="a3c_runs"):
         a3c_cartpole.load_policy(missing)
+
+
+def test_dir_whose_run_stopped_before_saving_weights_says_to_resume_it(tmp_path):
+    # A run killed before its end has checkpoints but no weights: a fresh --train would be refused,
+    # so the message names --resume (and finds the env from the checkpoint when none is given).
+    checkpoint_dir(tmp_path, ENV).mkdir(parents=True)
+    (checkpoint_dir(tmp_path, ENV) / "checkpoint").write_text('model_checkpoint_path: "ckpt-1"\n')
+    for env_id in (ENV, None):
+        with pytest.raises(ConfigError) as caught:
+            a3c_cartpole.load_policy(tmp_path, env_id=env_id)
+        assert str(caught.value).endswith(
+            f"finish it with 'a3c-cartpole --train --env {ENV} --save-dir {tmp_path} --resume'"
+        )
+
+
+def test_dir_with_a_run_but_no_checkpoint_or_weights_says_to_overwrite_it(tmp_path):
+    (tmp_path / f"{ENV}_episodes.csv").write_text("episode,worker,return,length,global_step,wall_time\n")
+    with pytest.raises(ConfigError, match=r"start over with 'a3c-cartpole --train .* --overwrite'$"):
+        a3c_cartpole.load_policy(tmp_path, env_id=ENV)

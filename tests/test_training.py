@@ -45,6 +45,11 @@ def all_files(directory):
     return sorted(p for p in directory.rglob("*") if p.is_file())
 
 
+def temporary_files(directory, env_id=ENV):
+    """Hidden files an atomic write left behind (the run's lock file stays by design: see run_lock.py)."""
+    return [p for p in directory.rglob("*") if p.name.startswith(".") and p != RunFiles(directory, env_id).lock]
+
+
 def greedy_mean(save_dir, env_id, episodes=100, seed=0):
     """Mean return of the saved (best) model, greedy, on seeds seed..seed+episodes-1."""
     policy = a3c_cartpole.load_policy(save_dir)
@@ -167,8 +172,7 @@ def test_weights_files_are_hdf5(run):
 
 def test_no_temporary_file_is_left_behind(run):
     save_dir, _ = run
-    hidden = [p for p in save_dir.rglob("*") if p.name.startswith(".")]
-    assert hidden == []
+    assert temporary_files(save_dir) == []
 
 
 def test_run_record_matches_the_run_and_the_log(run, rows):
@@ -255,7 +259,7 @@ def test_episode_budget_is_exact_with_two_workers(tmp_path):
     assert [int(r["episode"]) for r in rows] == list(range(1, 38))
     assert json.loads((tmp_path / f"{ENV}_run.json").read_text())["episodes"] == 37
     assert all(float(r["return"]) == int(r["length"]) for r in rows)
-    assert [p for p in tmp_path.rglob("*") if p.name.startswith(".")] == []
+    assert temporary_files(tmp_path) == []
 
 
 # --- the solved path ---------------------------------------------------------------------------------

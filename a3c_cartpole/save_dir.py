@@ -1,0 +1,80 @@
+"""Who may write a run into a save dir: one process at a time, and never over an earlier run unless told.
+
+A fresh `--train` into a folder that already holds a run of the same env would replace its weights,
+CSV, checkpoints and TensorBoard curves, maybe hours of training. So it is refused, with a line
+naming both ways out: `--resume` continues that run, `--overwrite` removes it and starts over.
+
+Everything here is pathlib and flock, no TensorFlow: the CLI calls `check_save_dir` before it loads
+TensorFlow, so a refusal comes at once; `claim_save_dir` repeats the checks under the lock, which
+is what makes them hold when two runs start at the same moment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from a3c_cartpole.config import ConfigError, TrainConfig
+from a3c_cartpole.outputs import RunFiles
+from a3c_cartpole.run_lock import RunLock
+
+
+def has_checkpoint(files: RunFiles) -> bool:
+    """Whether `--resume` has something to continue (tf.train.CheckpointManager's index file)."""
+    return (files.checkpoints / "checkpoint").is_file()
+
+
+def _episodes_logged(files: RunFiles) -> int | None:
+    """Rows of the run's episodes CSV (header excluded); None without one."""
+    try:
+        with open(files.episodes_csv, "rb") as handle:
+            return max(sum(1 for _ in handle) - 1, 0)
+    except OSError:
+        return None
+
+
+def _refuse_replacing(files: RunFiles, config: TrainConfig) -> None:
+    """A fresh start (neither --resume nor --overwrite) over an earlier run of the env is refused."""
+    if config.resume or config.overwrite or not files.existing():
+        return
+    episodes = _episodes_logged(files)
+    run = f"a {files.env_id} run" + ("" if episodes is None else f" ({episodes:,} episodes)")
+    if has_checkpoint(files):
+        raise ConfigError(
+            f"{files.save_dir} already holds {run}: continue it with --resume, or replace it with --overwrite"
+        )
+    raise ConfigError(
+        f"{files.save_dir} already holds {run} but no checkpoint to resume: "
+        "replace it with --overwrite, or use another --save-dir"
+    )
+
+
+def _lock(files: RunFiles) -> RunLock:
+    return RunLock(files.lock, f"{files.save_dir} ({files.env_id})")
+
+
+def check_save_dir(config: TrainConfig) -> None:
+    """Refuse at once a run that `claim_save_dir` would refuse; takes nothing and writes nothing."""
+    files = RunFiles(config.save_dir, config.env_id)
+    _lock(files).ensure_free()
+    _refuse_replacing(files, config)
+
+
+@contextlib.contextmanager
+def claim_save_dir(config: TrainConfig) -> Iterator[None]:
+    """Hold the save dir's lock for this env's run (the save dir must exist); a fresh start over an
+    earlier run is refused once the lock is held. Wrap everything the run writes in this block."""
+    files = RunFiles(config.save_dir, config.env_id)
+    with _lock(files):
+        _refuse_replacing(files, config)
+        yield
+
+
+def how_to_get_a_model(files: RunFiles) -> str:
+    """What to run for trained weights in `files`' save dir, without destroying anything there."""
+    command = f"a3c-cartpole --train --env {files.env_id} --save-dir {files.save_dir}"
+    if has_checkpoint(files):
+        return f"its run stopped before saving weights: finish it with '{command} --resume'"
+    if files.existing():
+        return f"its run left no checkpoint to resume: start over with '{command} --overwrite'"
+    return f"train one first with '{command}'"
