@@ -69,6 +69,8 @@ def train(
     early_stop: bool | None = None,
     verbose: bool | None = None,
     resume: bool | None = None,
+    overwrite: bool | None = None,
+    stop_when_solved_again: bool | None = None,
     checkpoint_every: int | None = None,
     backend: str | None = None,
     ray_address: str | None = None,

@@ -70,7 +70,7 @@ ANY_POLICY = fixed_policy(1, [0.0, 0.0], 0.0)  # the scripted env's rewards igno
 def scored_env(monkeypatch):
     """One-step episodes paying what the test scripts; solved threshold 0.5 (gate: training mean >= 0)."""
     monkeypatch.setattr(OneStepScoredEnv, "seeds", [])
-    with registered("ScriptedScore-v0", OneStepScoredEnv, reward_threshold=0.5) as env_id:
+    with registered("ScriptedScore-v0", OneStepScoredEnv, reward_threshold=0.5, max_episode_steps=1) as env_id:
         yield describe_env(env_id)
 
 

@@ -75,7 +75,9 @@ def test_unknown_preset_on_the_command_line_exits_2_with_one_line_before_tensorf
 
 def test_a_flag_on_the_command_line_overrides_the_preset_and_the_record_keeps_what_was_used(tmp_path, capsys):
     argv = ["--train", "--seed", "0", "--workers", "1", "--envs-per-worker", "2", "--max-eps", "3"]
-    assert main([*argv, "--save-dir", str(tmp_path), "--lr", "0.004", "--hidden", "16"]) == 0
+    assert (
+        main([*argv, "--save-dir", str(tmp_path), "--lr", "0.004", "--hidden", "16"]) == 3
+    )  # 3 episodes: the budget ends it unsolved
     first_line = capsys.readouterr().out.splitlines()[0]
     assert "(preset CartPole-v1)" in first_line
     record = json.loads(RunFiles(tmp_path, "CartPole-v1").run_record.read_text())

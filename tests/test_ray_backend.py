@@ -153,11 +153,14 @@ class TestLocalRay:
         2-core machine).
         """
         import a3c_cartpole
+        from a3c_cartpole.envs import describe_env
         from a3c_cartpole.episodes import run_episodes
         from a3c_cartpole.master import MasterAgent
 
         def greedy_mean(path) -> float:
-            return float(run_episodes("CartPole-v1", 100, a3c_cartpole.load_policy(path).network.greedy, 0).mean())
+            return float(
+                run_episodes(describe_env("CartPole-v1"), 100, a3c_cartpole.load_policy(path).network.greedy, 0).mean()
+            )
 
         # The untrained network: the master builds the global model from the seed before any worker
         # starts, Ray actor or thread, so a thread run stopped at its first env step (0 updates) has it.

@@ -26,7 +26,7 @@ from a3c_cartpole.worker import Worker
 from tests.test_tensorboard import read_events
 
 ENV = "CartPole-v1"
-COMMAND = [sys.executable, "-m", "a3c_cartpole", "--train", "--workers", "2", "--seed", "0"]
+COMMAND = [sys.executable, "-m", "a3c_cartpole", "--train", "--workers", "2", "--seed", "0", "--preset", "none"]
 # Trains until stopped: no early stop, a budget it never reaches, a checkpoint every 50 updates, cheap solved checks.
 UNTIL_STOPPED = ["--no-early-stop", "--max-eps", "100000", "--checkpoint-every", "50", "--eval-episodes", "10"]
 # Loading TensorFlow alone took 13 s on the 2 shared cores at a load of 6, and a minute at 20.

@@ -96,7 +96,7 @@ def test_trained_greedy_agent_clears_a_bar_far_above_its_untrained_network_and_r
     (min / median / max; 11 solved v1, the other stopped at 40k steps); untrained 65.0 in every run.
     """
     save_dir, _ = run
-    before = float(run_episodes(ENV, 100, untrained.greedy, 0).mean())
+    before = float(run_episodes(describe_env(ENV), 100, untrained.greedy, 0).mean())
     random_mean = float(RandomAgent(describe_env(ENV), 500, seed=0).run().mean())
     assert 15 < random_mean < 30  # sanity of the random yardstick itself (~22)
     assert before < LEARNED_GREEDY / 2 and random_mean < LEARNED_GREEDY / 2  # the bar is far above both
@@ -114,7 +114,7 @@ def test_training_returns_rise_far_above_the_untrained_networks_sampled_play(run
     yardstick: the sampling policy lags the greedy one that stopped the run.)
     """
     rng = np.random.default_rng(0)
-    untrained_sampling = float(run_episodes(ENV, 500, lambda obs: untrained.sample(obs, rng), 0).mean())
+    untrained_sampling = float(run_episodes(describe_env(ENV), 500, lambda obs: untrained.sample(obs, rng), 0).mean())
     assert untrained_sampling < LEARNED_SAMPLING / 2
     returns = np.array([float(r["return"]) for r in rows])
     assert len(returns) >= 100
@@ -295,7 +295,7 @@ def test_cartpole_v0_best_model_scores_the_threshold_on_fresh_episodes(tmp_path)
     check's confirming set scored 196.8-200.0 over 10 runs, too close to 195 for a test.)
     """
     before = untrained_network(tmp_path / "untrained", "CartPole-v0")
-    assert float(run_episodes("CartPole-v0", 100, before.greedy, 0).mean()) < 195 / 2
+    assert float(run_episodes(describe_env("CartPole-v0"), 100, before.greedy, 0).mean()) < 195 / 2
     result = train(
         env_id="CartPole-v0",
         seed=0,
