@@ -286,9 +286,6 @@ def test_cartpole_v0_run_stops_as_soon_as_it_is_solved(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:.*CartPole-v0 is out of date:DeprecationWarning")
-@pytest.mark.xfail(
-    reason="fails since the merge of presets with issue-15's expectations; to fix next session", strict=False
-)
 def test_cartpole_v0_best_model_scores_the_threshold_on_fresh_episodes(tmp_path):
     """--no-early-stop: training runs out its 60k-step budget after solving, and the best model is the
     best of all evaluations. It must score v0's threshold, 195, on 100 fresh episodes: far above the
@@ -302,7 +299,7 @@ def test_cartpole_v0_best_model_scores_the_threshold_on_fresh_episodes(tmp_path)
     before = untrained_network(tmp_path / "untrained", "CartPole-v0")
     assert float(run_episodes(describe_env("CartPole-v0"), 100, before.greedy, 0).mean()) < 195 / 2
     result = train(
-        env_id="CartPole-v0",
+        env="CartPole-v0",
         seed=0,
         workers=2,
         save_dir=tmp_path / "trained",
