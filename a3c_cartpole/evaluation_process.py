@@ -73,7 +73,7 @@ class EvaluationProcess:
         if not self.busy:
             return None
         try:
-            answer = self._answers.get(timeout=timeout) if timeout != 0.0 else self._answers.get_nowait()
+            answer = self._answers.get(timeout=timeout)
         except queue.Empty:
             return None
         self.busy = False

@@ -108,7 +108,7 @@ class GlobalModel:
         @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
         def apply_flat(flat):
             parts = tf.split(flat, sizes)
-            gradients = [tf.reshape(part, v.shape) for part, v in zip(parts, trainable, strict=False)]
+            gradients = [tf.reshape(part, v.shape) for part, v in zip(parts[: len(trainable)], trainable, strict=True)]
             self.optimizer.apply_gradients(zip(gradients, trainable, strict=True))
             if normalizer is not None:
                 mean, variance, count = parts[len(trainable) :]
@@ -155,7 +155,7 @@ class LocalLink:
         """Copy the global weights into the local model; the worker acts with the result."""
         with self.shared.lock:
             weights = self._copy_to_local()
-        return _as_numpy(weights, self.local)
+        return self.local.acting_copy(weights)
 
     def train(self, batch: Batch) -> tuple[NumpyActorCritic, UpdateStats]:
         """Update the global model from one rollout, re-sync the local model; returns the next policy."""
@@ -163,8 +163,4 @@ class LocalLink:
             self.shared.follow_schedule()
             weights, terms, norm = self._train_step(batch.states, batch.actions, batch.returns, batch.mask)
             self.shared.updates += 1
-        return _as_numpy(weights, self.local), UpdateStats.of(terms, norm)
-
-
-def _as_numpy(weights: list[tf.Tensor], model: ActorCriticModel) -> NumpyActorCritic:
-    return NumpyActorCritic(tuple(np.asarray(w) for w in weights), model.activation, model.normalize_obs)
+        return self.local.acting_copy(weights), UpdateStats.of(terms, norm)

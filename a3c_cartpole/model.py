@@ -140,7 +140,11 @@ class ActorCriticModel(keras.Model):
 
     def snapshot(self) -> NumpyActorCritic:
         """A numpy copy of the current weights for fast acting."""
-        return NumpyActorCritic(tuple(v.numpy() for v in self.ordered_variables()), self.activation, self.normalize_obs)
+        return self.acting_copy(v.numpy() for v in self.ordered_variables())
+
+    def acting_copy(self, arrays) -> NumpyActorCritic:
+        """A numpy network with this model's shape and activation, on `arrays` in `ordered_variables` order."""
+        return NumpyActorCritic(tuple(np.asarray(a) for a in arrays), self.activation, self.normalize_obs)
 
     def load_snapshot(self, policy: NumpyActorCritic) -> None:
         """Set the weights from a numpy snapshot (the inverse of `snapshot`)."""

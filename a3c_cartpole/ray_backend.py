@@ -37,7 +37,7 @@ from a3c_cartpole.envs import EnvInfo  # noqa: E402
 from a3c_cartpole.global_model import GlobalModel  # noqa: E402
 from a3c_cartpole.ledger import EpisodeLedger  # noqa: E402
 from a3c_cartpole.loss import UpdateStats  # noqa: E402
-from a3c_cartpole.model import NumpyActorCritic, batch_moments  # noqa: E402
+from a3c_cartpole.model import batch_moments  # noqa: E402
 from a3c_cartpole.rollout import FinishedEpisode  # noqa: E402
 from a3c_cartpole.worker import Learner  # noqa: E402
 
@@ -88,7 +88,7 @@ class RolloutActor:
         """
         self._load(flat_weights)  # the gradient is taken at the weights acted with
         model = self.learner.model
-        policy = NumpyActorCritic(tuple(unflatten(flat_weights, self.shapes)), model.activation, model.normalize_obs)
+        policy = model.acting_copy(unflatten(flat_weights, self.shapes))
         vector_steps: list[tuple[int, list[FinishedEpisode]]] = []
 
         def report(n_steps: int, finished: list[FinishedEpisode]) -> bool:
