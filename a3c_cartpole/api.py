@@ -30,12 +30,12 @@ def run_training(given: dict[str, Any], preset: str | None = None, progress: Tex
     from a3c_cartpole.save_dir import check_save_dir
 
     config = resolve_config(given, preset)
-    describe_env(config.env_id, config.env_kwargs, config.env_package)
+    info = describe_env(config.env_id, config.env_kwargs, config.env_package)
     check_save_dir(config)  # a run in progress there, or one a fresh start would replace
     import_tensorflow_quietly()
     from a3c_cartpole.master import MasterAgent
 
-    return MasterAgent(config, progress).train()
+    return MasterAgent(config, progress, info).train()
 
 
 def train(

@@ -98,6 +98,7 @@ class SolvedCheck:
         self.episodes = episodes
         self.every_steps = every_steps
         self.count = 0
+        self.seconds = 0.0  # spent on checks, wherever they ran: the run record reports their share
         self.best: Evaluation | None = None
         self.history: list[EvaluationPoint] = []
         self._next_allowed = 0.0  # wall clock, under the time share
@@ -126,6 +127,7 @@ class SolvedCheck:
     def finish(self, returns: np.ndarray, confirmed: bool, seconds: float) -> Evaluation:
         """Account for a check that took `seconds` (its seeds are spent, the time share moves on)."""
         self.count += 2 if confirmed else 1
+        self.seconds += seconds
         self._next_allowed = time.perf_counter() + seconds * (1 - EVAL_TIME_SHARE) / EVAL_TIME_SHARE
         return Evaluation(returns, self.info.reward_threshold)
 

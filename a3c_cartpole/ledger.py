@@ -35,6 +35,8 @@ class EpisodeLedger:
         self.max_eps = max_eps
         self.max_steps = max_steps
         self.start_time = time.perf_counter()
+        self.first_step_at: float | None = None
+        """Epoch time of this session's first env step: the run record's timeline starts there."""
         self.episodes: list[EpisodeRecord] = []
         self.steps = 0
         self.stop_reason: str | None = None
@@ -63,6 +65,8 @@ class EpisodeLedger:
         with self._lock:
             if self._stop.is_set():
                 return False
+            if self.first_step_at is None:
+                self.first_step_at = time.time()
             self.steps += n_steps
             wall = time.perf_counter() - self.start_time
             for episode in finished:

@@ -19,7 +19,7 @@ import numpy as np
 
 from a3c_cartpole.checkpoints import TrainingCheckpoints
 from a3c_cartpole.config import ConfigError, TrainConfig, WorkerFailed
-from a3c_cartpole.envs import describe_env
+from a3c_cartpole.envs import EnvInfo, describe_env
 from a3c_cartpole.evaluation import GATE_EPISODES, Evaluation, EvaluationPoint, SolvedCheck
 from a3c_cartpole.evaluation_process import EvaluationProcess
 from a3c_cartpole.global_model import GlobalModel
@@ -99,15 +99,17 @@ def seed_everything(seed: int) -> None:
 class MasterAgent:
     """Runs one A3C training run as configured."""
 
-    def __init__(self, config: TrainConfig, progress: TextIO | None = None) -> None:
-        """`progress`: where live progress goes (stdout by default; stderr when stdout carries JSON)."""
+    def __init__(self, config: TrainConfig, progress: TextIO | None = None, info: EnvInfo | None = None) -> None:
+        """`progress`: where live progress goes (stdout by default; stderr when stdout carries JSON).
+        `info`: the env as already checked, if it was (making an env to look at it is not free)."""
         self.config = config
-        self.info = describe_env(config.env_id, config.env_kwargs, config.env_package)
+        self.info = info or describe_env(config.env_id, config.env_kwargs, config.env_package)
         ensure_writable(config.save_dir)
         self.files = RunFiles(config.save_dir, config.env_id)
         self.seed = config.seed if config.seed is not None else int.from_bytes(os.urandom(3), "little")
         self.progress = ProgressPrinter(config.verbose, progress)
         self.best_policy: NumpyActorCritic | None = None
+        self.solved_check_passed_at: float | None = None  # epoch time, for the run record's timeline
 
     def _make_workers(self, shared: GlobalModel, ledger: EpisodeLedger) -> list[Worker]:
         config, info = self.config, self.info
@@ -131,6 +133,7 @@ class MasterAgent:
         result = self._record(policy, check.finish(returns, confirmed, seconds), check, board, n_episodes, steps)
         if result.solved and solved_at is None:
             solved_at = (n_episodes, steps, at_seconds)  # when the weights that passed were taken
+            self.solved_check_passed_at = time.time()
             if self.config.early_stop:
                 ledger.request_stop("solved")
         elif result.solved and self.config.stop_when_solved_again:
@@ -245,6 +248,7 @@ class MasterAgent:
             episodes, steps = ledger.snapshot()
             if self._judge(final, check, board, len(episodes), steps).solved:
                 solved_at = (len(episodes), steps, seconds)
+                self.solved_check_passed_at = time.time()
         if self.best_policy is not None:  # None when a resumed run never beat the saved best
             save_weights(self.best_policy, info, files.best_weights)
         checkpoints.save(ledger, check, workers, seconds, solved_at)  # at the end, and after Ctrl-C
@@ -277,7 +281,13 @@ class MasterAgent:
             evaluations=list(check.history),
             interrupted_by=interrupted_by,
         )
-        write_json(files.run_record, _run_record(config, result, shared.updates))
+        timeline = {
+            "first_env_step": ledger.first_step_at,
+            "solved_check_passed": self.solved_check_passed_at,
+            "files_written": time.time(),  # the run record, written next, is the last file
+            "evaluation_seconds": check.seconds,
+        }
+        write_json(files.run_record, _run_record(config, result, shared.updates, timeline))
         failed = [w for w in workers if w.error is not None]
         if failed:
             worker = failed[0]
@@ -302,7 +312,12 @@ def _best_mean(check: SolvedCheck) -> float | None:
     return None if check.best is None else check.best.mean
 
 
-def _run_record(config: TrainConfig, result: TrainResult, updates: int) -> dict:
+def _run_record(config: TrainConfig, result: TrainResult, updates: int, timeline: dict) -> dict:
+    """The run record: settings, outcome, every evaluation, and where this session's time went.
+
+    `timeline` holds epoch times (first env step, solved check passed, files written) and the seconds
+    the solved checks took: with a process's start and exit, they give the fixed costs of a run.
+    """
     return {
         "env_id": config.env_id,
         "env_kwargs": config.env_kwargs,
@@ -316,6 +331,7 @@ def _run_record(config: TrainConfig, result: TrainResult, updates: int) -> dict:
         "updates": updates,
         **result.as_dict(),
         "evaluations": [point._asdict() for point in result.evaluations],
+        "timeline": timeline,
     }
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import csv
 import importlib.util
 import json
 import os
@@ -97,11 +98,15 @@ def verify_sb3(model_path: Path, env_id: str) -> float:
 def bench_ours(env_id: str, seed: int, workdir: Path, extra: list[str]) -> dict:
     save_dir = workdir / f"ours-{env_id.replace('/', '_')}-{seed}"
     cmd = [sys.executable, "-m", "a3c_cartpole", "--train", "--env", env_id, "--seed", str(seed)]
+    spawned = time.time()
     seconds, proc = run_timed([*cmd, "--save-dir", str(save_dir), "--quiet", *extra])
+    exited = spawned + seconds
     record_path = save_dir / f"{env_id.replace('/', '_')}_run.json"
     if not record_path.is_file():
         sys.exit(f"training failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
     record = json.loads(record_path.read_text())
+    timeline = record["timeline"]
+    passed = timeline["solved_check_passed"]
     return {
         "solved": record["solved"],
         "wall": seconds,
@@ -110,7 +115,18 @@ def bench_ours(env_id: str, seed: int, workdir: Path, extra: list[str]) -> dict:
         "verified": verify_ours(save_dir, env_id),
         "curve": [(p["step"], p["mean"]) for p in record.get("evaluations", [])],
         "last_step": record["steps"],
+        "startup": timeline["first_env_step"] - spawned,
+        "after_solved": None if passed is None else exited - passed,
+        "eval_share": timeline["evaluation_seconds"] / record["seconds"],
+        "effective_sps": effective_rate(save_dir / f"{env_id.replace('/', '_')}_episodes.csv"),
     }
+
+
+def effective_rate(episodes_csv: Path) -> float:
+    """The CSV's last global_step over its wall_time: env steps per second with every cost of training in."""
+    with episodes_csv.open(newline="") as handle:
+        last = list(csv.DictReader(handle))[-1]
+    return int(last["global_step"]) / float(last["wall_time"])
 
 
 def bench_sb3(env_id: str, seed: int, workdir: Path) -> dict:
@@ -164,6 +180,25 @@ def print_table(name: str, env_id: str, threshold: float, rows: dict[int, dict])
     )
     print(f"worst seed: {s['worst_steps']:,} env steps to solve (or its budget), verified {s['worst_verified']:.1f}")
     return s
+
+
+def spread(values: list[float], fmt: str, worst=max) -> str:
+    """ "median M, worst W" of one figure over the seeds; `worst` is max for costs, min for rates."""
+    return f"median {statistics.median(values):{fmt}}, worst {worst(values):{fmt}}"
+
+
+def print_costs(rows: dict[int, dict], tf_import: float) -> None:
+    """The fixed costs, the share of time the solved checks took, and the effective rate, with their targets."""
+    startup = [r["startup"] for r in rows.values()]
+    print(f"process start to first env step: {spread(startup, '.2f')} s (target <= {tf_import + 0.3:.2f} s)")
+    after = [r["after_solved"] for r in rows.values() if r["after_solved"] is not None]
+    if after:
+        print(f"solved check passed to process exit: {spread(after, '.2f')} s (target <= 0.30 s)")
+    shares = [r["eval_share"] for r in rows.values()]
+    print(f"solved checks' time over training wall time: {spread(shares, '.1%')} (target <= 10%)")
+    rates = [r["effective_sps"] for r in rows.values()]
+    rate = spread(rates, ",.0f", worst=min)
+    print(f"effective rate, CSV last global_step / wall_time: {rate} env steps/s (target >= 30,000)")
 
 
 def markdown_row(env_id: str, name: str, s: dict) -> str:
@@ -241,6 +276,7 @@ def bench_env(env_id: str, args: argparse.Namespace, workdir: Path, extra: list[
                 line += f", SB3 A2C {sb3[seed]['wall']:.1f} s"
             print(line, flush=True)
     rows = [markdown_row(env_id, "a3c-cartpole", print_table("a3c-cartpole", env_id, threshold, ours))]
+    print_costs(ours, args.tf_import)
     runs = {"a3c-cartpole": ours}
     if sb3:
         rows.append(markdown_row(env_id, "SB3 A2C", print_table("SB3 A2C (RL-Zoo settings)", env_id, threshold, sb3)))
@@ -251,12 +287,53 @@ def bench_env(env_id: str, args: argparse.Namespace, workdir: Path, extra: list[
     return rows
 
 
+def time_refusals(workdir: Path) -> None:
+    """Bad input that needs no TensorFlow to judge: each must be one line on stderr, exit 2, in < 1 s."""
+    not_a_dir = workdir / "a-file"
+    not_a_dir.write_text("")
+    cases = {
+        "misspelt env id": ["--env", "CartPol-v1"],
+        "continuous actions": ["--env", "MountainCarContinuous-v0"],
+        "negative rate": ["--lr", "-1"],
+        "unknown preset": ["--preset", "nosuch"],
+        "save dir is a file": ["--save-dir", str(not_a_dir)],
+    }
+    print("\nrefusals (target: < 1 s each, one line on stderr, exit 2)")
+    for name, flags in cases.items():
+        seconds, proc = run_timed([sys.executable, "-m", "a3c_cartpole", "--train", *flags])
+        lines = proc.stderr.strip().splitlines()
+        verdict = "ok" if proc.returncode == 2 and len(lines) == 1 else "NOT ONE LINE"
+        print(f"  {name:<20} {seconds:5.2f} s  exit {proc.returncode}  {verdict}: {lines[-1][:90]}")
+
+
+def time_scaling(workdir: Path, steps: int) -> None:
+    """Effective rate of CartPole-v1 training with 1 and 2 workers, each backend installed, same budget."""
+    backends = ["threads"] + (["ray"] if importlib.util.find_spec("ray") else [])
+    print(f"\nworkers and backends: CartPole-v1 preset, seed 0, {steps:,} env steps without early stop")
+    for backend in backends:
+        rates = {}
+        for workers in (1, 2):
+            save_dir = workdir / f"scaling-{backend}-{workers}"
+            flags = ["--workers", str(workers), "--backend", backend, "--max-steps", str(steps), "--no-early-stop"]
+            seconds, proc = run_timed(
+                [sys.executable, "-m", "a3c_cartpole", "--train", "--seed", "0", "--save-dir", str(save_dir), *flags]
+            )
+            if proc.returncode not in (0, 3):
+                sys.exit(f"scaling run failed ({proc.returncode}): {proc.stderr[-1000:]}")
+            rates[workers] = effective_rate(save_dir / "CartPole-v1_episodes.csv")
+            print(f"  {backend:<8} {workers} worker(s): {rates[workers]:>8,.0f} env steps/s ({seconds:.1f} s in all)")
+        print(f"  {backend:<8} 2 workers / 1 worker: {rates[2] / rates[1]:.2f}x (target >= 1.6x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--envs", nargs="+", default=["CartPole-v1"])
     parser.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-9"), help="e.g. 0-9 or 0,2,4")
     parser.add_argument("--no-sb3", dest="with_sb3", action="store_false", help="skip SB3 even if it is installed")
     parser.add_argument("--jobs", type=int, default=1, help="seeds run at once (wall times then share the cores)")
+    parser.add_argument(
+        "--scaling", type=int, metavar="STEPS", help="also time 1 and 2 workers per backend for STEPS env steps"
+    )
     parser.add_argument("--out", type=Path, default=Path("docs/images"), help="where the learning-curve PNGs go")
     parser.add_argument("extra", nargs=argparse.REMAINDER, help="after --: more a3c-cartpole flags")
     args = parser.parse_args()
@@ -264,11 +341,15 @@ def main() -> None:
     if args.with_sb3 and importlib.util.find_spec("stable_baselines3") is None:
         print("stable-baselines3 is not installed: timing a3c-cartpole alone (pip install stable-baselines3)")
         args.with_sb3 = False
-    print(f"import tensorflow alone: {import_seconds('tensorflow'):.2f} s")
+    args.tf_import = import_seconds("tensorflow")
+    print(f"import tensorflow alone: {args.tf_import:.2f} s")
     table = []
     with tempfile.TemporaryDirectory(prefix="a3c-bench-") as tmp:
         for env_id in args.envs:
             table += bench_env(env_id, args, Path(tmp), extra)
+        time_refusals(Path(tmp))
+        if args.scaling:
+            time_scaling(Path(tmp), args.scaling)
     print(
         "\n| env | agent | solved and verified | median env steps to solve | worst | median wall s | verified return |"
     )

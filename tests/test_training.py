@@ -194,6 +194,20 @@ def test_run_record_matches_the_run_and_the_log(run, rows):
         assert record["steps"] >= 40_000  # only the step budget stops an unsolved run
 
 
+def test_run_record_timeline_orders_the_runs_moments_and_counts_the_checks_time(run):
+    save_dir, result = run
+    timeline = json.loads((save_dir / f"{ENV}_run.json").read_text())["timeline"]
+    written = (save_dir / f"{ENV}_run.json").stat().st_mtime
+    first, passed, files = timeline["first_env_step"], timeline["solved_check_passed"], timeline["files_written"]
+    assert first < files <= written + 0.01  # the record itself is written last (mtime has ~ms resolution)
+    if result.solved:
+        assert first < passed <= files
+    else:
+        assert passed is None
+    # checks ran (the run evaluated), took time, and not more than the run itself
+    assert result.evaluations and 0 < timeline["evaluation_seconds"] <= result.seconds
+
+
 # --- the episode log ------------------------------------------------------------------------------
 
 
