@@ -62,6 +62,7 @@ def train(
     layers: int | None = None,
     activation: str | None = None,
     max_grad_norm: float | None = None,
+    clip_per_head: bool | None = None,
     normalize_obs: bool | None = None,
     normalize_advantage: bool | None = None,
     eval_episodes: int | None = None,

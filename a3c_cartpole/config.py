@@ -148,6 +148,8 @@ class TrainConfig:
     activation: str = option("relu", help="hidden-layer nonlinearity", choices=ACTIVATIONS)
     max_grad_norm: float = option(0.5, help="clip gradients to this norm; 0: off")
     """So one bad rollout cannot wreck the shared model."""
+    clip_per_head: bool = option(False, help="clip the policy and value gradients apart")
+    """A critic's gradient grows with the returns' scale: clipped together, it would shrink the actor's."""
     normalize_obs: bool = option(False, help="scale inputs by running mean, std")
     """The statistics are shared by every worker and saved with the weights."""
     normalize_advantage: bool = option(False, help="advantages to mean 0, std 1")

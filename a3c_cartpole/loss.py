@@ -105,8 +105,9 @@ def batch_signature(obs_size: int) -> list[tf.TensorSpec]:
 def clipped_gradients(model, states, actions, returns, mask, config: TrainConfig):
     """Gradients of `a3c_loss` w.r.t. `model`, clipped to config.max_grad_norm (0: no clipping).
 
-    Traced inside the compiled steps of both transports (threads and Ray), so they train alike.
-    Returns (gradients, loss terms, gradient norm before clipping).
+    Clipped as one vector, or with `clip_per_head` as two: the policy head's and the value head's,
+    each to the same norm. Traced inside the compiled steps of both transports (threads and Ray), so
+    they train alike. Returns (gradients, loss terms, norm of all gradients before clipping).
     """
     with tf.GradientTape() as tape:
         logits, values = model(states)
@@ -115,6 +116,11 @@ def clipped_gradients(model, states, actions, returns, mask, config: TrainConfig
         )
     gradients = tape.gradient(terms.total, model.trainable_variables)
     norm = tf.linalg.global_norm(gradients)
-    if config.max_grad_norm > 0:
-        gradients, _ = tf.clip_by_global_norm(gradients, config.max_grad_norm, use_norm=norm)
-    return gradients, terms, norm
+    if config.max_grad_norm <= 0:
+        return gradients, terms, norm
+    if not config.clip_per_head:
+        return tf.clip_by_global_norm(gradients, config.max_grad_norm, use_norm=norm)[0], terms, norm
+    split = model.policy_variable_count()
+    policy, _ = tf.clip_by_global_norm(gradients[:split], config.max_grad_norm)
+    value, _ = tf.clip_by_global_norm(gradients[split:], config.max_grad_norm)
+    return [*policy, *value], terms, norm

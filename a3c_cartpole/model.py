@@ -131,6 +131,13 @@ class ActorCriticModel(keras.Model):
         """Every layer in the fixed order `NumpyActorCritic` expects: the policy head, then the value head."""
         return (*self.hidden_layers("policy"), self.policy_logits, *self.hidden_layers("value"), self.value_out)
 
+    def policy_variable_count(self) -> int:
+        """How many of `trainable_variables`, from the front, are the policy head's (the rest: the value head's).
+
+        Keras lists trainable variables in creation order, and the policy head is created first.
+        """
+        return 2 * (self.layers_per_head + 1)
+
     def ordered_variables(self) -> list:
         """Kernel and bias of each layer, then any observation statistics, in the order `NumpyActorCritic` expects."""
         layers = [v for layer in self.dense_layers() for v in (layer.kernel, layer.bias)]

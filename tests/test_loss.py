@@ -220,3 +220,27 @@ def test_a_worker_gradient_step_clips_to_the_configured_norm(big_gradient_batch)
     gradients, _, norm = make_gradient_step(model, 4, TrainConfig(max_grad_norm=1.5))(*batch)
     assert global_norm(gradients) == pytest.approx(1.5, rel=1e-5)
     assert float(norm) == pytest.approx(global_norm(raw), rel=1e-5)
+
+
+def test_clipping_per_head_clips_each_head_to_the_norm_and_leaves_the_actor_its_own_scale(big_gradient_batch):
+    from a3c_cartpole.config import TrainConfig
+    from a3c_cartpole.loss import clipped_gradients
+
+    model, batch, raw = big_gradient_batch
+    # build_model(4, 2, 8): the policy head is one hidden layer and the logits, kernel and bias each
+    policy_names = {"policy_hidden", "policy_logits"}
+    n_policy = sum(v.path.split("/")[-2] in policy_names for v in model.trainable_variables)
+    assert n_policy == 4 and model.policy_variable_count() == n_policy
+    assert all(v.path.split("/")[-2] in policy_names for v in model.trainable_variables[:n_policy])
+    actor_norm, critic_norm = global_norm(raw[:n_policy]), global_norm(raw[n_policy:])
+    assert critic_norm > 2 * actor_norm  # the critic's error outweighs the actor's gradient
+    limit = 1.5 * actor_norm  # above the actor's norm, below the critic's
+    gradients, _, norm = clipped_gradients(model, *batch, TrainConfig(max_grad_norm=limit, clip_per_head=True))
+    assert float(norm) == pytest.approx(global_norm(raw), rel=1e-5)  # reported before clipping
+    for got, want in zip(gradients[:n_policy], raw[:n_policy], strict=True):  # the actor: untouched
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-9)
+    for got, want in zip(gradients[n_policy:], raw[n_policy:], strict=True):  # the critic: scaled to the limit
+        np.testing.assert_allclose(np.asarray(got), want * (limit / critic_norm), rtol=1e-4, atol=1e-9)
+    # clipped as one vector instead, the actor shrinks with the critic
+    together, _, _ = clipped_gradients(model, *batch, TrainConfig(max_grad_norm=limit))
+    assert global_norm(together[:n_policy]) == pytest.approx(actor_norm * limit / global_norm(raw), rel=1e-4)
