@@ -1,12 +1,15 @@
-"""The solved check in a process of its own, so that looking at the policy never slows the workers.
+"""The solved checks, and the plot at the end, in a process of its own, so they never slow the workers.
 
 Worker threads share one GIL, and the numpy forward passes and env steps of a check hold it: run on
 the master thread, 100 greedy CartPole episodes took the workers' time, so checks had to be rare,
 and a policy that could pass waited for the next look. Here the check runs in a child process (numpy
-and gymnasium only, no TensorFlow), on the core the GIL leaves idle, while training goes on.
+and gymnasium only, no TensorFlow), on the core the GIL leaves idle, while training goes on. The
+child also loads matplotlib while training runs, and draws the plot while the parent saves the
+rest: at the end of a run, importing matplotlib alone took longer than writing every other file.
 
-One check is in flight at a time. The parent sends a pickled `CheckRequest` on the child's stdin and
-a reader thread waits for the pickled answer on its stdout, so the master only polls a queue. The
+One task is in flight at a time. The parent sends a pickled function (by name) and its arguments on
+the child's stdin and a reader thread waits for the pickled answer on its stdout, so the master only
+polls a queue. The
 child ignores Ctrl-C (the terminal sends it to the whole process group; the parent decides when to
 stop) and exits when its stdin closes, which also happens if the parent is killed.
 
@@ -24,12 +27,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
-from a3c_cartpole.evaluation import CheckRequest, run_check
+from a3c_cartpole.outputs import load_pyplot
 
-# What the child sends back: the deciding returns, whether they are the confirmation, and seconds spent.
-CheckAnswer = tuple[Any, bool, float]
+# What the child sends back: whether the task returned, its result (or the exception it raised), and
+# the seconds it took.
+TaskAnswer = tuple[bool, Any, float]
 
 
 class EvaluationProcessFailed(RuntimeError):
@@ -37,7 +42,7 @@ class EvaluationProcessFailed(RuntimeError):
 
 
 class EvaluationProcess:
-    """A child process that runs solved checks, one at a time, while the caller keeps going."""
+    """A child process that runs tasks (solved checks, the plot), one at a time, while the caller keeps going."""
 
     def __init__(self) -> None:
         # The child imports what the parent could: a user's env module may sit on a path added at run time.
@@ -48,7 +53,7 @@ class EvaluationProcess:
             stdout=subprocess.PIPE,
             env=search_path,
         )
-        self._answers: queue.Queue[CheckAnswer | BaseException] = queue.Queue()
+        self._answers: queue.Queue[TaskAnswer | BaseException] = queue.Queue()
         self._context: Any = None
         self.busy = False
         threading.Thread(target=self._read_answers, name="a3c-eval-reader", daemon=True).start()
@@ -60,16 +65,17 @@ class EvaluationProcess:
         except (EOFError, OSError, pickle.UnpicklingError) as err:  # the child exited or was killed
             self._answers.put(err)
 
-    def submit(self, request: CheckRequest, context: Any) -> None:
-        """Start a check; `context` comes back with its answer (e.g. when and what was evaluated)."""
-        assert not self.busy, "one check at a time"
+    def submit(self, task: Callable, args: tuple, context: Any) -> None:
+        """Start `task(*args)`; `task` must be importable by name. `context` comes back with its answer."""
+        assert not self.busy, "one task at a time"
         self._context = context
         self.busy = True
-        pickle.dump(request, self._child.stdin)
+        pickle.dump((task, args), self._child.stdin)
         self._child.stdin.flush()
 
-    def collect(self, timeout: float | None = 0.0) -> tuple[CheckAnswer, Any] | None:
-        """The finished check's answer and context, or None if it is still running (after `timeout` s)."""
+    def collect(self, timeout: float | None = 0.0) -> tuple[tuple[Any, float], Any] | None:
+        """(The task's result, its seconds) and its context, or None if it is still running after
+        `timeout` s. An exception the task raised is raised here."""
         if not self.busy:
             return None
         try:
@@ -79,7 +85,10 @@ class EvaluationProcess:
         self.busy = False
         if isinstance(answer, BaseException):
             raise EvaluationProcessFailed(f"the evaluation process stopped ({answer!r})") from answer
-        return answer, self._context
+        returned, result, seconds = answer
+        if not returned:
+            raise result
+        return (result, seconds), self._context
 
     def close(self) -> None:
         """Let the child finish: closing its stdin ends its loop; kill it if it does not end soon."""
@@ -92,15 +101,19 @@ class EvaluationProcess:
 
 
 def serve(requests: BinaryIO, answers: BinaryIO) -> None:
-    """Answer checks until the parent closes the pipe."""
+    """Run tasks until the parent closes the pipe; a task's exception goes back to be raised there."""
+    load_pyplot()  # while the parent trains, not when the plot is due
     while True:
         try:
-            request = pickle.load(requests)
+            task, args = pickle.load(requests)
         except EOFError:
             return
         start = time.perf_counter()
-        returns, confirmed = run_check(request)
-        pickle.dump((returns, confirmed, time.perf_counter() - start), answers)
+        try:
+            answer = (True, task(*args))
+        except Exception as err:  # e.g. OSError: the disk is full
+            answer = (False, err)
+        pickle.dump((*answer, time.perf_counter() - start), answers)
         answers.flush()
 
 

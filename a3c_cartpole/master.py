@@ -20,7 +20,7 @@ import numpy as np
 from a3c_cartpole.checkpoints import TrainingCheckpoints
 from a3c_cartpole.config import ConfigError, TrainConfig, WorkerFailed
 from a3c_cartpole.envs import EnvInfo, describe_env
-from a3c_cartpole.evaluation import GATE_EPISODES, Evaluation, EvaluationPoint, SolvedCheck
+from a3c_cartpole.evaluation import GATE_EPISODES, Evaluation, EvaluationPoint, SolvedCheck, run_check
 from a3c_cartpole.evaluation_process import EvaluationProcess
 from a3c_cartpole.global_model import GlobalModel
 from a3c_cartpole.ledger import EpisodeLedger
@@ -129,7 +129,7 @@ class MasterAgent:
 
     def _take_answer(self, answer, check: SolvedCheck, board, ledger: EpisodeLedger, solved_at):
         """Record a check that ran in the evaluation process; returns when the run was solved, if it was."""
-        (returns, confirmed, seconds), (policy, n_episodes, steps, at_seconds) = answer
+        ((returns, confirmed), seconds), (policy, n_episodes, steps, at_seconds) = answer
         result = self._record(policy, check.finish(returns, confirmed, seconds), check, board, n_episodes, steps)
         if result.solved and solved_at is None:
             solved_at = (n_episodes, steps, at_seconds)  # when the weights that passed were taken
@@ -214,7 +214,7 @@ class MasterAgent:
                     idle = not evaluator.busy and not ledger.stopping
                     if idle and check.due(ledger.recent_mean(GATE_EPISODES), len(episodes), steps):
                         policy, now = shared.snapshot(), time.perf_counter() - ledger.start_time
-                        evaluator.submit(check.request(policy), (policy, len(episodes), steps, now))
+                        evaluator.submit(run_check, (check.request(policy),), (policy, len(episodes), steps, now))
                     self.progress.update(
                         len(episodes), steps, ledger.recent_mean(MOVING_AVERAGE_WINDOW), _best_mean(check)
                     )
@@ -234,37 +234,34 @@ class MasterAgent:
             for worker in workers:
                 if worker.ident is not None:
                     worker.join()
-        try:  # the check in flight may be the one that passes: its answer takes a second at most
+        try:
+            # the check in flight may be the one that passes: its answer takes a second at most
             answer = evaluator.collect(timeout=None)
             if answer is not None:
                 solved_at = self._take_answer(answer, check, board, ledger, solved_at)
+            seconds = time.perf_counter() - ledger.start_time
+            final = shared.snapshot()
+            if solved_at is None:  # the final model may beat every evaluated one: judge it too
+                episodes, steps = ledger.snapshot()
+                if self._judge(final, check, board, len(episodes), steps).solved:
+                    solved_at = (len(episodes), steps, seconds)
+                    self.solved_check_passed_at = time.time()
+            episodes, steps = ledger.snapshot()
+            # the plot is drawn in the evaluation process, which loaded matplotlib while training ran
+            solved_episode = solved_at[0] if solved_at else None
+            plot = (files.plot, episodes, config.env_id, info.reward_threshold, solved_episode, check.history)
+            evaluator.submit(write_plot, plot, None)
+            checkpoints.save(ledger, check, workers, seconds, solved_at)  # with the CSV; at the end, and after Ctrl-C
+            # the shared model, done training, writes both weights files (first the final ones it holds)
+            save_weights(final, info, files.final_weights, writer=shared.model)
+            if self.best_policy is not None:  # None when a resumed run never beat the saved best
+                save_weights(self.best_policy, info, files.best_weights, writer=shared.model)
+            board.episodes(episodes)
+            board.stats(steps, _worker_stats(workers), float(shared.optimizer.learning_rate))
+            board.close()
+            evaluator.collect(timeout=None)  # the plot is on disk
         finally:
             evaluator.close()
-        seconds = time.perf_counter() - ledger.start_time
-
-        final = shared.snapshot()
-        save_weights(final, info, files.final_weights)
-        if solved_at is None:  # the final model may beat every evaluated one: judge it too
-            episodes, steps = ledger.snapshot()
-            if self._judge(final, check, board, len(episodes), steps).solved:
-                solved_at = (len(episodes), steps, seconds)
-                self.solved_check_passed_at = time.time()
-        if self.best_policy is not None:  # None when a resumed run never beat the saved best
-            save_weights(self.best_policy, info, files.best_weights)
-        checkpoints.save(ledger, check, workers, seconds, solved_at)  # at the end, and after Ctrl-C
-        episodes, steps = ledger.snapshot()
-        board.episodes(episodes)
-        board.stats(steps, _worker_stats(workers), float(shared.optimizer.learning_rate))
-        board.close()
-        write_episodes_csv(files.episodes_csv, episodes)
-        write_plot(
-            files.plot,
-            episodes,
-            config.env_id,
-            info.reward_threshold,
-            solved_at[0] if solved_at else None,
-            check.history,
-        )
         result = TrainResult(
             solved=solved_at is not None,
             episodes=len(episodes),

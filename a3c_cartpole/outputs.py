@@ -114,6 +114,19 @@ def moving_average(values: Sequence[float], window: int = MOVING_AVERAGE_WINDOW)
     return (sums[idx] - sums[starts]) / (idx - starts)
 
 
+def load_pyplot():
+    """matplotlib.pyplot on the file-only Agg backend: a headless run must never open a window.
+
+    Imported on first use, not with this module: it takes longer than anything else a run writes.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def write_plot(
     path: Path,
     episodes: Sequence[EpisodeRecord],
@@ -127,11 +140,7 @@ def write_plot(
     Training returns come from the sampling policy, which lags the greedy one; the episode where the
     greedy policy passed the solved check is marked so the two are not confused.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")  # never open a window: a headless run must not block on plt.show()
-    import matplotlib.pyplot as plt
-
+    plt = load_pyplot()
     returns = [e.episode_return for e in episodes]
     x = np.arange(1, len(returns) + 1)
     fig, ax = plt.subplots(figsize=(9, 5.5), dpi=100)

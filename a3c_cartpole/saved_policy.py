@@ -15,14 +15,19 @@ from a3c_cartpole.outputs import atomic_path
 from a3c_cartpole.saved_run import SavedRun, find_run
 
 
-def save_weights(policy: NumpyActorCritic, info: EnvInfo, path: Path) -> None:
-    """Write a numpy snapshot as a Keras weights file, atomically."""
-    model = build_model(
-        info.obs_size, info.n_actions, policy.hidden, policy.layers, policy.activation, policy.normalize_obs
-    )
-    model.load_snapshot(policy)
+def save_weights(policy: NumpyActorCritic, info: EnvInfo, path: Path, writer: ActorCriticModel | None = None) -> None:
+    """Write a numpy snapshot as a Keras weights file, atomically.
+
+    `writer`, a built model of the same shape whose weights may be overwritten (a run's shared model
+    once training is over), saves building one: ~0.1 s at the end of every run.
+    """
+    if writer is None:
+        writer = build_model(
+            info.obs_size, info.n_actions, policy.hidden, policy.layers, policy.activation, policy.normalize_obs
+        )
+    writer.load_snapshot(policy)
     with atomic_path(path) as tmp:
-        model.save_weights(tmp)
+        writer.save_weights(tmp)
 
 
 def load_model(

@@ -227,11 +227,9 @@ def curve_on_grid(points: list[tuple[int, float]], last_step: int, grid: np.ndar
 
 def write_curves(path: Path, env_id: str, threshold: float, runs: dict[str, dict[int, dict]]) -> None:
     """Median greedy evaluation return against env steps per agent, with the worst-to-best band."""
-    import matplotlib
+    from a3c_cartpole.outputs import load_pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = load_pyplot()
     end = max(r["last_step"] for rows in runs.values() for r in rows.values())
     grid = np.linspace(0, end, CURVE_POINTS)
     fig, ax = plt.subplots(figsize=(8, 4.8), dpi=100)
