@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from a3c_cartpole.config import TrainConfig
-from a3c_cartpole.loss import UpdateStats, batch_signature, clipped_gradients
+from a3c_cartpole.loss import UpdateStats, batch_signature, clipped_gradients, compiled
 from a3c_cartpole.model import ActorCriticModel, NumpyActorCritic
 from a3c_cartpole.rollout import Batch
 
@@ -105,7 +105,7 @@ class GlobalModel:
             obs_size = int(normalizer.mean.shape[0])
             sizes += [obs_size, obs_size, 1]
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+        @compiled(input_signature=[tf.TensorSpec([None], tf.float32)])
         def apply_flat(flat):
             parts = tf.split(flat, sizes)
             gradients = [tf.reshape(part, v.shape) for part, v in zip(parts[: len(trainable)], trainable, strict=True)]
@@ -132,7 +132,7 @@ class LocalLink:
         local_vars = local.ordered_variables()
         global_vars = shared.model.ordered_variables()
 
-        @tf.function
+        @compiled()
         def copy_to_local():
             for target, source in zip(local_vars, global_vars, strict=True):
                 target.assign(source)
@@ -140,7 +140,7 @@ class LocalLink:
 
         normalizer = shared.model.observation_normalizer
 
-        @tf.function(input_signature=batch_signature(local_vars[0].shape[0]))
+        @compiled(input_signature=batch_signature(local_vars[0].shape[0]))
         def train_step(states, actions, returns, mask):
             gradients, terms, norm = clipped_gradients(local, states, actions, returns, mask, config)
             shared.optimizer.apply_gradients(zip(gradients, shared.model.trainable_variables, strict=True))

@@ -36,7 +36,7 @@ from a3c_cartpole.config import ConfigError, TrainConfig, first_line  # noqa: E4
 from a3c_cartpole.envs import EnvInfo  # noqa: E402
 from a3c_cartpole.global_model import GlobalModel  # noqa: E402
 from a3c_cartpole.ledger import EpisodeLedger  # noqa: E402
-from a3c_cartpole.loss import UpdateStats  # noqa: E402
+from a3c_cartpole.loss import UpdateStats, compiled  # noqa: E402
 from a3c_cartpole.model import batch_moments  # noqa: E402
 from a3c_cartpole.rollout import FinishedEpisode  # noqa: E402
 from a3c_cartpole.worker import Learner  # noqa: E402
@@ -69,7 +69,7 @@ class RolloutActor:
         self.shapes = [tuple(v.shape) for v in variables]
         sizes = [int(np.prod(shape)) for shape in self.shapes]
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+        @compiled(input_signature=[tf.TensorSpec([None], tf.float32)])
         def load(flat):
             for variable, part in zip(variables, tf.split(flat, sizes), strict=True):
                 variable.assign(tf.reshape(part, variable.shape))

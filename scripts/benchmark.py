@@ -65,10 +65,16 @@ def import_seconds(module: str) -> float:
     return seconds
 
 
-def verify_ours(save_dir: Path, env_id: str) -> float:
+def load_verifier() -> None:
+    """Import TensorFlow and the loading code in the main thread: with --jobs, two threads importing
+    them at once broke TensorFlow's import (a partly initialised module)."""
     from a3c_cartpole.tf_setup import import_tensorflow_quietly
 
     import_tensorflow_quietly()
+    import a3c_cartpole.saved_policy  # noqa: F401
+
+
+def verify_ours(save_dir: Path, env_id: str) -> float:
     from a3c_cartpole.episodes import run_episodes
     from a3c_cartpole.saved_policy import load_policy
 
@@ -341,6 +347,7 @@ def main() -> None:
         args.with_sb3 = False
     args.tf_import = import_seconds("tensorflow")
     print(f"import tensorflow alone: {args.tf_import:.2f} s")
+    load_verifier()
     table = []
     with tempfile.TemporaryDirectory(prefix="a3c-bench-") as tmp:
         for env_id in args.envs:
