@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import dataclasses
 import json
 import os
@@ -266,15 +267,17 @@ def main(argv: list[str] | None = None) -> int:
 def entry() -> NoReturn:
     """The `a3c-cartpole` program: main(), then exit without the interpreter's teardown.
 
-    Every file is written and closed by then, and the evaluation process has ended; what is left is
-    unloading TensorFlow, which took ~1 s after the last line of a run. Ray's local cluster is shut
-    down by an exit hook, so with Ray loaded the exit is the ordinary one.
+    After a finished, stopped or refused run every file is written and closed, and the evaluation
+    process has ended; what is left is unloading TensorFlow, which took ~1 s after the last line of a
+    run. Ray's local cluster is shut down by an exit hook, and a failed run may leave buffers (e.g.
+    TensorBoard's) to flush: those exit the ordinary way.
     """
     code = main()
-    if "ray" in sys.modules:
+    if "ray" in sys.modules or code == EXIT_FAILED:  # a failed run may hold unflushed buffers: exit in full
         sys.exit(code)
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError):  # e.g. a closed pipe: there is nobody left to read it
+            stream.flush()
     os._exit(code)
 
 

@@ -10,8 +10,8 @@ rest: at the end of a run, importing matplotlib alone took longer than writing e
 One task is in flight at a time. The parent sends a pickled function (by name) and its arguments on
 the child's stdin and a reader thread waits for the pickled answer on its stdout, so the master only
 polls a queue. The
-child ignores Ctrl-C (the terminal sends it to the whole process group; the parent decides when to
-stop) and exits when its stdin closes, which also happens if the parent is killed.
+child ignores Ctrl-C and SIGHUP (the terminal sends them to the whole process group; the parent
+decides when to stop) and exits when its stdin closes, which also happens if the parent is killed.
 
 Run as `python -m a3c_cartpole.evaluation_process`: a plain subprocess, not multiprocessing, so no
 user's `__main__` module is imported again in the child.
@@ -113,10 +113,19 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
             answer = (True, task(*args))
         except Exception as err:  # e.g. OSError: the disk is full
             answer = (False, err)
-        pickle.dump((*answer, time.perf_counter() - start), answers)
+        seconds = time.perf_counter() - start
+        try:
+            message = pickle.dumps((*answer, seconds))
+        except Exception:  # an exception that cannot be pickled still reaches the parent, as text
+            message = pickle.dumps((False, RuntimeError(repr(answer[1])), seconds))
+        answers.write(message)
         answers.flush()
 
 
 if __name__ == "__main__":
+    # The terminal sends Ctrl-C, and SIGHUP when it closes, to every process of the group; the parent
+    # turns both into a graceful stop and still needs this process to draw the plot.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     serve(sys.stdin.buffer, sys.stdout.buffer)

@@ -21,7 +21,7 @@ from a3c_cartpole.checkpoints import TrainingCheckpoints
 from a3c_cartpole.config import ConfigError, TrainConfig, WorkerFailed
 from a3c_cartpole.envs import EnvInfo, describe_env
 from a3c_cartpole.evaluation import GATE_EPISODES, Evaluation, EvaluationPoint, SolvedCheck, run_check
-from a3c_cartpole.evaluation_process import EvaluationProcess
+from a3c_cartpole.evaluation_process import EvaluationProcess, EvaluationProcessFailed
 from a3c_cartpole.global_model import GlobalModel
 from a3c_cartpole.ledger import EpisodeLedger
 from a3c_cartpole.model import NumpyActorCritic, build_model
@@ -159,6 +159,60 @@ class MasterAgent:
         with claim_save_dir(self.config), StopSignals() as signals:
             return self._train(signals)
 
+    def _watch(
+        self,
+        workers: list,
+        evaluator: EvaluationProcess,
+        shared: GlobalModel,
+        ledger: EpisodeLedger,
+        check: SolvedCheck,
+        board: TrainingBoard,
+        checkpoints: TrainingCheckpoints,
+        signals: StopSignals,
+        solved_at: tuple | None,
+    ) -> tuple[tuple | None, int | None]:
+        """Run the workers to the end, meanwhile submitting solved checks, logging and checkpointing.
+
+        Returns when the run was solved (if it was) and the signal that stopped it (if one did).
+        """
+        files = self.files
+        last_csv = time.perf_counter()
+        interrupted_by = None
+        try:
+            for worker in workers:
+                worker.start()
+            with signals.interrupting():  # a stop signal ends the loop at once, as Ctrl-C does
+                while any(w.is_alive() for w in workers):
+                    time.sleep(POLL_SECONDS)
+                    answer = evaluator.collect()
+                    if answer is not None:
+                        solved_at = self._take_answer(answer, check, board, ledger, solved_at)
+                    episodes, steps = ledger.snapshot()
+                    idle = not evaluator.busy and not ledger.stopping
+                    if idle and check.due(ledger.recent_mean(GATE_EPISODES), len(episodes), steps):
+                        policy, now = shared.snapshot(), time.perf_counter() - ledger.start_time
+                        evaluator.submit(run_check, (check.request(policy),), (policy, len(episodes), steps, now))
+                    self.progress.update(
+                        len(episodes), steps, ledger.recent_mean(MOVING_AVERAGE_WINDOW), _best_mean(check)
+                    )
+                    board.poll(episodes, steps, _worker_stats(workers), lambda: float(shared.optimizer.learning_rate))
+                    if checkpoints.due():  # also rewrites the CSV
+                        checkpoints.save(ledger, check, workers, time.perf_counter() - ledger.start_time, solved_at)
+                        last_csv = time.perf_counter()
+                    if time.perf_counter() - last_csv > CSV_EVERY_SECONDS:
+                        write_episodes_csv(files.episodes_csv, episodes)
+                        last_csv = time.perf_counter()
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM / SIGHUP turned into StopRequested
+            interrupted_by = getattr(stop, "signum", signal.SIGINT)
+            ledger.request_stop(f"interrupted by {signal_words(interrupted_by)}")
+            self.progress.message("Interrupted: stopping the workers and saving what was learned...")
+        finally:  # whatever ended the loop, no worker outlives it
+            ledger.request_stop("the master stopped")
+            for worker in workers:
+                if worker.ident is not None:
+                    worker.join()
+        return solved_at, interrupted_by
+
     def _train(self, signals: StopSignals) -> TrainResult:
         config, info, files = self.config, self.info, self.files
         seed_everything(self.seed)
@@ -198,48 +252,17 @@ class MasterAgent:
 
         ledger.start_time = time.perf_counter() - resumed.seconds  # a resumed run's clock continues
         self.progress.start(resumed.steps)
-        last_csv = time.perf_counter()
         evaluator = EvaluationProcess()
-        interrupted_by = None
         try:
-            for worker in workers:
-                worker.start()
-            with signals.interrupting():  # a stop signal ends the loop at once, as Ctrl-C does
-                while any(w.is_alive() for w in workers):
-                    time.sleep(POLL_SECONDS)
-                    answer = evaluator.collect()
-                    if answer is not None:
-                        solved_at = self._take_answer(answer, check, board, ledger, solved_at)
-                    episodes, steps = ledger.snapshot()
-                    idle = not evaluator.busy and not ledger.stopping
-                    if idle and check.due(ledger.recent_mean(GATE_EPISODES), len(episodes), steps):
-                        policy, now = shared.snapshot(), time.perf_counter() - ledger.start_time
-                        evaluator.submit(run_check, (check.request(policy),), (policy, len(episodes), steps, now))
-                    self.progress.update(
-                        len(episodes), steps, ledger.recent_mean(MOVING_AVERAGE_WINDOW), _best_mean(check)
-                    )
-                    board.poll(episodes, steps, _worker_stats(workers), lambda: float(shared.optimizer.learning_rate))
-                    if checkpoints.due():  # also rewrites the CSV
-                        checkpoints.save(ledger, check, workers, time.perf_counter() - ledger.start_time, solved_at)
-                        last_csv = time.perf_counter()
-                    if time.perf_counter() - last_csv > CSV_EVERY_SECONDS:
-                        write_episodes_csv(files.episodes_csv, episodes)
-                        last_csv = time.perf_counter()
-        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM / SIGHUP turned into StopRequested
-            interrupted_by = getattr(stop, "signum", signal.SIGINT)
-            ledger.request_stop(f"interrupted by {signal_words(interrupted_by)}")
-            self.progress.message("Interrupted: stopping the workers and saving what was learned...")
-        finally:  # whatever ended the loop, no worker outlives it
-            ledger.request_stop("the master stopped")
-            for worker in workers:
-                if worker.ident is not None:
-                    worker.join()
-        try:
+            solved_at, interrupted_by = self._watch(
+                workers, evaluator, shared, ledger, check, board, checkpoints, signals, solved_at
+            )
             # the check in flight may be the one that passes: its answer takes a second at most
             answer = evaluator.collect(timeout=None)
             if answer is not None:
                 solved_at = self._take_answer(answer, check, board, ledger, solved_at)
             seconds = time.perf_counter() - ledger.start_time
+            checks_seconds = check.seconds  # while training ran (a last judgement of the final model may follow)
             final = shared.snapshot()
             if solved_at is None:  # the final model may beat every evaluated one: judge it too
                 episodes, steps = ledger.snapshot()
@@ -250,7 +273,7 @@ class MasterAgent:
             # the plot is drawn in the evaluation process, which loaded matplotlib while training ran
             solved_episode = solved_at[0] if solved_at else None
             plot = (files.plot, episodes, config.env_id, info.reward_threshold, solved_episode, check.history)
-            evaluator.submit(write_plot, plot, None)
+            plotting = _submit_plot(evaluator, plot)
             checkpoints.save(ledger, check, workers, seconds, solved_at)  # with the CSV; at the end, and after Ctrl-C
             # the shared model, done training, writes both weights files (first the final ones it holds)
             save_weights(final, info, files.final_weights, writer=shared.model)
@@ -259,8 +282,9 @@ class MasterAgent:
             board.episodes(episodes)
             board.stats(steps, _worker_stats(workers), float(shared.optimizer.learning_rate))
             board.close()
-            evaluator.collect(timeout=None)  # the plot is on disk
-        finally:
+            if not (plotting and _plot_drawn(evaluator)):
+                write_plot(*plot)
+        finally:  # whatever happened, the evaluation process ends with the run
             evaluator.close()
         result = TrainResult(
             solved=solved_at is not None,
@@ -282,7 +306,7 @@ class MasterAgent:
             "first_env_step": ledger.first_step_at,
             "solved_check_passed": self.solved_check_passed_at,
             "files_written": time.time(),  # the run record, written next, is the last file
-            "evaluation_seconds": check.seconds,
+            "evaluation_seconds": checks_seconds,
         }
         write_json(files.run_record, _run_record(config, result, shared.updates, timeline))
         failed = [w for w in workers if w.error is not None]
@@ -293,6 +317,24 @@ class MasterAgent:
             ) from worker.error
         self.progress.message(summary(result))
         return result
+
+
+def _submit_plot(evaluator: EvaluationProcess, plot: tuple) -> bool:
+    """Hand the plot to the evaluation process; False if it is gone (the master then draws it)."""
+    try:
+        evaluator.submit(write_plot, plot, None)
+    except OSError:  # the child died (e.g. killed with the terminal): its pipe is closed
+        return False
+    return True
+
+
+def _plot_drawn(evaluator: EvaluationProcess) -> bool:
+    """Wait for the plot; False if the evaluation process died first. A failed write is raised."""
+    try:
+        evaluator.collect(timeout=None)
+    except EvaluationProcessFailed:
+        return False
+    return True
 
 
 def _count(n: int, noun: str) -> str:

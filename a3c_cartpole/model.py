@@ -134,9 +134,15 @@ class ActorCriticModel(keras.Model):
     def policy_variable_count(self) -> int:
         """How many of `trainable_variables`, from the front, are the policy head's (the rest: the value head's).
 
-        Keras lists trainable variables in creation order, and the policy head is created first.
+        Keras lists them in the order the layers were assigned as attributes, the policy head's first;
+        this checks that rather than trusting it, as per-head clipping depends on it.
         """
-        return 2 * (self.layers_per_head + 1)
+        policy = [
+            id(v) for layer in (*self.hidden_layers("policy"), self.policy_logits) for v in layer.trainable_weights
+        ]
+        if sorted(policy) != sorted(id(v) for v in self.trainable_variables[: len(policy)]):
+            raise RuntimeError("the policy head's variables do not come first in trainable_variables")
+        return len(policy)
 
     def ordered_variables(self) -> list:
         """Kernel and bias of each layer, then any observation statistics, in the order `NumpyActorCritic` expects."""

@@ -121,7 +121,7 @@ def bench_ours(env_id: str, seed: int, workdir: Path, extra: list[str]) -> dict:
         "verified": verify_ours(save_dir, env_id),
         "curve": [(p["step"], p["mean"]) for p in record.get("evaluations", [])],
         "last_step": record["steps"],
-        "startup": timeline["first_env_step"] - spawned,
+        "startup": None if timeline["first_env_step"] is None else timeline["first_env_step"] - spawned,
         "after_solved": None if passed is None else exited - passed,
         "eval_share": timeline["evaluation_seconds"] / record["seconds"],
         "effective_sps": effective_rate(save_dir / f"{env_id.replace('/', '_')}_episodes.csv"),
@@ -131,8 +131,8 @@ def bench_ours(env_id: str, seed: int, workdir: Path, extra: list[str]) -> dict:
 def effective_rate(episodes_csv: Path) -> float:
     """The CSV's last global_step over its wall_time: env steps per second with every cost of training in."""
     with episodes_csv.open(newline="") as handle:
-        last = list(csv.DictReader(handle))[-1]
-    return int(last["global_step"]) / float(last["wall_time"])
+        rows = list(csv.DictReader(handle))
+    return int(rows[-1]["global_step"]) / float(rows[-1]["wall_time"]) if rows else 0.0
 
 
 def bench_sb3(env_id: str, seed: int, workdir: Path) -> dict:
@@ -195,7 +195,7 @@ def spread(values: list[float], fmt: str, worst=max) -> str:
 
 def print_costs(rows: dict[int, dict], tf_import: float) -> None:
     """The fixed costs, the share of time the solved checks took, and the effective rate, with their targets."""
-    startup = [r["startup"] for r in rows.values()]
+    startup = [r["startup"] for r in rows.values() if r["startup"] is not None]
     print(f"process start to first env step: {spread(startup, '.2f')} s (target <= {tf_import + 0.3:.2f} s)")
     after = [r["after_solved"] for r in rows.values() if r["after_solved"] is not None]
     if after:

@@ -40,3 +40,27 @@ def test_a_tasks_exception_is_raised_in_the_parent_and_the_child_serves_on(child
     child.submit(write_plot, (tmp_path / "plot.png", episodes, "CartPole-v1", 475.0), None)
     child.collect(timeout=60)
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_child_outlives_a_sighup_that_the_parent_turns_into_a_graceful_stop(child, tmp_path):
+    import signal
+
+    episodes = [EpisodeRecord(1, 0, 10.0, 10, 10, 0.1)]
+    child.submit(write_plot, (tmp_path / "first.png", episodes, "CartPole-v1", 475.0), None)
+    child.collect(timeout=60)  # the child is up and serving (its handlers are set by then)
+    child._child.send_signal(signal.SIGHUP)  # what a closing terminal sends to the whole group
+    child.submit(write_plot, (tmp_path / "plot.png", episodes, "CartPole-v1", 475.0), None)
+    child.collect(timeout=60)
+    assert (tmp_path / "plot.png").is_file()
+
+
+def test_with_the_child_gone_the_master_is_told_to_draw_the_plot_itself(child, tmp_path):
+    from a3c_cartpole.master import _plot_drawn, _submit_plot
+
+    episodes = [EpisodeRecord(1, 0, 10.0, 10, 10, 0.1)]
+    plot = (tmp_path / "plot.png", episodes, "CartPole-v1", 475.0)
+    child._child.kill()
+    child._child.wait()
+    assert _submit_plot(child, plot) is False  # its pipe is closed
+    child.busy = True  # as if the plot had been handed over just before the child died
+    assert _plot_drawn(child) is False

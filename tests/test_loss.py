@@ -244,3 +244,14 @@ def test_clipping_per_head_clips_each_head_to_the_norm_and_leaves_the_actor_its_
     # clipped as one vector instead, the actor shrinks with the critic
     together, _, _ = clipped_gradients(model, *batch, TrainConfig(max_grad_norm=limit))
     assert global_norm(together[:n_policy]) == pytest.approx(actor_norm * limit / global_norm(raw), rel=1e-4)
+
+
+@pytest.mark.parametrize("layers, normalize_obs", [(1, False), (2, True), (3, False)])
+def test_the_policy_heads_variables_come_first_whatever_the_depth_or_normalizer(layers, normalize_obs):
+    from a3c_cartpole.model import build_model
+
+    model = build_model(4, 2, 8, layers, "tanh", normalize_obs)
+    n_policy = model.policy_variable_count()
+    assert n_policy == 2 * (layers + 1)  # a kernel and a bias per hidden layer, and the logits'
+    heads = [v.path.split("/")[-2].split("_")[0] for v in model.trainable_variables]
+    assert heads == ["policy"] * n_policy + ["value"] * (len(heads) - n_policy)
