@@ -11,14 +11,13 @@ import os
 import random
 import signal
 import time
-from pathlib import Path
 from typing import TextIO
 
 import keras
 import numpy as np
 
 from a3c_cartpole.checkpoints import TrainingCheckpoints
-from a3c_cartpole.config import ConfigError, TrainConfig, WorkerFailed
+from a3c_cartpole.config import TrainConfig, WorkerFailed
 from a3c_cartpole.envs import EnvInfo, describe_env
 from a3c_cartpole.evaluation import GATE_EPISODES, Evaluation, EvaluationPoint, SolvedCheck, run_check
 from a3c_cartpole.evaluation_process import EvaluationProcess, EvaluationProcessFailed
@@ -27,7 +26,7 @@ from a3c_cartpole.ledger import EpisodeLedger
 from a3c_cartpole.model import NumpyActorCritic, build_model
 from a3c_cartpole.outputs import MOVING_AVERAGE_WINDOW, RunFiles, write_episodes_csv, write_json, write_plot
 from a3c_cartpole.progress import ProgressPrinter
-from a3c_cartpole.save_dir import claim_save_dir
+from a3c_cartpole.save_dir import claim_save_dir, ensure_writable
 from a3c_cartpole.saved_policy import save_weights
 from a3c_cartpole.stop_signals import StopSignals, signal_words
 from a3c_cartpole.tensorboard_log import TrainingBoard, run_settings, tensorboard_dir
@@ -76,17 +75,6 @@ class TrainResult:
             "training_moving_average": self.training_moving_average,
             "seed": self.seed,
         }
-
-
-def ensure_writable(directory: Path) -> None:
-    """Fail before training, not after, if results could not be saved."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / f".write-test-{os.getpid()}"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as err:
-        raise ConfigError(f"cannot write to save dir {directory}: {err.strerror or err}") from None
 
 
 def seed_everything(seed: int) -> None:

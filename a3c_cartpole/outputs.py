@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:  # the ledger imports TensorFlow; the CLI reads RunFiles before TensorFlow is loaded
+if TYPE_CHECKING:  # for annotations only: this module stays light for the CLI and the evaluation process
     from a3c_cartpole.ledger import EpisodeRecord
 
 if TYPE_CHECKING:

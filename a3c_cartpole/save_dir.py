@@ -12,7 +12,9 @@ is what makes them hold when two runs start at the same moment.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 from a3c_cartpole.config import ConfigError, TrainConfig
 from a3c_cartpole.outputs import RunFiles
@@ -54,10 +56,23 @@ def _lock(files: RunFiles) -> RunLock:
 
 
 def check_save_dir(config: TrainConfig) -> None:
-    """Refuse at once a run that `claim_save_dir` would refuse; takes nothing and writes nothing."""
+    """Refuse at once a run that `claim_save_dir` would refuse, or a save dir that cannot be written;
+    takes nothing and writes nothing but the save dir itself, if it was missing."""
+    ensure_writable(config.save_dir)
     files = RunFiles(config.save_dir, config.env_id)
     _lock(files).ensure_free()
     _refuse_replacing(files, config)
+
+
+def ensure_writable(directory: Path) -> None:
+    """Fail before training, not after, if results could not be saved."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(f"cannot write to save dir {directory}: {err.strerror or err}") from None
 
 
 @contextlib.contextmanager
