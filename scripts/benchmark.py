@@ -83,22 +83,22 @@ def verify_ours(save_dir: Path, env_id: str) -> float:
 
 
 def verify_sb3(model_path: Path, env_id: str) -> float:
-    from stable_baselines3 import A2C
-
-    from a3c_cartpole.envs import describe_env
-    from a3c_cartpole.episodes import run_episodes
-
-    model = A2C.load(model_path, device="cpu")
-    return float(
-        np.mean(
-            run_episodes(
-                describe_env(env_id),
-                VERIFY_EPISODES,
-                lambda obs: model.predict(obs, deterministic=True)[0],
-                VERIFY_SEED,
-            )
-        )
+    """SB3's agent on the same fresh episodes, in a process of its own: loading it imports torch's
+    compiler stack (triton), which crashed a process that had TensorFlow loaded."""
+    code = (
+        "import sys, numpy as np\n"
+        "from stable_baselines3 import A2C\n"
+        "from a3c_cartpole.envs import describe_env\n"
+        "from a3c_cartpole.episodes import run_episodes\n"
+        "model = A2C.load(sys.argv[1], device='cpu')\n"
+        "act = lambda obs: model.predict(obs, deterministic=True)[0]\n"
+        "print(np.mean(run_episodes(describe_env(sys.argv[2]), int(sys.argv[3]), act, int(sys.argv[4]))))\n"
     )
+    args = [str(model_path), env_id, str(VERIFY_EPISODES), str(VERIFY_SEED)]
+    _, proc = run_timed([sys.executable, "-c", code, *args])
+    if proc.returncode != 0:
+        sys.exit(f"verifying SB3's agent failed: {proc.stderr[-1000:]}")
+    return float(proc.stdout.split()[-1])
 
 
 def bench_ours(env_id: str, seed: int, workdir: Path, extra: list[str]) -> dict:
