@@ -9,9 +9,9 @@ rest: at the end of a run, importing matplotlib alone took longer than writing e
 
 One task is in flight at a time. The parent sends a pickled function (by name) and its arguments on
 the child's stdin and a reader thread waits for the pickled answer on its stdout, so the master only
-polls a queue. The
-child ignores Ctrl-C and SIGHUP (the terminal sends them to the whole process group; the parent
-decides when to stop) and exits when its stdin closes, which also happens if the parent is killed.
+polls a queue. The child ignores Ctrl-C and SIGHUP (the terminal sends them to the whole process
+group; the parent decides when to stop) and exits when its stdin closes, which also happens if the
+parent is killed.
 
 Run as `python -m a3c_cartpole.evaluation_process`: a plain subprocess, not multiprocessing, so no
 user's `__main__` module is imported again in the child.
