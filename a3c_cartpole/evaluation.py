@@ -11,6 +11,12 @@ one lucky batch cannot end training.
 Where the greedy policy's score swings from one moment to the next (LunarLander), a fifth of the
 time is too few looks: `eval_every` evaluates every so many env steps instead, as SB3's
 EvalCallback does, and the best model is the best of more candidates.
+
+Most looks are at a policy that can neither pass nor beat the best model so far, and on long
+episodes (Acrobot, LunarLander) 100 of them cost as many env steps as the training between looks.
+So a look plays its first 20 episodes and the rest of the 100 only if their mean is within two
+standard errors of the bar (the threshold, or the best mean if lower). A policy whose true mean is
+at the bar goes on in about 97% of looks; one far below costs a fifth of a full set.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ GATE_EPISODES = 20
 GATE_SLACK = 1.0
 # At most this share of wall time goes to evaluation.
 EVAL_TIME_SHARE = 0.2
+# A look's first episodes, and how many standard errors of their mean below the bar still go on.
+SCREEN_EPISODES = 20
+SCREEN_STANDARD_ERRORS = 2.0
 
 
 class EvaluationPoint(typing.NamedTuple):
@@ -76,18 +85,33 @@ class CheckRequest(typing.NamedTuple):
     episodes: int
     first_seed: int
     confirm_seed: int
+    bar: float | None
+    """The mean the screen must be able to reach to play the whole set; None: no screen."""
 
 
 def run_check(request: CheckRequest) -> tuple[np.ndarray, bool]:
-    """Greedy returns of one set of episodes, or of a second fresh set if the first passes.
+    """Greedy returns of one set of episodes (or of its screen, if that falls short of the bar), or
+    of a second fresh set if the first passes.
 
     Returns the set that decides and whether it is the confirmation (so the caller counts the seeds used).
     """
     policy, info, episodes = request.policy, request.info, request.episodes
-    returns = run_episodes(info, episodes, policy.greedy, request.first_seed)
+    screen = episodes if request.bar is None else min(episodes, SCREEN_EPISODES)
+    returns = run_episodes(info, screen, policy.greedy, request.first_seed)
+    if screen < episodes:
+        if falls_short(returns, request.bar):
+            return returns, False
+        rest = run_episodes(info, episodes - screen, policy.greedy, request.first_seed + screen)
+        returns = np.concatenate([returns, rest])
     if not Evaluation(returns, info.reward_threshold).solved:
         return returns, False
     return run_episodes(info, episodes, policy.greedy, request.confirm_seed), True
+
+
+def falls_short(screen: np.ndarray, bar: float) -> bool:
+    """Is the screen's mean more than SCREEN_STANDARD_ERRORS standard errors below `bar`?"""
+    standard_error = np.std(screen, ddof=1) / np.sqrt(len(screen))
+    return float(np.mean(screen)) + SCREEN_STANDARD_ERRORS * standard_error < bar
 
 
 class SolvedCheck:
@@ -120,9 +144,15 @@ class SolvedCheck:
         return time.perf_counter() >= self._next_allowed
 
     def request(self, policy: NumpyActorCritic) -> CheckRequest:
-        """The next check of `policy`, on seeds no earlier check used."""
+        """The next check of `policy`, on seeds no earlier check used.
+
+        Its screen's bar is the threshold, or the best mean if lower: a look that stops at the screen
+        can then neither pass nor become the best, unless nothing was evaluated before it.
+        """
         first = EVAL_SEED_BASE + self.count * self.episodes  # every evaluation gets fresh episodes
-        return CheckRequest(policy, self.info, self.episodes, first, first + self.episodes)
+        threshold = self.info.reward_threshold
+        bar = threshold if threshold is None or self.best is None else min(threshold, self.best.mean)
+        return CheckRequest(policy, self.info, self.episodes, first, first + self.episodes, bar)
 
     def finish(self, returns: np.ndarray, confirmed: bool, seconds: float) -> Evaluation:
         """Account for a check that took `seconds` (its seeds are spent, the time share moves on)."""

@@ -122,6 +122,46 @@ def test_best_is_the_evaluation_with_the_highest_mean_and_a_tie_keeps_the_first(
     assert check.best is results[2]
 
 
+# --- the screen: the rest of a set only where the policy could pass or beat the best ------------------
+
+SET = 2 * evaluation.SCREEN_EPISODES  # a set large enough to be screened
+
+
+def test_a_screen_far_below_the_threshold_ends_the_look(scored_env, monkeypatch):
+    script_rewards(monkeypatch, lambda n: 0.0)
+    result = SolvedCheck(scored_env, SET).evaluate(ANY_POLICY)
+    assert len(result.returns) == len(OneStepScoredEnv.seeds) == evaluation.SCREEN_EPISODES
+    assert not result.solved
+
+
+def test_a_screen_within_two_standard_errors_plays_the_whole_set(scored_env, monkeypatch):
+    # The screen pays 0 and 0.8 in turn: mean 0.4, sample std 0.410, standard error 0.092, so
+    # 0.4 + 2 * 0.092 = 0.584 reaches the threshold 0.5 and the other 20 episodes are played.
+    script_rewards(monkeypatch, lambda n: 0.8 * (n % 2 == 0))
+    result = SolvedCheck(scored_env, SET).evaluate(ANY_POLICY)
+    assert len(result.returns) == SET and result.mean == pytest.approx(0.4) and not result.solved
+    seeds = OneStepScoredEnv.seeds
+    assert len(set(seeds)) == SET and seeds == list(range(seeds[0], seeds[0] + SET))  # one block, in order
+
+
+def test_a_screen_that_passes_goes_on_to_the_whole_set_and_its_confirmation(scored_env, monkeypatch):
+    script_rewards(monkeypatch, lambda n: 1.0)
+    result = SolvedCheck(scored_env, SET).evaluate(ANY_POLICY)
+    assert result.solved and len(result.returns) == SET and len(OneStepScoredEnv.seeds) == 2 * SET
+
+
+@pytest.mark.parametrize(("paying", "whole_set"), [(0.25, False), (0.35, True)])
+def test_below_the_threshold_the_bar_is_the_best_mean(scored_env, monkeypatch, paying, whole_set):
+    # The best model so far averaged 0.3 (threshold 0.5): a screen of 0.25 cannot beat it and ends
+    # the look; one of 0.35 could, and is played in full.
+    check = SolvedCheck(scored_env, SET)
+    check.is_best(Evaluation(np.full(SET, 0.3), 0.5))
+    script_rewards(monkeypatch, lambda n: paying)
+    result = check.evaluate(ANY_POLICY)
+    assert len(result.returns) == (SET if whole_set else evaluation.SCREEN_EPISODES)
+    assert check.is_best(result) is whole_set
+
+
 # --- the default cadence: at most a fifth of the wall time ------------------------------------------------
 
 
