@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
 import json
 import os
 import shutil
@@ -20,10 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # for annotations only: this module stays light for the CLI and the evaluation process
-    from a3c_cartpole.ledger import EpisodeRecord
-
-if TYPE_CHECKING:
     from a3c_cartpole.evaluation import EvaluationPoint
+    from a3c_cartpole.ledger import EpisodeRecord
 
 CSV_HEADER = ("episode", "worker", "return", "length", "global_step", "wall_time")
 MOVING_AVERAGE_WINDOW = 100
@@ -141,24 +138,6 @@ def write_plot(
     Training returns come from the sampling policy, which lags the greedy one; the episode where the
     greedy policy passed the solved check is marked so the two are not confused.
     """
-    with atomic_path(path) as tmp:
-        _save_plot(tmp, episodes, env_id, threshold, solved_at_episode, evaluations)
-
-
-def warm_up_plotting() -> None:
-    """Draw an empty plot into memory: the first figure of a process loads fonts and renderer, which
-    costs a run's end ~0.1 s if left to the real plot."""
-    _save_plot(io.BytesIO(), [], "warm-up", None)
-
-
-def _save_plot(
-    target: Path | io.BytesIO,
-    episodes: Sequence[EpisodeRecord],
-    env_id: str,
-    threshold: float | None,
-    solved_at_episode: int | None = None,
-    evaluations: Sequence[EvaluationPoint] = (),
-) -> None:
     plt = load_pyplot()
     returns = [e.episode_return for e in episodes]
     x = np.arange(1, len(returns) + 1)
@@ -202,5 +181,13 @@ def _save_plot(
     # room (tight_layout measured every label at each run's end: 0.2 s)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, frameon=False, fontsize="small")
     fig.subplots_adjust(left=0.08, right=0.98, top=0.93, bottom=0.23)
-    fig.savefig(target, format="png")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
+
+
+def warm_up_plotting() -> None:
+    """Draw an empty plot and throw it away: the first figure of a process loads fonts and renderer,
+    which costs a run's end ~0.1 s if left to the real plot."""
+    with tempfile.TemporaryDirectory(prefix="a3c-warm-up-") as scratch:
+        write_plot(Path(scratch) / "warm-up.png", [], "warm-up", None)
