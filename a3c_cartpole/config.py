@@ -38,7 +38,7 @@ def first_line(err: BaseException) -> str:
 
 
 class WorkerFailed(RuntimeError):
-    """A worker died of an error; the run stopped and saved what it had learned."""
+    """A worker or the evaluation process died; the run stopped and saved what it had learned."""
 
 
 # numpy and gymnasium take seeds in [0, 2**32); envs and evaluations add offsets to the seed.

@@ -10,9 +10,10 @@ every other file.
 
 One task is in flight at a time. The parent sends a pickled function (by name) and its arguments on
 the child's stdin and a reader thread waits for the pickled answer on its stdout, so the master only
-polls a queue. The child ignores Ctrl-C and SIGHUP (the terminal sends them to the whole process
-group; the parent decides when to stop) and exits when its stdin closes, which also happens if the
-parent is killed.
+polls a queue. The child ignores Ctrl-C, SIGHUP and SIGTERM (a terminal, `timeout`, a batch scheduler or
+`kill -- -PGID` send them to the whole process group; the parent decides when to stop) and exits
+when its stdin closes, which also happens if the parent is killed. If it dies anyway, the parent
+hears of it as `EvaluationProcessFailed` and stops the run, saving what was learned.
 
 Run as `python -m a3c_cartpole.evaluation_process`: a plain subprocess, not multiprocessing, so no
 user's `__main__` module is imported again in the child.
@@ -32,6 +33,7 @@ from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from a3c_cartpole.outputs import warm_up_plotting
+from a3c_cartpole.stop_signals import STOP_SIGNALS
 
 # What the child sends back: whether the task returned, its result (or the exception it raised), and
 # the seconds it took.
@@ -69,10 +71,13 @@ class EvaluationProcess:
     def submit(self, task: Callable, args: tuple, context: Any) -> None:
         """Start `task(*args)`; `task` must be importable by name. `context` comes back with its answer."""
         assert not self.busy, "one task at a time"
+        try:
+            pickle.dump((task, args), self._child.stdin)
+            self._child.stdin.flush()
+        except OSError as err:  # the child exited or was killed: its pipe is closed
+            raise EvaluationProcessFailed(f"the evaluation process stopped ({err!r})") from err
         self._context = context
         self.busy = True
-        pickle.dump((task, args), self._child.stdin)
-        self._child.stdin.flush()
 
     def collect(self, timeout: float | None = 0.0) -> tuple[tuple[Any, float], Any] | None:
         """(The task's result, its seconds) and its context, or None if it is still running after
@@ -124,11 +129,11 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
 
 
 if __name__ == "__main__":
-    # The terminal sends Ctrl-C, and SIGHUP when it closes, to every process of the group; the parent
-    # turns both into a graceful stop and still needs this process to draw the plot.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # Stop signals sent to the whole process group (Ctrl-C, a closing terminal, `timeout`, a scheduler's
+    # SIGTERM) reach this process too; the parent turns each into a graceful stop and still needs this
+    # process for the check in flight and the plot.
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, signal.SIG_IGN)
     serve(sys.stdin.buffer, sys.stdout.buffer)
     # Every answer is flushed and every file renamed into place: skip the interpreter's teardown of
     # numpy, gymnasium and matplotlib (~0.3 s), which the parent would wait for at the end of a run.

@@ -97,6 +97,7 @@ class MasterAgent:
         self.seed = config.seed if config.seed is not None else int.from_bytes(os.urandom(3), "little")
         self.progress = ProgressPrinter(config.verbose, progress)
         self.best_policy: NumpyActorCritic | None = None
+        self.evaluation_failure: EvaluationProcessFailed | None = None
         self.solved_check_passed_at: float | None = None  # epoch time, for the run record's timeline
 
     def _make_workers(self, shared: GlobalModel, ledger: EpisodeLedger) -> list[Worker]:
@@ -128,6 +129,20 @@ class MasterAgent:
             self.progress.message(f"Solved again at episode {n_episodes:,}: stopping.")
             ledger.request_stop("solved again")
         return solved_at
+
+    def _collect(self, evaluator: EvaluationProcess, ledger: EpisodeLedger, timeout: float | None = 0.0):
+        """The evaluation process's answer, if one is ready (see `_evaluation_alive`)."""
+        return self._evaluation_alive(evaluator.collect, ledger, timeout)
+
+    def _evaluation_alive(self, call, ledger: EpisodeLedger, *args):
+        """`call(*args)` on the evaluation process; if the process died, stop the run (it saves what it
+        learned, judging the final model here) and return None."""
+        try:
+            return call(*args)
+        except EvaluationProcessFailed as err:
+            self.evaluation_failure = err
+            ledger.request_stop(str(err))
+            return None
 
     def _record(self, policy, result: Evaluation, check: SolvedCheck, board, n_episodes: int, steps: int) -> Evaluation:
         """Log an evaluation; keep `policy` as the best model if it beats every earlier one."""
@@ -172,14 +187,17 @@ class MasterAgent:
             with signals.interrupting():  # a stop signal ends the loop at once, as Ctrl-C does
                 while any(w.is_alive() for w in workers):
                     time.sleep(POLL_SECONDS)
-                    answer = evaluator.collect()
+                    answer = self._collect(evaluator, ledger)
                     if answer is not None:
                         solved_at = self._take_answer(answer, check, board, ledger, solved_at)
                     episodes, steps = ledger.snapshot()
                     idle = not evaluator.busy and not ledger.stopping
                     if idle and check.due(ledger.recent_mean(GATE_EPISODES), len(episodes), steps):
                         policy, now = shared.snapshot(), time.perf_counter() - ledger.start_time
-                        evaluator.submit(run_check, (check.request(policy),), (policy, len(episodes), steps, now))
+                        request = (check.request(policy),)
+                        self._evaluation_alive(
+                            evaluator.submit, ledger, run_check, request, (policy, len(episodes), steps, now)
+                        )
                     self.progress.update(
                         len(episodes), steps, ledger.recent_mean(MOVING_AVERAGE_WINDOW), _best_mean(check)
                     )
@@ -246,7 +264,7 @@ class MasterAgent:
                 workers, evaluator, shared, ledger, check, board, checkpoints, signals, solved_at
             )
             # the check in flight may be the one that passes: its answer takes a second at most
-            answer = evaluator.collect(timeout=None)
+            answer = self._collect(evaluator, ledger, timeout=None)
             if answer is not None:
                 solved_at = self._take_answer(answer, check, board, ledger, solved_at)
             seconds = time.perf_counter() - ledger.start_time
@@ -303,6 +321,10 @@ class MasterAgent:
             raise WorkerFailed(
                 f"worker {worker.worker_id} failed: {worker.error!r}; what was learned is saved in {files.save_dir}"
             ) from worker.error
+        if self.evaluation_failure is not None and interrupted_by is None:
+            raise WorkerFailed(
+                f"{self.evaluation_failure}; what was learned is saved in {files.save_dir}"
+            ) from self.evaluation_failure
         self.progress.message(summary(result))
         return result
 
@@ -311,7 +333,7 @@ def _submit_plot(evaluator: EvaluationProcess, plot: tuple) -> bool:
     """Hand the plot to the evaluation process; False if it is gone (the master then draws it)."""
     try:
         evaluator.submit(write_plot, plot, None)
-    except OSError:  # the child died (e.g. killed with the terminal): its pipe is closed
+    except EvaluationProcessFailed:  # the child died: the master draws the plot
         return False
     return True
 

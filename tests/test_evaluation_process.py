@@ -10,6 +10,7 @@ from a3c_cartpole.evaluation import SolvedCheck, run_check
 from a3c_cartpole.evaluation_process import EvaluationProcess
 from a3c_cartpole.ledger import EpisodeRecord
 from a3c_cartpole.outputs import write_plot
+from a3c_cartpole.stop_signals import STOP_SIGNALS
 
 
 @pytest.fixture
@@ -42,13 +43,12 @@ def test_a_tasks_exception_is_raised_in_the_parent_and_the_child_serves_on(child
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_the_child_outlives_a_sighup_that_the_parent_turns_into_a_graceful_stop(child, tmp_path):
-    import signal
-
+@pytest.mark.parametrize("stop_signal", STOP_SIGNALS, ids=[s.name for s in STOP_SIGNALS])
+def test_the_child_outlives_a_stop_signal_that_the_parent_turns_into_a_graceful_stop(child, tmp_path, stop_signal):
     episodes = [EpisodeRecord(1, 0, 10.0, 10, 10, 0.1)]
     child.submit(write_plot, (tmp_path / "first.png", episodes, "CartPole-v1", 475.0), None)
     child.collect(timeout=60)  # the child is up and serving (its handlers are set by then)
-    child._child.send_signal(signal.SIGHUP)  # what a closing terminal sends to the whole group
+    child._child.send_signal(stop_signal)  # a terminal, `timeout` or a scheduler signals the whole group
     child.submit(write_plot, (tmp_path / "plot.png", episodes, "CartPole-v1", 475.0), None)
     child.collect(timeout=60)
     assert (tmp_path / "plot.png").is_file()
