@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import typing
 
+import keras
 import tensorflow as tf
 
 from a3c_cartpole.config import TrainConfig
@@ -110,19 +111,32 @@ def batch_signature(obs_size: int) -> list[tf.TensorSpec]:
     ]
 
 
-def clipped_gradients(model, states, actions, returns, mask, config: TrainConfig):
-    """Gradients of `a3c_loss` w.r.t. `model`, clipped to config.max_grad_norm (0: no clipping).
+def backing_variable(variable):
+    """The tf.Variable behind a Keras one: a tape watches only those, and a compiled function takes them
+    as variables (one trace for any variables of the same shapes), not as the tensors of their values."""
+    return variable.value if isinstance(variable, keras.Variable) else variable
 
-    Clipped as one vector, or with `clip_per_head` as two: the policy head's and the value head's,
-    each to the same norm. Traced inside the compiled steps of both transports (threads and Ray), so
-    they train alike. Returns (gradients, loss terms, norm of all gradients before clipping).
+
+def clipped_gradients(model, states, actions, returns, mask, config: TrainConfig, weights=None):
+    """Gradients of `a3c_loss` for `model`'s network, clipped to config.max_grad_norm (0: no clipping).
+
+    `weights`: where to differentiate, in `model.ordered_variables()` order: the variables of another
+    model of the same shape (a worker's local copy), so one traced step serves every worker; None:
+    `model`'s own. Clipped as one vector, or with `clip_per_head` as two: the policy head's and the
+    value head's, each to the same norm. Traced inside the compiled steps of both transports (threads
+    and Ray), so they train alike. Returns (gradients, loss terms, norm of all gradients before clipping).
     """
+    ordered = model.ordered_variables()
+    at = dict(zip(map(id, ordered), map(backing_variable, ordered if weights is None else weights), strict=True))
+    trainable = [at[id(v)] for v in model.trainable_variables]
+    non_trainable = [tf.convert_to_tensor(at[id(v)]) for v in model.non_trainable_variables]
     with tf.GradientTape() as tape:
-        logits, values = model(states)
+        tape.watch(trainable)
+        (logits, values), _ = model.stateless_call([tf.convert_to_tensor(v) for v in trainable], non_trainable, states)
         terms = a3c_loss(
             logits, values, actions, returns, config.entropy_coef, config.value_coef, mask, config.normalize_advantage
         )
-    gradients = tape.gradient(terms.total, model.trainable_variables)
+    gradients = tape.gradient(terms.total, trainable)
     norm = tf.linalg.global_norm(gradients)
     if config.max_grad_norm <= 0:
         return gradients, terms, norm
