@@ -124,8 +124,11 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
             message = pickle.dumps((*answer, seconds))
         except Exception:  # an exception that cannot be pickled still reaches the parent, as text
             message = pickle.dumps((False, RuntimeError(repr(answer[1])), seconds))
-        answers.write(message)
-        answers.flush()
+        try:
+            answers.write(message)
+            answers.flush()
+        except OSError:  # the parent is gone (it exited at a second stop signal, or was killed)
+            return
 
 
 if __name__ == "__main__":

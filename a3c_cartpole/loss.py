@@ -112,8 +112,10 @@ def batch_signature(obs_size: int) -> list[tf.TensorSpec]:
 
 
 def backing_variable(variable):
-    """The tf.Variable behind a Keras one: a tape watches only those, and a compiled function takes them
-    as variables (one trace for any variables of the same shapes), not as the tensors of their values."""
+    """The tf.Variable behind a Keras one. A compiled function keys a tf.Variable argument by its shape
+    and dtype, so every worker's local variables share one trace; a Keras variable, which has no tracing
+    type of its own, would be keyed by the object: one trace per worker. Inside, the function can assign
+    to it (the copy back) and differentiate at it."""
     return variable.value if isinstance(variable, keras.Variable) else variable
 
 

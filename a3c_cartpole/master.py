@@ -97,7 +97,7 @@ class MasterAgent:
         self.seed = config.seed if config.seed is not None else int.from_bytes(os.urandom(3), "little")
         self.progress = ProgressPrinter(config.verbose, progress)
         self.best_policy: NumpyActorCritic | None = None
-        self.evaluation_failure: EvaluationProcessFailed | None = None
+        self.evaluation_failure: Exception | None = None
         self.solved_check_passed_at: float | None = None  # epoch time, for the run record's timeline
 
     def _make_workers(self, shared: GlobalModel, ledger: EpisodeLedger) -> list[Worker]:
@@ -135,13 +135,17 @@ class MasterAgent:
         return self._evaluation_alive(evaluator.collect, ledger, timeout)
 
     def _evaluation_alive(self, call, ledger: EpisodeLedger, *args):
-        """`call(*args)` on the evaluation process; if the process died, stop the run (it saves what it
-        learned, judging the final model here) and return None."""
+        """`call(*args)` on the evaluation process. If the process died, or the check raised there (a
+        user's env can), stop the run and return None: the run saves what it learned, as after a
+        worker's failure, and then exits 1 saying why."""
         try:
             return call(*args)
-        except EvaluationProcessFailed as err:
-            self.evaluation_failure = err
-            ledger.request_stop(str(err))
+        except Exception as err:  # EvaluationProcessFailed, or whatever the check raised
+            failure = (
+                err if isinstance(err, EvaluationProcessFailed) else RuntimeError(f"the solved check failed: {err!r}")
+            )
+            self.evaluation_failure = failure
+            ledger.request_stop(str(failure))
             return None
 
     def _record(self, policy, result: Evaluation, check: SolvedCheck, board, n_episodes: int, steps: int) -> Evaluation:
@@ -270,7 +274,8 @@ class MasterAgent:
             seconds = time.perf_counter() - ledger.start_time
             checks_seconds = check.seconds  # while training ran (a last judgement of the final model may follow)
             final = shared.snapshot()
-            if solved_at is None:  # the final model may beat every evaluated one: judge it too
+            # the final model may beat every evaluated one: judge it too, unless checks failed (they may again)
+            if solved_at is None and self.evaluation_failure is None:
                 episodes, steps = ledger.snapshot()
                 if self._judge(final, check, board, len(episodes), steps).solved:
                     solved_at = (len(episodes), steps, seconds)
@@ -321,7 +326,7 @@ class MasterAgent:
             raise WorkerFailed(
                 f"worker {worker.worker_id} failed: {worker.error!r}; what was learned is saved in {files.save_dir}"
             ) from worker.error
-        if self.evaluation_failure is not None and interrupted_by is None:
+        if self.evaluation_failure is not None and result.stop_reason == str(self.evaluation_failure):
             raise WorkerFailed(
                 f"{self.evaluation_failure}; what was learned is saved in {files.save_dir}"
             ) from self.evaluation_failure

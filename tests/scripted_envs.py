@@ -62,3 +62,9 @@ class FallsLateEnv(gym.Env):
 
     def _obs(self) -> np.ndarray:
         return np.array([self._t / self.FALLS_AT, 0.0], np.float32)
+
+
+def failing_check(request) -> None:
+    """A solved check that raises as a broken env would. The evaluation process imports a task by name,
+    and this module is light (a test module would load TensorFlow into it)."""
+    raise ValueError("the env broke")

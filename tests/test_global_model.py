@@ -59,3 +59,35 @@ def test_first_step_of_each_optimizer_matches_its_update_rule(optimizer, gradien
     }[optimizer, gradient]
     for old, variable in zip(before, shared.model.trainable_variables, strict=True):
         np.testing.assert_allclose(old - np.asarray(variable), expected, rtol=1e-3)
+
+
+def test_every_worker_thread_shares_one_traced_update_taken_at_its_own_local_weights():
+    from a3c_cartpole.loss import clipped_gradients
+    from a3c_cartpole.rollout import Batch
+
+    # Large returns, so both heads' gradients exceed the norm and clipping per head changes them.
+    config = TrainConfig(lr=0.01, clip_per_head=True, max_grad_norm=0.5)
+    rng = np.random.default_rng(0)
+    batch = Batch(
+        rng.normal(size=(12, 4)).astype(np.float32),
+        rng.integers(0, 2, size=12).astype(np.int32),
+        rng.normal(50.0, 10.0, size=12).astype(np.float32),
+        np.ones(12, dtype=np.float32),
+    )
+    shared = GlobalModel(build_model(4, 2, 8), config, lambda: 0)
+    # The same updates, applied through a second global model from the same start, where the gradient is
+    # taken eagerly at each local model's own weights (they differ from the global ones: never pulled).
+    reference = GlobalModel(build_model(4, 2, 8), config, lambda: 0)
+    reference.model.load_snapshot(shared.snapshot())
+    for local in (build_model(4, 2, 8), build_model(4, 2, 8)):
+        expected, _, _ = clipped_gradients(local, batch.states, batch.actions, batch.returns, batch.mask, config)
+        reference.apply_flat(np.concatenate([np.ravel(g) for g in expected]))
+        policy, _ = shared.connect(local).train(batch)
+        for new, copied, acting in zip(
+            shared.snapshot().arrays(), local.snapshot().arrays(), policy.arrays(), strict=True
+        ):
+            np.testing.assert_array_equal(new, copied)  # the update copies the new weights back
+            np.testing.assert_array_equal(new, acting)
+    for trained, applied in zip(shared.snapshot().arrays(), reference.snapshot().arrays(), strict=True):
+        np.testing.assert_allclose(trained, applied, rtol=1e-5, atol=1e-6)
+    assert shared._train_local.experimental_get_tracing_count() == 1

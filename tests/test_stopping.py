@@ -25,6 +25,7 @@ from a3c_cartpole.cli import main
 from a3c_cartpole.evaluation_process import EvaluationProcess
 from a3c_cartpole.outputs import RunFiles
 from a3c_cartpole.worker import Worker
+from tests.scripted_envs import failing_check
 from tests.test_tensorboard import read_events
 
 ENV = "CartPole-v1"
@@ -187,9 +188,10 @@ def test_a_stop_signal_saves_every_file_in_agreement_and_exits_128_plus_the_sign
 
 def test_sigterm_to_the_whole_process_group_during_a_check_saves_every_file(tmp_path):
     # `timeout`, Slurm and `kill -- -PGID` signal every process of the job, the evaluation child too.
-    # A look every 100 steps, 5,000 episodes when its screen passes, often has a check in flight when
-    # the signal lands (before the child ignored SIGTERM, this failed in 1 of 3 tries); the two tests
-    # of the child's signals and of its death below pin each half of the fix deterministically.
+    # End to end: a look every 100 steps, 5,000 episodes when its screen passes, often has a check in
+    # flight when the signal lands (before the fix this failed in 1 of 3 tries). Each half of the fix
+    # is pinned deterministically elsewhere: the child ignoring SIGTERM in test_evaluation_process.py,
+    # the master saving everything when the child dies in the test of a killed child below.
     run = Training(tmp_path / "group", *UNTIL_STOPPED[:-1], "5000", "--eval-every", "100", own_group=True)
     try:
         run.wait_until_training()
@@ -245,7 +247,6 @@ def test_a_run_that_reaches_its_budget_unsolved_exits_3(stopped):
 REFUSE_SCRIPT = """
 import sys
 from a3c_cartpole.cli import main
-from a3c_cartpole.evaluation_process import EvaluationProcess
 code = main(sys.argv[1:])
 print('tensorflow' in sys.modules, file=sys.stderr)
 sys.exit(code)
@@ -350,7 +351,20 @@ def test_an_evaluation_process_killed_mid_check_saves_every_file_in_agreement_th
     assert "error: the evaluation process stopped" in err and f"what was learned is saved in {tmp_path}" in err
     record = assert_run_agrees(RunFiles(tmp_path, ENV))
     assert record["stop_reason"].startswith("the evaluation process stopped")
-    assert len(record["evaluations"]) >= 3  # two answered checks, and the final model judged in the master
+    assert len(record["evaluations"]) == 2  # the two answered checks; the third died with the child
+
+
+def test_a_check_that_raises_in_the_child_saves_every_file_in_agreement_then_exits_1(tmp_path, monkeypatch, capsys):
+    # a user's env may raise in the middle of a check; the child sends the exception back
+    import a3c_cartpole.master
+
+    monkeypatch.setattr(a3c_cartpole.master, "run_check", failing_check)  # the child imports it by name
+    code = main([*COMMAND[3:], "--quiet", *UNTIL_STOPPED, "--save-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1
+    assert "error: the solved check failed: ValueError('the env broke')" in err
+    record = assert_run_agrees(RunFiles(tmp_path, ENV))
+    assert record["stop_reason"].startswith("the solved check failed") and record["evaluations"] == []
 
 
 def test_a_worker_failure_saves_every_file_in_agreement_then_exits_1(tmp_path, monkeypatch, capsys):
