@@ -351,7 +351,8 @@ def test_an_evaluation_process_killed_mid_check_saves_every_file_in_agreement_th
     assert "error: the evaluation process stopped" in err and f"what was learned is saved in {tmp_path}" in err
     record = assert_run_agrees(RunFiles(tmp_path, ENV))
     assert record["stop_reason"].startswith("the evaluation process stopped")
-    assert len(record["evaluations"]) == 2  # the two answered checks; the third died with the child
+    # the two answered checks (and the third, if the child answered it before the kill landed)
+    assert len(record["evaluations"]) in (2, 3)
 
 
 def test_a_check_that_raises_in_the_child_saves_every_file_in_agreement_then_exits_1(tmp_path, monkeypatch, capsys):
