@@ -11,6 +11,7 @@ TensorFlow call on a fixed-shape, masked batch, so it is traced once.
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import numpy as np
@@ -46,7 +47,13 @@ class Learner:
         self.collector = RolloutCollector(
             envs, first_obs, np.random.default_rng(rng_seed), config.gamma, config.update_freq, config.gae_lambda
         )
-        self.gradient_step = make_gradient_step(self.model, info.obs_size, config)
+        self.config, self.obs_size = config, info.obs_size
+
+    @functools.cached_property
+    def gradient_step(self):
+        """Made on first use: only a transport that applies gradients elsewhere (Ray) differentiates
+        here; worker threads train through the global model's one shared step."""
+        return make_gradient_step(self.model, self.obs_size, self.config)
 
     def gradients(self, policy: NumpyActorCritic, report: StepReport) -> tuple[list, UpdateStats, Batch] | None:
         """Act with `policy` (a copy of the local weights) and differentiate the loss; None if stopped.
