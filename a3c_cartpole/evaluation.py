@@ -27,7 +27,7 @@ import typing
 
 import numpy as np
 
-from a3c_cartpole.envs import EnvInfo
+from a3c_cartpole.envs import EnvInfo, steps_all_at_once
 from a3c_cartpole.episodes import run_episodes
 from a3c_cartpole.numpy_policy import NumpyActorCritic
 
@@ -84,7 +84,7 @@ class CheckRequest(typing.NamedTuple):
     info: EnvInfo
     episodes: int
     first_seed: int
-    confirm_seed: int
+    """Seeds first_seed onwards: the set's episodes, then its confirmation's."""
     bar: float | None
     """The mean the screen must be able to reach to play the whole set; None: no screen."""
 
@@ -95,17 +95,32 @@ def run_check(request: CheckRequest) -> tuple[np.ndarray, bool]:
 
     Returns the set that decides and whether it is the confirmation (so the caller counts the seeds used).
     """
-    policy, info, episodes = request.policy, request.info, request.episodes
+    episodes = request.episodes
+    play = _episode_player(request)
     screen = episodes if request.bar is None else min(episodes, SCREEN_EPISODES)
-    returns = run_episodes(info, screen, policy.greedy, request.first_seed)
+    returns = play(0, screen)
     if screen < episodes:
         if falls_short(returns, request.bar):
             return returns, False
-        rest = run_episodes(info, episodes - screen, policy.greedy, request.first_seed + screen)
-        returns = np.concatenate([returns, rest])
-    if not Evaluation(returns, info.reward_threshold).solved:
+        returns = np.concatenate([returns, play(screen, episodes - screen)])
+    if not Evaluation(returns, request.info.reward_threshold).solved:
         return returns, False
-    return run_episodes(info, episodes, policy.greedy, request.confirm_seed), True
+    return play(episodes, episodes), True
+
+
+def _episode_player(request: CheckRequest) -> typing.Callable[[int, int], np.ndarray]:
+    """play(start, count): the returns of the check's episodes start .. start + count - 1.
+
+    A natively vectorised env (CartPole's) steps 200 envs in about the time it steps 20, so it plays
+    the set and its confirmation at once, on the first call: a passing check then costs one
+    episode's length of steps instead of three. Other envs step each env in turn, and play only
+    what is asked, when it is asked.
+    """
+    policy, info, first_seed = request.policy, request.info, request.first_seed
+    if not steps_all_at_once(info):
+        return lambda start, count: run_episodes(info, count, policy.greedy, first_seed + start)
+    played = run_episodes(info, 2 * request.episodes, policy.greedy, first_seed)
+    return lambda start, count: played[start : start + count]
 
 
 def falls_short(screen: np.ndarray, bar: float) -> bool:
@@ -152,7 +167,7 @@ class SolvedCheck:
         first = EVAL_SEED_BASE + self.count * self.episodes  # every evaluation gets fresh episodes
         threshold = self.info.reward_threshold
         bar = threshold if threshold is None or self.best is None else min(threshold, self.best.mean)
-        return CheckRequest(policy, self.info, self.episodes, first, first + self.episodes, bar)
+        return CheckRequest(policy, self.info, self.episodes, first, bar)
 
     def finish(self, returns: np.ndarray, confirmed: bool, seconds: float) -> Evaluation:
         """Account for a check that took `seconds` (its seeds are spent, the time share moves on)."""

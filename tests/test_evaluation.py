@@ -9,10 +9,11 @@ import json
 import numpy as np
 import pytest
 
-from a3c_cartpole import evaluation
+from a3c_cartpole import episodes, evaluation
 from a3c_cartpole.cli import main
-from a3c_cartpole.envs import EnvInfo, describe_env
+from a3c_cartpole.envs import EnvInfo, describe_env, make_vector_env
 from a3c_cartpole.evaluation import GATE_EPISODES, Evaluation, SolvedCheck
+from a3c_cartpole.numpy_policy import NumpyActorCritic
 from a3c_cartpole.outputs import RunFiles
 from a3c_cartpole.tensorboard_log import tensorboard_dir
 from tests.conftest import fixed_policy
@@ -120,6 +121,62 @@ def test_best_is_the_evaluation_with_the_highest_mean_and_a_tie_keeps_the_first(
     results = [Evaluation(np.full(4, m), 200.0) for m in means]
     assert [check.is_best(r) for r in results] == [True, False, True, False, False]
     assert check.best is results[2]
+
+
+# --- a natively vectorised env plays a set and its confirmation at once ----------------------------------
+
+
+def balancing_policy() -> NumpyActorCritic:
+    """Push toward the side the pole falls to (10 * angle + angular velocity): CartPole-v1's 500 every time."""
+    towards_fall = np.array([[0.0], [0.0], [10.0], [1.0]], np.float32)
+    zero = np.zeros(1, np.float32)
+    return NumpyActorCritic(
+        (
+            *(towards_fall, zero, np.array([[-1.0, 1.0]], np.float32), np.zeros(2, np.float32)),  # policy
+            *(towards_fall, zero, np.ones((1, 1), np.float32), zero),  # value
+        ),
+        "tanh",
+    )
+
+
+@pytest.fixture
+def vector_env_sizes(monkeypatch):
+    """The number of envs of every vector env the checks make, in order."""
+    sizes = []
+
+    def counted(info, num_envs, seed):
+        sizes.append(num_envs)
+        return make_vector_env(info, num_envs, seed)
+
+    monkeypatch.setattr(episodes, "make_vector_env", counted)
+    return sizes
+
+
+@pytest.mark.parametrize(
+    ("env_kwargs", "sizes"),
+    [({}, [200]), ({"sutton_barto_reward": False}, [evaluation.SCREEN_EPISODES, 80, 100])],
+    ids=["native", "one-by-one"],
+)
+def test_a_passing_check_plays_its_set_and_confirmation_at_once_only_in_a_native_vector_env(
+    vector_env_sizes, env_kwargs, sizes
+):
+    # CartPole's own vector env steps 200 envs in about the time of 20; with keyword arguments each
+    # env is made and stepped on its own, and the screen, the rest and the confirmation are played
+    # one after another.
+    check = SolvedCheck(describe_env("CartPole-v1", env_kwargs), 100)
+    result = check.evaluate(balancing_policy())
+    assert result.solved and len(result.returns) == 100 and result.mean == 500.0
+    assert vector_env_sizes == sizes
+    assert check.count == 2  # both sets' seeds are spent
+
+
+def test_a_screen_that_falls_short_in_a_native_vector_env_is_the_verdict(vector_env_sizes):
+    always_left = fixed_policy(4, [1.0, 0.0], 0.0)  # the pole falls within about ten steps
+    check = SolvedCheck(describe_env("CartPole-v1"), 100)
+    result = check.evaluate(always_left)
+    assert len(result.returns) == evaluation.SCREEN_EPISODES and not result.solved
+    assert result.returns.max() < 20 and check.count == 1
+    assert vector_env_sizes == [200]
 
 
 # --- the screen: the rest of a set only where the policy could pass or beat the best ------------------
