@@ -47,6 +47,10 @@ class EpisodeLedger:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    def wait_for_stop(self, timeout: float) -> bool:
+        """Sleep up to `timeout` s, waking as soon as a stop is requested; True if one was."""
+        return self._stop.wait(timeout)
+
     def request_stop(self, reason: str) -> None:
         """Ask every worker to stop; the first reason given is the one reported."""
         with self._lock:

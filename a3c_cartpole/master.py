@@ -134,6 +134,14 @@ class MasterAgent:
         """The evaluation process's answer, if one is ready (see `_evaluation_alive`)."""
         return self._evaluation_alive(evaluator.collect, ledger, timeout)
 
+    def _wait_a_poll(self, evaluator: EvaluationProcess, ledger: EpisodeLedger):
+        """Wait one poll interval, cut short by a check's answer (returned) or by a stop (the run ends
+        at once, not a poll later: the solved check's pass is a run's last wait)."""
+        if evaluator.busy:
+            return self._collect(evaluator, ledger, timeout=POLL_SECONDS)
+        ledger.wait_for_stop(POLL_SECONDS)
+        return None
+
     def _evaluation_alive(self, call, ledger: EpisodeLedger, *args):
         """`call(*args)` on the evaluation process. If the process died, or the check raised there (a
         user's env can), stop the run and return None: the run saves what it learned, as after a
@@ -189,9 +197,8 @@ class MasterAgent:
             for worker in workers:
                 worker.start()
             with signals.interrupting():  # a stop signal ends the loop at once, as Ctrl-C does
-                while any(w.is_alive() for w in workers):
-                    time.sleep(POLL_SECONDS)
-                    answer = self._collect(evaluator, ledger)
+                while not ledger.stopping and any(w.is_alive() for w in workers):
+                    answer = self._wait_a_poll(evaluator, ledger)
                     if answer is not None:
                         solved_at = self._take_answer(answer, check, board, ledger, solved_at)
                     episodes, steps = ledger.snapshot()

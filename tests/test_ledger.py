@@ -210,3 +210,17 @@ def test_recent_mean_averages_last_n_returns():
     ledger.report(0, 4, [FinishedEpisode(float(r), 1) for r in (1, 2, 3, 4)])
     assert ledger.recent_mean(2) == pytest.approx(3.5)
     assert ledger.recent_mean(10) == pytest.approx(2.5)
+
+
+def test_waiting_for_a_stop_wakes_when_the_budget_is_spent_and_not_before():
+    # The master waits on the ledger between polls; the worker that spends the last episode of the
+    # budget must wake it (the wait would otherwise end after a minute, returning False).
+    ledger = EpisodeLedger(2, None)
+    assert ledger.wait_for_stop(0.0) is False
+    ledger.report(0, 1, [FinishedEpisode(1.0, 1)])
+    assert ledger.wait_for_stop(0.0) is False  # one episode of two: not yet
+    spender = threading.Thread(target=ledger.report, args=(1, 1, [FinishedEpisode(2.0, 1)]))
+    spender.start()
+    assert ledger.wait_for_stop(60.0) is True
+    spender.join()
+    assert ledger.stop_reason is not None and [e.episode_return for e in ledger.episodes] == [1.0, 2.0]
