@@ -90,4 +90,4 @@ def test_every_worker_thread_shares_one_traced_update_taken_at_its_own_local_wei
             np.testing.assert_array_equal(new, acting)
     for trained, applied in zip(shared.snapshot().arrays(), reference.snapshot().arrays(), strict=True):
         np.testing.assert_allclose(trained, applied, rtol=1e-5, atol=1e-6)
-    assert shared._train_local.experimental_get_tracing_count() == 1
+    assert shared._train_local.function.experimental_get_tracing_count() == 1
