@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from a3c_cartpole.config import ConfigError, TrainConfig, first_line
-from a3c_cartpole.envs import EnvInfo
+from a3c_cartpole.envs import EnvInfo, kwargs_text
 from a3c_cartpole.evaluation import Evaluation, EvaluationPoint, SolvedCheck
 from a3c_cartpole.global_model import GlobalModel, learning_rate
 from a3c_cartpole.ledger import EpisodeLedger, EpisodeRecord
@@ -64,6 +64,8 @@ class RunState:
     activation: str = "relu"
     optimizer: str = "adam"
     normalize_obs: bool = False
+    env_kwargs: str | None = None
+    """The env's keyword arguments, as `kwargs_text` gives them; None in checkpoints written before."""
 
     @classmethod
     def from_json(cls, text: str) -> RunState:
@@ -127,6 +129,7 @@ class TrainingCheckpoints:
             activation=config.activation,
             optimizer=config.optimizer,
             normalize_obs=config.normalize_obs,
+            env_kwargs=kwargs_text(info.env_kwargs),
         )
         self._run_state = tf.Variable("", dtype=tf.string, trainable=False)
         self._checkpoint = tf.train.Checkpoint(
@@ -158,6 +161,12 @@ class TrainingCheckpoints:
             saved = RunState.from_json(tf.train.load_variable(latest, RUN_STATE_KEY).decode())
         except Exception as err:  # a damaged or foreign checkpoint: say which, not how TF failed
             raise ConfigError(f"cannot resume from {latest}: unreadable run state ({type(err).__name__})") from None
+        env_kwargs = self.state.env_kwargs
+        if saved.env_id == config.env_id and saved.env_kwargs not in (None, env_kwargs):  # the env id, made otherwise
+            raise ConfigError(
+                f"cannot resume: the checkpoint in {self.directory} was trained with --env-kwargs "
+                f"{saved.env_kwargs}, not {env_kwargs}: give the same --env-kwargs"
+            )
         if saved.env_id != config.env_id or (saved.obs_size, saved.n_actions) != (
             self.info.obs_size,
             self.info.n_actions,
@@ -195,7 +204,7 @@ class TrainingCheckpoints:
             # this invocation's --lr and schedule, not the saved rate
             self.shared.optimizer.learning_rate = learning_rate(config, saved.steps)
             self.shared.updates = saved.updates
-        saved.seed = self.state.seed
+        saved.seed, saved.env_kwargs = self.state.seed, env_kwargs
         self.state = saved
         self.last_saved_updates = saved.updates
         return saved, episodes

@@ -128,7 +128,7 @@ def describe_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None, env_p
     except gym.error.DependencyNotInstalled as err:
         raise ConfigError(f"environment {env_id!r} needs an extra package: {first_line(err)}") from None
     except Exception as err:  # the env's own constructor refused the keyword arguments (TypeError, KeyError, ...)
-        given = f" with {_kwargs_text(env_kwargs)}" if env_kwargs else ""
+        given = f" with {kwargs_text(env_kwargs)}" if env_kwargs else ""
         raise ConfigError(f"cannot make {env_id}{given}: {_reason(err)}") from None
     try:
         obs_space = env.env.observation_space if isinstance(env, FlattenObservation) else env.observation_space
@@ -166,8 +166,10 @@ def _reason(err: Exception) -> str:
     return first_line(err) if isinstance(err, plain) else f"{type(err).__name__}: {first_line(err)}"
 
 
-def _kwargs_text(env_kwargs: Mapping[str, Any]) -> str:
-    """The keyword arguments as the user typed them: key=value ..."""
+def kwargs_text(env_kwargs: Mapping[str, Any]) -> str:
+    """The keyword arguments as the user typed them: key=value ...; "none" if there are none."""
+    if not env_kwargs:
+        return "none"
     return " ".join(f"{key}={value}" for key, value in env_kwargs.items())
 
 

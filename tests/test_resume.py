@@ -124,6 +124,10 @@ def test_checkpoint_manager_keeps_three(stopped_and_resumed):
         (dict(activation="tanh", max_eps=200), "has --activation relu, not tanh"),
         (dict(optimizer="rmsprop", max_eps=200), "has --optimizer adam, not rmsprop"),
         (dict(env="CartPole-v0", max_eps=200), "there are checkpoints for CartPole-v1"),
+        (
+            dict(env_kwargs={"sutton_barto_reward": True}, max_eps=200),
+            "was trained with --env-kwargs none, not sutton_barto_reward=True: give the same --env-kwargs",
+        ),
         (dict(max_eps=60), "already has .* episodes; give a --max-eps above that"),
     ],
 )
@@ -140,6 +144,18 @@ def test_cli_resume_mismatch_is_one_line_on_stderr(stopped_and_resumed, capsys):
     code = main(["--train", "--resume", "--save-dir", str(save_dir), "--hidden", "64", "--max-eps", "200"])
     err = capsys.readouterr().err
     assert code != 0 and err.count("\n") == 1 and "--hidden 100, not 64" in err and "Traceback" not in err
+
+
+def test_a_run_made_with_env_kwargs_resumes_only_with_the_same_ones(tmp_path):
+    # Sutton and Barto's CartPole pays 0 a step and -1 at the end: the same spaces as the default env,
+    # so only the stored keyword arguments can tell a resume on the plain env from one on this.
+    kwargs = {"sutton_barto_reward": True}
+    first = train(save_dir=tmp_path, env_kwargs=kwargs, max_eps=20, **RUN)
+    with pytest.raises(ConfigError, match="trained with --env-kwargs sutton_barto_reward=True, not none"):
+        train(save_dir=tmp_path, resume=True, max_eps=40, **RUN)
+    second = train(save_dir=tmp_path, env_kwargs=kwargs, resume=True, max_eps=40, **RUN)
+    assert (first.episodes, second.episodes) == (20, 40)
+    assert all(float(row["return"]) <= 0 for row in csv_rows(tmp_path))  # every episode on the Sutton-Barto env
 
 
 def test_resume_without_checkpoint_is_refused(tmp_path):
