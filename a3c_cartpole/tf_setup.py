@@ -26,12 +26,30 @@ def _muted_stderr_fd():
         os.close(devnull)
 
 
+@contextlib.contextmanager
+def _unimportable(module: str):
+    """`import module` raises ImportError inside, unless it was imported before; importable again after."""
+    blocked = module not in sys.modules
+    if blocked:
+        sys.modules[module] = None  # the import system's own marker for "not importable"
+    try:
+        yield
+    finally:
+        if blocked and sys.modules.get(module, "") is None:
+            del sys.modules[module]
+
+
 def import_tensorflow_quietly() -> None:
-    """Load TensorFlow and probe its devices once, with C++ logging muted."""
+    """Load TensorFlow and probe its devices once, with C++ logging muted.
+
+    Keras imports matplotlib.pyplot while it loads, if it can, for an image-gallery helper this package
+    never calls: 0.4 s of every run's start here (3.3 s against 2.9 s, median of three). The plot is drawn
+    in the evaluation process, so matplotlib is kept out of TensorFlow's import; it stays importable after.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if "tensorflow" in sys.modules:
         return
-    with _muted_stderr_fd():
+    with _muted_stderr_fd(), _unimportable("matplotlib"):
         import tensorflow as tf
 
         tf.config.list_physical_devices()

@@ -149,6 +149,22 @@ def test_help_version_and_flag_errors_do_not_import_tensorflow():
     assert proc.stderr.splitlines()[-1] == "False"
 
 
+def test_tensorflow_loads_without_matplotlib_which_stays_importable():
+    # Keras imports matplotlib.pyplot while it loads if it can (0.4 s of every run's start); the plot is
+    # drawn in the evaluation process, so the training process keeps matplotlib out until it needs it.
+    script = (
+        "import sys\n"
+        "from a3c_cartpole.tf_setup import import_tensorflow_quietly\n"
+        "import_tensorflow_quietly()\n"
+        "print('tensorflow' in sys.modules, 'matplotlib' in sys.modules)\n"
+        "from a3c_cartpole.outputs import load_pyplot\n"
+        "print(load_pyplot().__name__)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=user_env(), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["True False", "matplotlib.pyplot"]
+
+
 # --- train and play ---------------------------------------------------------------------------------
 
 
