@@ -72,9 +72,9 @@ class GlobalModel:
         if self.config.lr_schedule == "linear":
             self.optimizer.learning_rate = learning_rate(self.config, self.env_steps())
 
-    def connect(self, local: ActorCriticModel) -> LocalLink:
-        """The channel through which one worker thread's local model pulls and trains."""
-        return LocalLink(self, local)
+    def connect(self) -> LocalLink:
+        """The channel through which one worker thread pulls and trains, with local weights of its own."""
+        return LocalLink(self)
 
     @functools.cached_property
     def _copy_to(self):
@@ -156,28 +156,34 @@ class GlobalModel:
 
 
 class LocalLink:
-    """One worker thread's local model, tied to the global one by the global model's compiled steps.
+    """One worker thread's local weights, tied to the global model by its compiled steps.
 
-    A thread's whole update -- gradient of the loss at the local weights (the ones it acted with),
-    clipping, the optimizer step, the copy back -- is one call under the lock. Measured against a
-    gradient call outside the lock and an update call under it (so two threads could differentiate
-    at once), one call gave more env steps/s with one worker and with two (one 50,000-step run each:
-    7,600 and 8,500 against 6,400 and 6,600).
+    The local weights are plain variables shaped as the global model's (building a Keras model per
+    worker took 0.1-0.2 s each at the start of every run, for variables and nothing else). They hold
+    what the worker acts with, so the gradient is taken at them even when other workers have moved
+    the global weights since.
+
+    A thread's whole update -- gradient of the loss at the local weights, clipping, the optimizer step,
+    the copy back -- is one call under the lock. Measured against a gradient call outside the lock and
+    an update call under it (so two threads could differentiate at once), one call gave more env
+    steps/s with one worker and with two (one 50,000-step run each: 7,600 and 8,500 against 6,400 and
+    6,600).
     """
 
-    def __init__(self, shared: GlobalModel, local: ActorCriticModel) -> None:
+    def __init__(self, shared: GlobalModel) -> None:
         self.shared = shared
-        self.local = local
-        self.local_variables = [backing_variable(v) for v in local.ordered_variables()]
+        self.local_variables = [
+            tf.Variable(backing_variable(v), trainable=False) for v in shared.model.ordered_variables()
+        ]
 
     def pull(self) -> NumpyActorCritic:
-        """Copy the global weights into the local model; the worker acts with the result."""
+        """Copy the global weights into the local ones; the worker acts with the result."""
         with self.shared.lock:
             weights = self.shared._copy_to(self.local_variables)
-        return self.local.acting_copy(weights)
+        return self.shared.model.acting_copy(weights)
 
     def train(self, batch: Batch) -> tuple[NumpyActorCritic, UpdateStats]:
-        """Update the global model from one rollout, re-sync the local model; returns the next policy."""
+        """Update the global model from one rollout, re-sync the local weights; returns the next policy."""
         shared = self.shared
         with shared.lock:
             shared.follow_schedule()
@@ -185,4 +191,4 @@ class LocalLink:
                 self.local_variables, batch.states, batch.actions, batch.returns, batch.mask
             )
             shared.updates += 1
-        return self.local.acting_copy(weights), UpdateStats.of(terms, norm)
+        return shared.model.acting_copy(weights), UpdateStats.of(terms, norm)

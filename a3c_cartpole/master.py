@@ -109,7 +109,7 @@ class MasterAgent:
         workers = []
         for i in range(config.workers):
             learner = Learner(config, info, self.seed + 10_000 * (i + 1), [self.seed, i])
-            workers.append(Worker(i, learner, shared.connect(learner.model), ledger))
+            workers.append(Worker(i, learner, shared.connect(), ledger))
         return workers
 
     def _judge(self, policy, check: SolvedCheck, board, n_episodes: int, steps: int) -> Evaluation:

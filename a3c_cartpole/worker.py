@@ -1,9 +1,10 @@
 """A3C worker: sync with the global model, act t_max steps, push the gradient, repeat.
 
-`Learner` is the part every transport shares: a local model, its envs and the rollout. `Worker`
-runs a learner in a thread against the in-process global model, where gradient and update are one
-compiled call (`LocalLink.train`). A transport that applies gradients elsewhere (Ray, see
-ray_backend.py) uses `Learner.gradients`, which traces the same `clipped_gradients` on its own.
+`Learner` is the part every transport shares: its envs and the rollout. `Worker` runs a learner in
+a thread against the in-process global model, where gradient and update are one compiled call
+(`LocalLink.train`) at local weights the global model keeps for it. A transport that applies
+gradients elsewhere (Ray, see ray_backend.py) uses `Learner.gradients`, which builds a local model
+and traces the same `clipped_gradients` on it.
 
 Acting is numpy (see model.py); the gradient with respect to the local copy is one compiled
 TensorFlow call on a fixed-shape, masked batch, so it is traced once.
@@ -40,20 +41,25 @@ class Learner:
     """A local model with its own envs: turns the current weights into one gradient."""
 
     def __init__(self, config: TrainConfig, info: EnvInfo, env_seed: int, rng_seed) -> None:
-        self.model = build_model(
-            info.obs_size, info.n_actions, config.hidden, config.layers, config.activation, config.normalize_obs
-        )
         envs, first_obs = make_vector_env(info, config.envs_per_worker, env_seed)
         self.collector = RolloutCollector(
             envs, first_obs, np.random.default_rng(rng_seed), config.gamma, config.update_freq, config.gae_lambda
         )
-        self.config, self.obs_size = config, info.obs_size
+        self.config, self.info = config, info
+
+    @functools.cached_property
+    def model(self) -> ActorCriticModel:
+        """Built on first use, as the gradient step: only a transport that applies gradients elsewhere
+        (Ray) differentiates here; worker threads train through the global model's one shared step, at
+        local weights the global model gives them."""
+        config, info = self.config, self.info
+        return build_model(
+            info.obs_size, info.n_actions, config.hidden, config.layers, config.activation, config.normalize_obs
+        )
 
     @functools.cached_property
     def gradient_step(self):
-        """Made on first use: only a transport that applies gradients elsewhere (Ray) differentiates
-        here; worker threads train through the global model's one shared step."""
-        return make_gradient_step(self.model, self.obs_size, self.config)
+        return make_gradient_step(self.model, self.info.obs_size, self.config)
 
     def gradients(self, policy: NumpyActorCritic, report: StepReport) -> tuple[list, UpdateStats, Batch] | None:
         """Act with `policy` (a copy of the local weights) and differentiate the loss; None if stopped.

@@ -76,17 +76,20 @@ def test_every_worker_thread_shares_one_traced_update_taken_at_its_own_local_wei
     )
     shared = GlobalModel(build_model(4, 2, 8), config, lambda: 0)
     # The same updates, applied through a second global model from the same start, where the gradient is
-    # taken eagerly at each local model's own weights (they differ from the global ones: never pulled).
+    # taken eagerly at each worker's own local weights: here those of two other networks, as if the
+    # workers had acted with weights the global model has since moved away from.
     reference = GlobalModel(build_model(4, 2, 8), config, lambda: 0)
     reference.model.load_snapshot(shared.snapshot())
-    for local in (build_model(4, 2, 8), build_model(4, 2, 8)):
-        expected, _, _ = clipped_gradients(local, batch.states, batch.actions, batch.returns, batch.mask, config)
+    for stale in (build_model(4, 2, 8), build_model(4, 2, 8)):
+        expected, _, _ = clipped_gradients(stale, batch.states, batch.actions, batch.returns, batch.mask, config)
         reference.apply_flat(np.concatenate([np.ravel(g) for g in expected]))
-        policy, _ = shared.connect(local).train(batch)
-        for new, copied, acting in zip(
-            shared.snapshot().arrays(), local.snapshot().arrays(), policy.arrays(), strict=True
-        ):
-            np.testing.assert_array_equal(new, copied)  # the update copies the new weights back
+        link = shared.connect()
+        for variable, array in zip(link.local_variables, stale.snapshot().arrays(), strict=True):
+            variable.assign(array)
+        policy, _ = link.train(batch)
+        copied = [v.numpy() for v in link.local_variables]
+        for new, local, acting in zip(shared.snapshot().arrays(), copied, policy.arrays(), strict=True):
+            np.testing.assert_array_equal(new, local)  # the update copies the new weights back
             np.testing.assert_array_equal(new, acting)
     for trained, applied in zip(shared.snapshot().arrays(), reference.snapshot().arrays(), strict=True):
         np.testing.assert_allclose(trained, applied, rtol=1e-5, atol=1e-6)
