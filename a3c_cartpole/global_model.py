@@ -78,7 +78,7 @@ class GlobalModel:
 
     @functools.cached_property
     def _copy_to(self):
-        """Compiled on first use: assign the global weights to a local model's variables (arguments, so
+        """Compiled on first use: assign the global weights to a worker's local variables (arguments, so
         every worker's copy shares one trace); returns the weights, for the worker's numpy copy."""
         ordered = self.model.ordered_variables()
 

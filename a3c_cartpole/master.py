@@ -1,7 +1,7 @@
 """The master: builds the global model, starts the workers, watches them, and writes the outputs.
 
 Data flow of a run: config -> env check -> global model + optimizer -> workers (each: envs,
-local model, rollouts, loss, gradient push) -> ledger of episodes -> solved check -> files.
+local weights, rollouts, loss, gradient push) -> ledger of episodes -> solved check -> files.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ def make_gradient_step(model: ActorCriticModel, obs_size: int, config: TrainConf
 
 
 class Learner:
-    """A local model with its own envs: turns the current weights into one gradient."""
+    """A worker's envs and rollouts, and (for Ray) a local model: turns the current weights into one gradient."""
 
     def __init__(self, config: TrainConfig, info: EnvInfo, env_seed: int, rng_seed) -> None:
         envs, first_obs = make_vector_env(info, config.envs_per_worker, env_seed)
