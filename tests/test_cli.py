@@ -54,6 +54,13 @@ def user_env(**extra) -> dict[str, str]:
     return env
 
 
+def run_fresh_python(script: str) -> subprocess.CompletedProcess:
+    """Run `script` in a new interpreter (nothing imported yet) in a user's environment; it must succeed."""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=user_env(), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A model trained through the CLI itself (seeded, one worker, 15k env steps: ~2 s)."""
@@ -144,9 +151,7 @@ def test_help_version_and_flag_errors_do_not_import_tensorflow():
         "main(['--train', '--workers', '0'])\n"
         "print('tensorflow' in sys.modules, file=sys.stderr)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=user_env(), timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr.splitlines()[-1] == "False"
+    assert run_fresh_python(script).stderr.splitlines()[-1] == "False"
 
 
 def test_tensorflow_loads_without_matplotlib_which_stays_importable():
@@ -160,9 +165,7 @@ def test_tensorflow_loads_without_matplotlib_which_stays_importable():
         "from a3c_cartpole.outputs import load_pyplot\n"
         "print(load_pyplot().__name__)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=user_env(), timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == ["True False", "matplotlib.pyplot"]
+    assert run_fresh_python(script).stdout.splitlines() == ["True False", "matplotlib.pyplot"]
 
 
 # --- train and play ---------------------------------------------------------------------------------
