@@ -143,10 +143,10 @@ def batch_signature(obs_size: int) -> list[tf.TensorSpec]:
 
 
 def backing_variable(variable):
-    """The tf.Variable behind a Keras one. A compiled function keys a tf.Variable argument by its shape
-    and dtype, so every worker's local variables share one trace; a Keras variable, which has no tracing
-    type of its own, would be keyed by the object: one trace per worker. Inside, the function can assign
-    to it (the copy back) and differentiate at it."""
+    """The tf.Variable behind a Keras one (a plain tf.Variable as it is): what a GradientTape watches and
+    differentiates at, and what a worker's local variables copy their shape and first value from. A
+    compiled function keys a tf.Variable argument by its shape and dtype, so local variables made this
+    way share one trace; a Keras variable would be keyed by the object: one trace per worker."""
     return variable.value if isinstance(variable, keras.Variable) else variable
 
 
