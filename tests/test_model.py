@@ -54,6 +54,22 @@ def test_numpy_snapshot_computes_same_forward_pass(models, states):
     assert snap.values(states).shape == (7,)
 
 
+@pytest.mark.parametrize(("layers", "normalize_obs"), [(1, False), (3, True)])
+def test_built_model_holds_the_weights_a_first_forward_pass_would_create(layers, normalize_obs, states):
+    # build_model creates the variables without running the network; with the same seed, a model built
+    # by calling it draws the same weights, so runs keep the weights their seeds drew before the change.
+    keras.utils.set_random_seed(5)
+    built = build_model(OBS, ACTIONS, HIDDEN, layers, "tanh", normalize_obs)
+    keras.utils.set_random_seed(5)
+    called = ActorCriticModel(ACTIONS, HIDDEN, layers, "tanh", normalize_obs)
+    called(np.zeros((1, OBS), dtype=np.float32))
+    in_model = [[v.path.split("/", 1)[1] for v in model.weights] for model in (built, called)]
+    assert in_model[0] == in_model[1]  # the same variables, in the same order (weight files follow it)
+    for mine, theirs in zip(built.snapshot().arrays(), called.snapshot().arrays(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    np.testing.assert_array_equal(built(states)[0], called(states)[0])
+
+
 @pytest.mark.parametrize(("layers", "activation"), [(2, "relu"), (3, "relu"), (1, "tanh"), (2, "tanh")])
 def test_deeper_heads_keep_the_numpy_copy_exact(layers, activation, states):
     model = build_model(OBS, ACTIONS, HIDDEN, layers, activation)
