@@ -76,19 +76,14 @@ class GlobalModel:
         """The channel through which one worker thread pulls and trains, with local weights of its own."""
         return LocalLink(self)
 
-    @functools.cached_property
-    def _copy_to(self):
-        """Compiled on first use: assign the global weights to a worker's local variables (arguments, so
-        every worker's copy shares one trace); returns the weights, for the worker's numpy copy."""
+    def _copy_to(self, local_variables: list) -> list:
+        """Assign the global weights to a worker's local variables; returns the weights, for the worker's
+        numpy copy. Traced into `_train_local`, and run eagerly by `LocalLink.pull` (once per worker, at
+        the start: a compiled copy of its own took 0.1 s of every run's start to trace)."""
         ordered = self.model.ordered_variables()
-
-        @compiled()
-        def copy_to(local_variables):
-            for target, source in zip(local_variables, ordered, strict=True):
-                target.assign(source)
-            return [tf.identity(v) for v in ordered]
-
-        return copy_to
+        for target, source in zip(local_variables, ordered, strict=True):
+            target.assign(source)
+        return [tf.identity(v) for v in ordered]
 
     @functools.cached_property
     def _train_local(self):
@@ -99,7 +94,6 @@ class GlobalModel:
         the global ones, and the new global weights are copied back into the local variables.
         """
         config, normalizer = self.config, self.model.observation_normalizer
-        copy_to = self._copy_to
 
         @compiled()
         def train_local(local_variables, states, actions, returns, mask):
@@ -109,7 +103,7 @@ class GlobalModel:
             self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables, strict=True))
             if normalizer is not None:  # the next rollout acts under statistics that include this one's
                 normalizer.absorb(states)
-            return copy_to(local_variables), terms, norm
+            return self._copy_to(local_variables), terms, norm
 
         return train_local
 
