@@ -107,10 +107,7 @@ def bench_ours(env_id: str, seed: int, workdir: Path, extra: list[str]) -> dict:
     spawned = time.time()
     seconds, proc = run_timed([*cmd, "--save-dir", str(save_dir), "--quiet", *extra])
     exited = spawned + seconds
-    record_path = save_dir / f"{env_id.replace('/', '_')}_run.json"
-    if not record_path.is_file():
-        sys.exit(f"training failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
-    record = json.loads(record_path.read_text())
+    record = read_record(save_dir, env_id, proc)
     timeline = record["timeline"]
     passed = timeline["solved_check_passed"]
     return {
@@ -126,6 +123,14 @@ def bench_ours(env_id: str, seed: int, workdir: Path, extra: list[str]) -> dict:
         "eval_share": timeline["evaluation_seconds"] / record["seconds"],
         "effective_sps": effective_rate(save_dir / f"{env_id.replace('/', '_')}_episodes.csv"),
     }
+
+
+def read_record(save_dir: Path, env_id: str, proc: subprocess.CompletedProcess) -> dict:
+    """The run record a training process left in `save_dir`; exits with its stderr if there is none."""
+    record_path = save_dir / f"{env_id.replace('/', '_')}_run.json"
+    if not record_path.is_file():
+        sys.exit(f"training failed ({proc.returncode}): {' '.join(proc.args)}\n{proc.stderr[-2000:]}")
+    return json.loads(record_path.read_text())
 
 
 def effective_rate(episodes_csv: Path) -> float:
@@ -193,15 +198,21 @@ def spread(values: list[float], fmt: str, worst=max) -> str:
     return f"median {statistics.median(values):{fmt}}, worst {worst(values):{fmt}}"
 
 
-def print_costs(rows: dict[int, dict], tf_import: float) -> None:
-    """The fixed costs, the share of time the solved checks took, and the effective rate, with their targets."""
+def print_costs(rows: dict[int, dict], tf_imports: list[float]) -> None:
+    """The fixed costs, the share of time the solved checks took, and the effective rate, with their targets.
+
+    Start-up is judged against the median of `tf_imports`, bare imports timed beside the runs: on this
+    project's machine one import of TensorFlow took from 6.6 to 9.6 s within a minute."""
     startup = [r["startup"] for r in rows.values() if r["startup"] is not None]
-    print(f"process start to first env step: {spread(startup, '.2f')} s (target <= {tf_import + 0.3:.2f} s)")
+    floor = statistics.median(tf_imports)
+    print(f"import tensorflow alone, {len(tf_imports)} times beside the runs: {spread(tf_imports, '.2f')} s")
+    target = f"target <= that median + 0.3 s = {floor + 0.3:.2f} s"
+    print(f"process start to first env step: {spread(startup, '.2f')} s ({target})")
     after = [r["after_solved"] for r in rows.values() if r["after_solved"] is not None]
     if after:
         print(f"solved check passed to process exit: {spread(after, '.2f')} s (target <= 0.30 s)")
     shares = [r["eval_share"] for r in rows.values()]
-    print(f"solved checks' time over training wall time: {spread(shares, '.1%')} (target <= 10%)")
+    print(f"solved checks' own time (beside training) over training wall time: {spread(shares, '.1%')}")
     rates = [r["effective_sps"] for r in rows.values()]
     rate = spread(rates, ",.0f", worst=min)
     print(f"effective rate, CSV last global_step / wall_time: {rate} env steps/s (target >= 30,000)")
@@ -265,6 +276,7 @@ def bench_env(env_id: str, args: argparse.Namespace, workdir: Path, extra: list[
     with_sb3 = args.with_sb3 and env_id in SB3_ENVS
     ours: dict[int, dict] = {}
     sb3: dict[int, dict] = {}
+    tf_imports = [args.tf_import]
     if args.jobs > 1:  # learning figures only: the seeds share the cores
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
             futures = {seed: pool.submit(bench_ours, env_id, seed, workdir, extra) for seed in args.seeds}
@@ -273,6 +285,7 @@ def bench_env(env_id: str, args: argparse.Namespace, workdir: Path, extra: list[
                 print(f"{env_id} seed {seed}: a3c-cartpole {ours[seed]['wall']:.1f} s", flush=True)
     else:
         for seed in args.seeds:
+            tf_imports.append(import_seconds("tensorflow"))
             ours[seed] = bench_ours(env_id, seed, workdir, extra)
             line = f"{env_id} seed {seed}: a3c-cartpole {ours[seed]['wall']:.1f} s"
             if with_sb3:
@@ -280,7 +293,7 @@ def bench_env(env_id: str, args: argparse.Namespace, workdir: Path, extra: list[
                 line += f", SB3 A2C {sb3[seed]['wall']:.1f} s"
             print(line, flush=True)
     rows = [markdown_row(env_id, "a3c-cartpole", print_table("a3c-cartpole", env_id, threshold, ours))]
-    print_costs(ours, args.tf_import)
+    print_costs(ours, tf_imports)
     runs = {"a3c-cartpole": ours}
     if sb3:
         rows.append(markdown_row(env_id, "SB3 A2C", print_table("SB3 A2C (RL-Zoo settings)", env_id, threshold, sb3)))
@@ -329,6 +342,38 @@ def time_scaling(workdir: Path, steps: int) -> None:
         print(f"  {backend:<8} 2 workers / 1 worker: {rates[2] / rates[1]:.2f}x (target >= 1.6x)")
 
 
+def time_eval_cost(workdir: Path, seeds: list[int], steps: int) -> None:
+    """What the solved checks cost training, as the wall time they add: CartPole-v1's preset trained to
+    `steps` env steps without early stop, with its looks (every 2,000 steps once the gate opens) and
+    with a single look, back to back per seed in alternating order; the ratio of training seconds.
+
+    The checks run in a process of their own, beside the workers, so their own seconds overstate what
+    they cost; this measures the cost itself. The gaps between looks show whether a look in flight
+    held the next one back (the interval, if none did)."""
+    print(f"\nsolved checks' cost: CartPole-v1 preset, {steps:,} env steps without early stop, looks vs one look")
+    ratios, gaps = [], []
+    for index, seed in enumerate(seeds):
+        seconds = {}
+        for every in (None, 10 * steps)[:: 1 if index % 2 == 0 else -1]:
+            save_dir = workdir / f"eval-cost-{seed}-{every}"
+            flags = ["--seed", str(seed), "--max-steps", str(steps), "--no-early-stop", "--quiet"]
+            flags += [] if every is None else ["--eval-every", str(every)]
+            _, proc = run_timed([sys.executable, "-m", "a3c_cartpole", "--train", "--save-dir", str(save_dir), *flags])
+            record = read_record(save_dir, "CartPole-v1", proc)
+            seconds[every] = record["seconds"]
+            if every is None:
+                looked_at = [point["step"] for point in record["evaluations"]]
+                gaps += list(np.diff(looked_at))
+        ratios.append(seconds[None] / seconds[10 * steps])
+        print(
+            f"  seed {seed}: {seconds[None]:.2f} s with looks, {seconds[10 * steps]:.2f} s with one ({ratios[-1]:.2f}x)"
+        )
+    cost = [ratio - 1 for ratio in ratios]
+    print(f"  training time added by the looks: {spread(cost, '+.1%')} (target <= 10%)")
+    if gaps:
+        print(f"  env steps between looks: {spread(gaps, ',.0f')} (the interval: 2,000)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--envs", nargs="+", default=["CartPole-v1"])
@@ -337,6 +382,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="seeds run at once (wall times then share the cores)")
     parser.add_argument(
         "--scaling", type=int, metavar="STEPS", help="also time 1 and 2 workers per backend for STEPS env steps"
+    )
+    parser.add_argument(
+        "--eval-cost", type=int, metavar="STEPS", help="also time CartPole-v1 to STEPS env steps with and without looks"
     )
     parser.add_argument("--out", type=Path, default=Path("docs/images"), help="where the learning-curve PNGs go")
     parser.add_argument("extra", nargs=argparse.REMAINDER, help="after --: more a3c-cartpole flags")
@@ -355,6 +403,8 @@ def main() -> None:
         time_refusals(Path(tmp))
         if args.scaling:
             time_scaling(Path(tmp), args.scaling)
+        if args.eval_cost:
+            time_eval_cost(Path(tmp), args.seeds, args.eval_cost)
     print(
         "\n| env | agent | solved and verified | median env steps to solve | worst | median wall s | verified return |"
     )
