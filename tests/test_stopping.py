@@ -62,8 +62,15 @@ class Training:
             )
 
     def wait_until_training(self) -> None:
-        """Until a periodic checkpoint exists (ckpt-1 is written at the start, ckpt-2 after 50 updates)."""
-        wait_for((self.files.checkpoints / "ckpt-2.index").is_file, "periodic checkpoint", self.process)
+        """Until a periodic checkpoint exists (ckpt-1 is written at the start, ckpt-2 after 50 updates).
+
+        Any later one counts: only the last three are kept, and a run can be past ckpt-5 (ckpt-2 deleted)
+        before this is called, while the runs before it are stopped one by one."""
+        wait_for(self.has_periodic_checkpoint, "periodic checkpoint", self.process)
+
+    def has_periodic_checkpoint(self) -> bool:
+        numbers = (int(path.name.split("-")[1].split(".")[0]) for path in self.files.checkpoints.glob("ckpt-*.index"))
+        return any(number >= 2 for number in numbers)
 
     def output(self) -> str:
         return self.stdout.read_text()
