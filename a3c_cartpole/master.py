@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
-import signal
 import time
 from typing import TextIO
 
@@ -196,33 +195,31 @@ class MasterAgent:
         try:
             for worker in workers:
                 worker.start()
-            with signals.interrupting():  # a stop signal ends the loop at once, as Ctrl-C does
-                while not ledger.stopping and any(w.is_alive() for w in workers):
-                    answer = self._wait_a_poll(evaluator, ledger)
-                    if answer is not None:
-                        solved_at = self._take_answer(answer, check, board, ledger, solved_at)
-                    episodes, steps = ledger.snapshot()
-                    idle = not evaluator.busy and not ledger.stopping
-                    if idle and check.due(ledger.recent_mean(GATE_EPISODES), len(episodes), steps):
-                        policy, now = shared.snapshot(), time.perf_counter() - ledger.start_time
-                        request = (check.request(policy),)
-                        self._evaluation_alive(
-                            evaluator.submit, ledger, run_check, request, (policy, len(episodes), steps, now)
-                        )
-                    self.progress.update(
-                        len(episodes), steps, ledger.recent_mean(MOVING_AVERAGE_WINDOW), _best_mean(check)
+            while not ledger.stopping and any(w.is_alive() for w in workers):
+                if signals.received is not None:  # noted by the handler, acted on here: never mid-write
+                    interrupted_by = signals.received
+                    ledger.request_stop(f"interrupted by {signal_words(interrupted_by)}")
+                    self.progress.message("Interrupted: stopping the workers and saving what was learned...")
+                    break
+                answer = self._wait_a_poll(evaluator, ledger)
+                if answer is not None:
+                    solved_at = self._take_answer(answer, check, board, ledger, solved_at)
+                episodes, steps = ledger.snapshot()
+                idle = not evaluator.busy and not ledger.stopping
+                if idle and check.due(ledger.recent_mean(GATE_EPISODES), len(episodes), steps):
+                    policy, now = shared.snapshot(), time.perf_counter() - ledger.start_time
+                    request = (check.request(policy),)
+                    self._evaluation_alive(
+                        evaluator.submit, ledger, run_check, request, (policy, len(episodes), steps, now)
                     )
-                    board.poll(episodes, steps, _worker_stats(workers), lambda: float(shared.optimizer.learning_rate))
-                    if checkpoints.due():  # also rewrites the CSV
-                        checkpoints.save(ledger, check, workers, time.perf_counter() - ledger.start_time, solved_at)
-                        last_csv = time.perf_counter()
-                    if time.perf_counter() - last_csv > CSV_EVERY_SECONDS:
-                        write_episodes_csv(files.episodes_csv, episodes)
-                        last_csv = time.perf_counter()
-        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM / SIGHUP turned into StopRequested
-            interrupted_by = getattr(stop, "signum", signal.SIGINT)
-            ledger.request_stop(f"interrupted by {signal_words(interrupted_by)}")
-            self.progress.message("Interrupted: stopping the workers and saving what was learned...")
+                self.progress.update(len(episodes), steps, ledger.recent_mean(MOVING_AVERAGE_WINDOW), _best_mean(check))
+                board.poll(episodes, steps, _worker_stats(workers), lambda: float(shared.optimizer.learning_rate))
+                if checkpoints.due():  # also rewrites the CSV
+                    checkpoints.save(ledger, check, workers, time.perf_counter() - ledger.start_time, solved_at)
+                    last_csv = time.perf_counter()
+                if time.perf_counter() - last_csv > CSV_EVERY_SECONDS:
+                    write_episodes_csv(files.episodes_csv, episodes)
+                    last_csv = time.perf_counter()
         finally:  # whatever ended the loop, no worker outlives it
             ledger.request_stop("the master stopped")
             for worker in workers:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 
+from a3c_cartpole import tensorboard_log, train
 from a3c_cartpole.checkpoints import RUN_STATE_KEY
 from a3c_cartpole.cli import main
 from a3c_cartpole.evaluation_process import EvaluationProcess
@@ -211,6 +212,30 @@ def test_sigterm_to_the_whole_process_group_during_a_check_saves_every_file(tmp_
     assert code == 128 + signal.SIGTERM, run.stderr.read_text()[-2000:]
     assert assert_run_agrees(run.files)["stop_reason"] == "interrupted by SIGTERM"
     assert "Traceback" not in run.stderr.read_text()
+
+
+def test_a_signal_landing_as_tensorboard_writes_still_logs_each_episode_once(tmp_path, monkeypatch):
+    # A fresh-clone run once failed the SIGHUP test above with 436 episode returns in TensorBoard for a
+    # run of 307. Here the signal lands exactly as TensorBoard's first batch write returns: raised there,
+    # as the stop used to be, it left the batch queued and the last write logged it again.
+    real_batch_writer = tensorboard_log._batch_writer
+
+    def signalling_batch_writer(writer):
+        write_batch = real_batch_writer(writer)
+        sent = []
+
+        def write_then_signal(*args):
+            write_batch(*args)
+            if not sent:
+                sent.append(signal.SIGTERM)
+                os.kill(os.getpid(), signal.SIGTERM)  # handled in this thread, at the next bytecode
+
+        return write_then_signal
+
+    monkeypatch.setattr(tensorboard_log, "_batch_writer", signalling_batch_writer)
+    result = train(save_dir=tmp_path, seed=0, workers=1, max_eps=100_000, early_stop=False, verbose=False)
+    assert result.interrupted_by == signal.SIGTERM
+    assert assert_run_agrees(RunFiles(tmp_path, ENV))["stop_reason"] == "interrupted by SIGTERM"
 
 
 def test_a_second_signal_exits_at_once(stopped):
