@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from a3c_cartpole.outputs import RunFiles
+
 HERE = Path(__file__).resolve().parent
 VERIFY_SEED = 7_000_000  # far from training (10_000 * k) and solved-check (1_000_000 + ...) seeds
 VERIFY_EPISODES = 100
@@ -121,13 +123,13 @@ def bench_ours(env_id: str, seed: int, workdir: Path, extra: list[str]) -> dict:
         "startup": None if timeline["first_env_step"] is None else timeline["first_env_step"] - spawned,
         "after_solved": None if passed is None else exited - passed,
         "eval_share": timeline["evaluation_seconds"] / record["seconds"],
-        "effective_sps": effective_rate(save_dir / f"{env_id.replace('/', '_')}_episodes.csv"),
+        "effective_sps": effective_rate(RunFiles(save_dir, env_id).episodes_csv),
     }
 
 
 def read_record(save_dir: Path, env_id: str, proc: subprocess.CompletedProcess) -> dict:
     """The run record a training process left in `save_dir`; exits with its stderr if there is none."""
-    record_path = save_dir / f"{env_id.replace('/', '_')}_run.json"
+    record_path = RunFiles(save_dir, env_id).run_record
     if not record_path.is_file():
         sys.exit(f"training failed ({proc.returncode}): {' '.join(proc.args)}\n{proc.stderr[-2000:]}")
     return json.loads(record_path.read_text())
@@ -337,7 +339,7 @@ def time_scaling(workdir: Path, steps: int) -> None:
             )
             if proc.returncode not in (0, 3):
                 sys.exit(f"scaling run failed ({proc.returncode}): {proc.stderr[-1000:]}")
-            rates[workers] = effective_rate(save_dir / "CartPole-v1_episodes.csv")
+            rates[workers] = effective_rate(RunFiles(save_dir, "CartPole-v1").episodes_csv)
             print(f"  {backend:<8} {workers} worker(s): {rates[workers]:>8,.0f} env steps/s ({seconds:.1f} s in all)")
         print(f"  {backend:<8} 2 workers / 1 worker: {rates[2] / rates[1]:.2f}x (target >= 1.6x)")
 
@@ -351,10 +353,11 @@ def time_eval_cost(workdir: Path, seeds: list[int], steps: int) -> None:
     they cost; this measures the cost itself. The gaps between looks show whether a look in flight
     held the next one back (the interval, if none did)."""
     print(f"\nsolved checks' cost: CartPole-v1 preset, {steps:,} env steps without early stop, looks vs one look")
+    one_look = 10 * steps  # an interval past the budget: the look when the gate opens is the only one
     ratios, gaps = [], []
     for index, seed in enumerate(seeds):
         seconds = {}
-        for every in (None, 10 * steps)[:: 1 if index % 2 == 0 else -1]:
+        for every in (None, one_look)[:: 1 if index % 2 == 0 else -1]:
             save_dir = workdir / f"eval-cost-{seed}-{every}"
             flags = ["--seed", str(seed), "--max-steps", str(steps), "--no-early-stop", "--quiet"]
             flags += [] if every is None else ["--eval-every", str(every)]
@@ -364,9 +367,9 @@ def time_eval_cost(workdir: Path, seeds: list[int], steps: int) -> None:
             if every is None:
                 looked_at = [point["step"] for point in record["evaluations"]]
                 gaps += list(np.diff(looked_at))
-        ratios.append(seconds[None] / seconds[10 * steps])
+        ratios.append(seconds[None] / seconds[one_look])
         print(
-            f"  seed {seed}: {seconds[None]:.2f} s with looks, {seconds[10 * steps]:.2f} s with one ({ratios[-1]:.2f}x)"
+            f"  seed {seed}: {seconds[None]:.2f} s with looks, {seconds[one_look]:.2f} s with one ({ratios[-1]:.2f}x)"
         )
     cost = [ratio - 1 for ratio in ratios]
     print(f"  training time added by the looks: {spread(cost, '+.1%')} (target <= 10%)")
