@@ -365,7 +365,8 @@ def time_eval_cost(workdir: Path, seeds: list[int], steps: int) -> None:
             record = read_record(save_dir, "CartPole-v1", proc)
             seconds[every] = record["seconds"]
             if every is None:
-                looked_at = [point["step"] for point in record["evaluations"]]
+                # a run that never passed ends with a judgement of its final model, at the budget: not a look
+                looked_at = [point["step"] for point in record["evaluations"] if point["step"] < steps]
                 gaps += list(np.diff(looked_at))
         ratios.append(seconds[None] / seconds[one_look])
         print(
