@@ -70,8 +70,8 @@ class Training:
         wait_for(self.has_periodic_checkpoint, "periodic checkpoint", self.process)
 
     def has_periodic_checkpoint(self) -> bool:
-        numbers = (int(path.name.split("-")[1].split(".")[0]) for path in self.files.checkpoints.glob("ckpt-*.index"))
-        return any(number >= 2 for number in numbers)
+        latest = tf.train.latest_checkpoint(str(self.files.checkpoints))  # ".../ckpt-N"
+        return latest is not None and int(latest.rsplit("-", 1)[1]) >= 2
 
     def output(self) -> str:
         return self.stdout.read_text()
