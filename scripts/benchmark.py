@@ -325,21 +325,25 @@ def time_refusals(workdir: Path) -> None:
         print(f"  {name:<20} {seconds:5.2f} s  exit {proc.returncode}  {verdict}: {lines[-1][:90]}")
 
 
-def time_scaling(workdir: Path, steps: int) -> None:
-    """Effective rate of CartPole-v1 training with 1 and 2 workers, each backend installed, same budget."""
+def time_scaling(workdir: Path, env_id: str, steps: int) -> None:
+    """Effective rate of training `env_id` (its preset) with 1 and 2 workers, each backend installed, same budget.
+
+    Worth timing on more than CartPole: a Ray worker pays a round trip per rollout, which a short,
+    cheap CartPole rollout cannot hide and a longer or costlier one can."""
     backends = ["threads"] + (["ray"] if importlib.util.find_spec("ray") else [])
-    print(f"\nworkers and backends: CartPole-v1 preset, seed 0, {steps:,} env steps without early stop")
+    print(f"\nworkers and backends: {env_id} preset, seed 0, {steps:,} env steps without early stop")
     for backend in backends:
         rates = {}
         for workers in (1, 2):
-            save_dir = workdir / f"scaling-{backend}-{workers}"
-            flags = ["--workers", str(workers), "--backend", backend, "--max-steps", str(steps), "--no-early-stop"]
+            save_dir = workdir / f"scaling-{env_id}-{backend}-{workers}"
+            flags = ["--env", env_id, "--workers", str(workers), "--backend", backend]
+            flags += ["--max-steps", str(steps), "--no-early-stop"]
             seconds, proc = run_timed(
                 [sys.executable, "-m", "a3c_cartpole", "--train", "--seed", "0", "--save-dir", str(save_dir), *flags]
             )
             if proc.returncode not in (0, 3):
                 sys.exit(f"scaling run failed ({proc.returncode}): {proc.stderr[-1000:]}")
-            rates[workers] = effective_rate(RunFiles(save_dir, "CartPole-v1").episodes_csv)
+            rates[workers] = effective_rate(RunFiles(save_dir, env_id).episodes_csv)
             print(f"  {backend:<8} {workers} worker(s): {rates[workers]:>8,.0f} env steps/s ({seconds:.1f} s in all)")
         print(f"  {backend:<8} 2 workers / 1 worker: {rates[2] / rates[1]:.2f}x (target >= 1.6x)")
 
@@ -388,6 +392,9 @@ def main() -> None:
         "--scaling", type=int, metavar="STEPS", help="also time 1 and 2 workers per backend for STEPS env steps"
     )
     parser.add_argument(
+        "--scaling-envs", nargs="+", default=["CartPole-v1"], metavar="ENV", help="envs --scaling times (presets)"
+    )
+    parser.add_argument(
         "--eval-cost", type=int, metavar="STEPS", help="also time CartPole-v1 to STEPS env steps with and without looks"
     )
     parser.add_argument("--out", type=Path, default=Path("docs/images"), help="where the learning-curve PNGs go")
@@ -406,7 +413,8 @@ def main() -> None:
             table += bench_env(env_id, args, Path(tmp), extra)
         time_refusals(Path(tmp))
         if args.scaling:
-            time_scaling(Path(tmp), args.scaling)
+            for env_id in args.scaling_envs:
+                time_scaling(Path(tmp), env_id, args.scaling)
         if args.eval_cost:
             time_eval_cost(Path(tmp), args.seeds, args.eval_cost)
     print(
