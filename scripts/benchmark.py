@@ -147,7 +147,9 @@ def bench_sb3(env_id: str, seed: int, workdir: Path) -> dict:
     cmd = [sys.executable, str(HERE / "sb3_a2c_baseline.py"), "--env", env_id, "--seed", str(seed)]
     seconds, proc = run_timed([*cmd, "--save", str(model_path)])
     if proc.returncode != 0:
-        sys.exit(f"SB3 failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
+        # killed by a signal: on a CPU-only machine, torch's CUDA build crashing as it imports triton
+        hint = " (killed by a signal; docs/benchmark.md, Method: pip uninstall triton)" if proc.returncode < 0 else ""
+        sys.exit(f"SB3 failed ({proc.returncode}){hint}: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
     record = json.loads(proc.stdout.strip().splitlines()[-1])
     return {
         "solved": record["solved"],
