@@ -36,8 +36,11 @@ from pathlib import Path
 import numpy as np
 
 from a3c_cartpole.outputs import RunFiles
+from a3c_cartpole.presets import load_presets
 
 HERE = Path(__file__).resolve().parent
+TRAIN = [sys.executable, "-m", "a3c_cartpole", "--train"]
+"""The command every timed run of ours starts with: a fresh process, so its wall time includes imports."""
 VERIFY_SEED = 7_000_000  # far from training (10_000 * k) and solved-check (1_000_000 + ...) seeds
 VERIFY_EPISODES = 100
 SB3_ENVS = ("CartPole-v0", "CartPole-v1")  # where RL-Zoo's A2C settings are the ones the baseline script uses
@@ -105,7 +108,7 @@ def verify_sb3(model_path: Path, env_id: str) -> float:
 
 def bench_ours(env_id: str, seed: int, workdir: Path, extra: list[str]) -> dict:
     save_dir = workdir / f"ours-{env_id.replace('/', '_')}-{seed}"
-    cmd = [sys.executable, "-m", "a3c_cartpole", "--train", "--env", env_id, "--seed", str(seed)]
+    cmd = [*TRAIN, "--env", env_id, "--seed", str(seed)]
     spawned = time.time()
     seconds, proc = run_timed([*cmd, "--save-dir", str(save_dir), "--quiet", *extra])
     exited = spawned + seconds
@@ -321,7 +324,7 @@ def time_refusals(workdir: Path) -> None:
     }
     print("\nrefusals (target: < 1 s each, one line on stderr, exit 2)")
     for name, flags in cases.items():
-        seconds, proc = run_timed([sys.executable, "-m", "a3c_cartpole", "--train", *flags])
+        seconds, proc = run_timed([*TRAIN, *flags])
         lines = proc.stderr.strip().splitlines()
         verdict = "ok" if proc.returncode == 2 and len(lines) == 1 else "NOT ONE LINE"
         print(f"  {name:<20} {seconds:5.2f} s  exit {proc.returncode}  {verdict}: {lines[-1][:90]}")
@@ -337,12 +340,10 @@ def time_scaling(workdir: Path, env_id: str, steps: int) -> None:
     for backend in backends:
         rates = {}
         for workers in (1, 2):
-            save_dir = workdir / f"scaling-{env_id}-{backend}-{workers}"
+            save_dir = workdir / f"scaling-{env_id.replace('/', '_')}-{backend}-{workers}"
             flags = ["--env", env_id, "--workers", str(workers), "--backend", backend]
             flags += ["--max-steps", str(steps), "--no-early-stop"]
-            seconds, proc = run_timed(
-                [sys.executable, "-m", "a3c_cartpole", "--train", "--seed", "0", "--save-dir", str(save_dir), *flags]
-            )
+            seconds, proc = run_timed([*TRAIN, "--seed", "0", "--save-dir", str(save_dir), *flags])
             if proc.returncode not in (0, 3):
                 sys.exit(f"scaling run failed ({proc.returncode}): {proc.stderr[-1000:]}")
             rates[workers] = effective_rate(RunFiles(save_dir, env_id).episodes_csv)
@@ -352,13 +353,14 @@ def time_scaling(workdir: Path, env_id: str, steps: int) -> None:
 
 def time_eval_cost(workdir: Path, seeds: list[int], steps: int) -> None:
     """What the solved checks cost training, as the wall time they add: CartPole-v1's preset trained to
-    `steps` env steps without early stop, with its looks (every 2,000 steps once the gate opens) and
+    `steps` env steps without early stop, with its looks (every `eval_every` steps once the gate opens) and
     with a single look, back to back per seed in alternating order; the ratio of training seconds.
 
     The checks run in a process of their own, beside the workers, so their own seconds overstate what
     they cost; this measures the cost itself. The gaps between looks show whether a look in flight
     held the next one back (the interval, if none did)."""
     print(f"\nsolved checks' cost: CartPole-v1 preset, {steps:,} env steps without early stop, looks vs one look")
+    interval = load_presets()["CartPole-v1"]["eval_every"]
     one_look = 10 * steps  # an interval past the budget: the look when the gate opens is the only one
     ratios, gaps = [], []
     for index, seed in enumerate(seeds):
@@ -367,7 +369,7 @@ def time_eval_cost(workdir: Path, seeds: list[int], steps: int) -> None:
             save_dir = workdir / f"eval-cost-{seed}-{every}"
             flags = ["--seed", str(seed), "--max-steps", str(steps), "--no-early-stop", "--quiet"]
             flags += [] if every is None else ["--eval-every", str(every)]
-            _, proc = run_timed([sys.executable, "-m", "a3c_cartpole", "--train", "--save-dir", str(save_dir), *flags])
+            _, proc = run_timed([*TRAIN, "--save-dir", str(save_dir), *flags])
             record = read_record(save_dir, "CartPole-v1", proc)
             seconds[every] = record["seconds"]
             if every is None:
@@ -381,7 +383,7 @@ def time_eval_cost(workdir: Path, seeds: list[int], steps: int) -> None:
     cost = [ratio - 1 for ratio in ratios]
     print(f"  training time added by the looks: {spread(cost, '+.1%')} (target <= 10%)")
     if gaps:
-        print(f"  env steps between looks: {spread(gaps, ',.0f')} (the interval: 2,000)")
+        print(f"  env steps between looks: {spread(gaps, ',.0f')} (the interval: {interval:,})")
 
 
 def main() -> None:
