@@ -213,7 +213,9 @@ class MasterAgent:
                         evaluator.submit, ledger, run_check, request, (policy, len(episodes), steps, now)
                     )
                 self.progress.update(len(episodes), steps, ledger.recent_mean(MOVING_AVERAGE_WINDOW), _best_mean(check))
-                board.poll(episodes, steps, _worker_stats(workers), lambda: float(shared.optimizer.learning_rate))
+                board.poll(
+                    episodes, steps, lambda: _worker_stats(workers), lambda: float(shared.optimizer.learning_rate)
+                )
                 if checkpoints.due():  # also rewrites the CSV
                     checkpoints.save(ledger, check, workers, time.perf_counter() - ledger.start_time, solved_at)
                     last_csv = time.perf_counter()

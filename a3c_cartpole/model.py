@@ -22,12 +22,13 @@ a snapshot of the weights taken at each sync, and only the gradient step runs in
 
 from __future__ import annotations
 
+import functools
 import math
 
 import keras
 import numpy as np
 
-from a3c_cartpole.numpy_policy import NORMALIZER_CLIP, NORMALIZER_EPSILON, NumpyActorCritic
+from a3c_cartpole.numpy_policy import NORMALIZER_CLIP, NORMALIZER_EPSILON, NumpyActorCritic, unflatten
 
 
 def batch_moments(batch) -> tuple:
@@ -172,6 +173,16 @@ class ActorCriticModel(keras.Model):
     def acting_copy(self, arrays) -> NumpyActorCritic:
         """A numpy network with this model's shape and activation, on `arrays` in `ordered_variables` order."""
         return NumpyActorCritic(tuple(np.asarray(a) for a in arrays), self.activation, self.normalize_obs)
+
+    @functools.cached_property
+    def weight_shapes(self) -> list[tuple[int, ...]]:
+        """The shape of each of `ordered_variables`: what cuts their flat concatenation apart again.
+        Kept: reading them off the Keras variables took a third of a worker's sync with the weights."""
+        return [tuple(v.shape) for v in self.ordered_variables()]
+
+    def acting_copy_of_flat(self, flat: np.ndarray) -> NumpyActorCritic:
+        """`acting_copy` of weights that come flat (out of a compiled update, or from another process)."""
+        return self.acting_copy(unflatten(flat, self.weight_shapes))
 
     def load_snapshot(self, policy: NumpyActorCritic) -> None:
         """Set the weights from a numpy snapshot (the inverse of `snapshot`)."""

@@ -7,6 +7,7 @@ module needs numpy alone.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -87,6 +88,22 @@ class NumpyActorCritic:
         """Draw one action per row from softmax(logits) (Gumbel-max: no normalisation needed)."""
         logits = self.logits(obs)
         return (logits + rng.gumbel(size=logits.shape)).argmax(axis=1)
+
+
+def flatten(arrays) -> np.ndarray:
+    """Concatenate arrays (or tensors) into one flat float32 array: how weights and gradients travel
+    between processes, as one buffer instead of one per variable."""
+    return np.concatenate([np.ravel(a) for a in arrays]).astype(np.float32, copy=False)
+
+
+def unflatten(flat: np.ndarray, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+    """The inverse of `flatten`, as views of `flat`."""
+    parts, start = [], 0
+    for shape in shapes:
+        end = start + math.prod(shape)
+        parts.append(flat[start:end].reshape(shape))
+        start = end
+    return parts
 
 
 def _layer_pairs(arrays: tuple[np.ndarray, ...]) -> tuple[tuple[np.ndarray, np.ndarray], ...]:

@@ -38,6 +38,7 @@ from a3c_cartpole.global_model import GlobalModel  # noqa: E402
 from a3c_cartpole.ledger import EpisodeLedger  # noqa: E402
 from a3c_cartpole.loss import UpdateStats, compiled  # noqa: E402
 from a3c_cartpole.model import batch_moments  # noqa: E402
+from a3c_cartpole.numpy_policy import flatten  # noqa: E402
 from a3c_cartpole.rollout import FinishedEpisode  # noqa: E402
 from a3c_cartpole.worker import Learner  # noqa: E402
 
@@ -66,8 +67,7 @@ class RolloutActor:
     def __init__(self, config: TrainConfig, info: EnvInfo, env_seed: int, rng_seed) -> None:
         self.learner = Learner(config, info, env_seed, rng_seed)
         variables = self.learner.model.ordered_variables()
-        self.shapes = [tuple(v.shape) for v in variables]
-        sizes = [int(np.prod(shape)) for shape in self.shapes]
+        sizes = [int(np.prod(shape)) for shape in self.learner.model.weight_shapes]
 
         @compiled(input_signature=[tf.TensorSpec([None], tf.float32)])
         def load(flat):
@@ -88,7 +88,7 @@ class RolloutActor:
         """
         self._load(flat_weights)  # the gradient is taken at the weights acted with
         model = self.learner.model
-        policy = model.acting_copy(unflatten(flat_weights, self.shapes))
+        policy = model.acting_copy_of_flat(flat_weights)
         vector_steps: list[tuple[int, list[FinishedEpisode]]] = []
 
         def report(n_steps: int, finished: list[FinishedEpisode]) -> bool:
@@ -99,21 +99,6 @@ class RolloutActor:
         if model.normalize_obs:
             gradients = [*gradients, *batch_moments(batch.states)]
         return flatten(gradients), stats, vector_steps
-
-
-def flatten(arrays) -> np.ndarray:
-    """Concatenate arrays (or tensors) into one flat float32 array."""
-    return np.concatenate([np.ravel(a) for a in arrays]).astype(np.float32, copy=False)
-
-
-def unflatten(flat: np.ndarray, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
-    """The inverse of `flatten`, as views of `flat`."""
-    parts, start = [], 0
-    for shape in shapes:
-        size = int(np.prod(shape))
-        parts.append(flat[start : start + size].reshape(shape))
-        start += size
-    return parts
 
 
 def connect(address: str | None) -> bool:

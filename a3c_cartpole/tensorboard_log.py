@@ -123,19 +123,19 @@ class TrainingBoard:
         with self._writer.as_default():
             tf.summary.write("settings", tf.constant(settings_table(settings)), step=step, metadata=TEXT_METADATA)
 
-    def poll(self, episodes: Sequence[EpisodeRecord], steps: int, stats: Sequence, learning_rate) -> None:
+    def poll(self, episodes: Sequence[EpisodeRecord], steps: int, stats, learning_rate) -> None:
         """About once a second: log new episodes, SPS, learning rate and the mean worker losses.
 
         Cheap to call often: in between it does nothing. One TensorFlow call a second at most,
         because a TensorFlow call on the master thread competes with the workers' own.
-        `stats`: the latest UpdateStats of each worker (None before its first update);
-        `learning_rate`: a number, or a function returning it (read only when logged).
+        `stats`: a function returning the latest UpdateStats of each worker (None before its first
+        update); `learning_rate`: a number, or a function returning it. Both are read only when logged.
         """
         now = time.perf_counter()
         if now - self._last_time < STATS_SECONDS:
             return
         self.episodes(episodes)
-        self.stats(steps, stats, learning_rate() if callable(learning_rate) else learning_rate, now)
+        self.stats(steps, stats(), learning_rate() if callable(learning_rate) else learning_rate, now)
         self.write()
 
     def episodes(self, episodes: Sequence[EpisodeRecord]) -> None:

@@ -21,18 +21,19 @@ from a3c_cartpole.config import TrainConfig
 from a3c_cartpole.envs import EnvInfo, make_vector_env
 from a3c_cartpole.global_model import LocalLink
 from a3c_cartpole.ledger import EpisodeLedger
-from a3c_cartpole.loss import UpdateStats, batch_signature, clipped_gradients, compiled
+from a3c_cartpole.loss import UpdateStats, batch_signature, clipped_gradients, compiled, stack_stats
 from a3c_cartpole.model import ActorCriticModel, NumpyActorCritic, build_model
 from a3c_cartpole.rollout import Batch, RolloutCollector, StepReport
 
 
 def make_gradient_step(model: ActorCriticModel, obs_size: int, config: TrainConfig):
-    """Compile loss-and-gradient for `model`; returns (clipped gradients, loss terms, gradient norm)."""
+    """Compile loss-and-gradient for `model`; returns (clipped gradients, `stack_stats` of the update)."""
 
     # jit_compile stays off: measured, XLA is no faster for a net this small and compiles for ~0.4 s
     @compiled(input_signature=batch_signature(obs_size))
     def gradient_step(states, actions, returns, mask):
-        return clipped_gradients(model, states, actions, returns, mask, config)
+        gradients, terms, norm = clipped_gradients(model, states, actions, returns, mask, config)
+        return gradients, stack_stats(terms, norm)
 
     return gradient_step
 
@@ -69,8 +70,8 @@ class Learner:
         batch = self.collector.collect(policy, report)
         if batch is None:
             return None
-        gradients, terms, norm = self.gradient_step(batch.states, batch.actions, batch.returns, batch.mask)
-        return gradients, UpdateStats.of(terms, norm), batch
+        gradients, stats = self.gradient_step(batch.states, batch.actions, batch.returns, batch.mask)
+        return gradients, UpdateStats.of(stats), batch
 
     def close(self) -> None:
         self.collector.envs.close()
@@ -85,8 +86,13 @@ class Worker(threading.Thread):
         self.learner = learner
         self.link = link
         self.ledger = ledger
-        self.last_stats: UpdateStats | None = None
+        self._stats = None  # of the latest update, as the compiled step returned them: read when logged
         self.error: BaseException | None = None
+
+    @property
+    def last_stats(self) -> UpdateStats | None:
+        """The loss terms of this worker's latest update (None before its first)."""
+        return None if self._stats is None else UpdateStats.of(self._stats)
 
     def _report(self, n_steps, finished) -> bool:
         return self.ledger.report(self.worker_id, n_steps, finished)
@@ -98,7 +104,7 @@ class Worker(threading.Thread):
                 batch = self.learner.collector.collect(policy, self._report)
                 if batch is None:
                     break
-                policy, self.last_stats = self.link.train(batch)
+                policy, self._stats = self.link.train(batch)
         except BaseException as err:  # handed to the master, which reports it
             self.error = err
             self.ledger.request_stop(f"worker {self.worker_id} failed: {err}")

@@ -214,12 +214,13 @@ def test_gradients_within_the_clip_or_with_clipping_off_are_unchanged(big_gradie
 def test_a_worker_gradient_step_clips_to_the_configured_norm(big_gradient_batch):
     # The compiled step a worker (thread or Ray actor) calls, with the run's config.
     from a3c_cartpole.config import TrainConfig
+    from a3c_cartpole.loss import UpdateStats
     from a3c_cartpole.worker import make_gradient_step
 
     model, batch, raw = big_gradient_batch
-    gradients, _, norm = make_gradient_step(model, 4, TrainConfig(max_grad_norm=1.5))(*batch)
+    gradients, stats = make_gradient_step(model, 4, TrainConfig(max_grad_norm=1.5))(*batch)
     assert global_norm(gradients) == pytest.approx(1.5, rel=1e-5)
-    assert float(norm) == pytest.approx(global_norm(raw), rel=1e-5)
+    assert UpdateStats.of(stats).grad_norm == pytest.approx(global_norm(raw), rel=1e-5)
 
 
 def test_clipping_per_head_clips_each_head_to_the_norm_and_leaves_the_actor_its_own_scale(big_gradient_batch):

@@ -96,7 +96,8 @@ def test_actor_computes_the_same_gradient_as_a_thread_learner(tmp_path):
     pytest.importorskip("ray")
     from a3c_cartpole.envs import describe_env
     from a3c_cartpole.model import build_model
-    from a3c_cartpole.ray_backend import RolloutActor, flatten, unflatten
+    from a3c_cartpole.numpy_policy import flatten, unflatten
+    from a3c_cartpole.ray_backend import RolloutActor
     from a3c_cartpole.worker import Learner
 
     config = ray_config(tmp_path, workers=1)
