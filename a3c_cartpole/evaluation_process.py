@@ -10,13 +10,8 @@ every other file.
 
 One task is in flight at a time. The parent sends a pickled function (by name) and its arguments on
 the child's stdin and a reader thread waits for the pickled answer on its stdout, so the master only
-polls a queue. The child ignores Ctrl-C, SIGHUP and SIGTERM (a terminal, `timeout`, a batch scheduler or
-`kill -- -PGID` send them to the whole process group; the parent decides when to stop) and exits
-when its stdin closes, which also happens if the parent is killed. If it dies anyway, the parent
-hears of it as `EvaluationProcessFailed` and stops the run, saving what was learned.
-
-Run as `python -m a3c_cartpole.evaluation_process`: a plain subprocess, not multiprocessing, so no
-user's `__main__` module is imported again in the child.
+polls a queue. The child is started, and ends, as child_process.py describes. If it dies anyway, the
+parent hears of it as `EvaluationProcessFailed` and stops the run, saving what was learned.
 """
 
 from __future__ import annotations
@@ -24,16 +19,14 @@ from __future__ import annotations
 import os
 import pickle
 import queue
-import signal
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
+from a3c_cartpole.child_process import finish, ignore_stop_signals, spawn
 from a3c_cartpole.outputs import warm_up_plotting
-from a3c_cartpole.stop_signals import STOP_SIGNALS
 
 # What the child sends back: whether the task returned, its result (or the exception it raised), and
 # the seconds it took.
@@ -48,14 +41,7 @@ class EvaluationProcess:
     """A child process that runs tasks (solved checks, the plot), one at a time, while the caller keeps going."""
 
     def __init__(self) -> None:
-        # The child imports what the parent could: a user's env module may sit on a path added at run time.
-        search_path = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-        self._child = subprocess.Popen(
-            [sys.executable, "-m", "a3c_cartpole.evaluation_process"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=search_path,
-        )
+        self._child = spawn("a3c_cartpole.evaluation_process")
         self._answers: queue.Queue[TaskAnswer | BaseException] = queue.Queue()
         self._context: Any = None
         self.busy = False
@@ -97,13 +83,7 @@ class EvaluationProcess:
         return (result, seconds), self._context
 
     def close(self) -> None:
-        """Let the child finish: closing its stdin ends its loop; kill it if it does not end soon."""
-        try:
-            self._child.stdin.close()
-            self._child.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            self._child.kill()
-            self._child.wait()
+        finish(self._child)
 
 
 def serve(requests: BinaryIO, answers: BinaryIO) -> None:
@@ -132,11 +112,7 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
 
 
 if __name__ == "__main__":
-    # Stop signals sent to the whole process group (Ctrl-C, a closing terminal, `timeout`, a scheduler's
-    # SIGTERM) reach this process too; the parent turns each into a graceful stop and still needs this
-    # process for the check in flight and the plot.
-    for stop_signal in STOP_SIGNALS:
-        signal.signal(stop_signal, signal.SIG_IGN)
+    ignore_stop_signals()  # the parent still needs this process for the check in flight and the plot
     serve(sys.stdin.buffer, sys.stdout.buffer)
     # Every answer is flushed and every file renamed into place: skip the interpreter's teardown of
     # numpy, gymnasium and matplotlib (~0.3 s), which the parent would wait for at the end of a run.

@@ -1,0 +1,42 @@
+"""Starting and ending the helper processes a run keeps beside it (solved checks, rollouts).
+
+Each is `python -m <module>` talking pickles over its stdin and stdout: a plain subprocess, not
+multiprocessing, so no user's `__main__` module is imported again in the child. A child ignores the
+stop signals (a terminal, `timeout`, a batch scheduler or `kill -- -PGID` send them to the whole
+process group; the parent decides when to stop) and exits when its stdin closes, which also happens
+if the parent is killed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+from a3c_cartpole.stop_signals import STOP_SIGNALS
+
+
+def spawn(module: str) -> subprocess.Popen:
+    """Start `python -m module` with pipes to its stdin and stdout."""
+    # The child imports what the parent could: a user's env module may sit on a path added at run time.
+    search_path = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    return subprocess.Popen(
+        [sys.executable, "-m", module], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=search_path
+    )
+
+
+def finish(child: subprocess.Popen) -> None:
+    """Let the child end: closing its stdin ends its loop; kill it if it does not end soon."""
+    try:
+        child.stdin.close()
+        child.wait(timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        child.kill()
+        child.wait()
+
+
+def ignore_stop_signals() -> None:
+    """In the child: leave stop signals to the parent, which still needs this process to finish."""
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, signal.SIG_IGN)
