@@ -12,7 +12,9 @@ from a3c_cartpole import load_policy, train
 from a3c_cartpole.model import build_model
 from a3c_cartpole.outputs import RunFiles
 
-RUN = dict(max_eps=80, workers=1, envs_per_worker=4, seed=11, verbose=False)
+# No early stop: a look at the policy runs when the clock allows, and one that passes would end the run
+# at an episode that depends on the clock (measured: greedy means of 248 by step 2,670, so a pass is near).
+RUN = dict(max_eps=80, workers=1, envs_per_worker=4, seed=11, early_stop=False, verbose=False)
 
 
 def episode_log(save_dir) -> list[tuple[str, str, str]]:
