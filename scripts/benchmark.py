@@ -333,9 +333,9 @@ def time_refusals(workdir: Path) -> None:
 def time_scaling(workdir: Path, env_id: str, steps: int) -> None:
     """Effective rate of training `env_id` (its preset) with 1 and 2 workers, each backend installed, same budget.
 
-    Worth timing on more than CartPole: a Ray worker pays a round trip per rollout, which a short,
-    cheap CartPole rollout cannot hide and a longer or costlier one can."""
-    backends = ["threads"] + (["ray"] if importlib.util.find_spec("ray") else [])
+    Worth timing on more than CartPole: a worker process or a Ray actor pays a round trip per rollout,
+    which a short, cheap CartPole rollout cannot hide and a longer or costlier one can."""
+    backends = ["threads", "processes"] + (["ray"] if importlib.util.find_spec("ray") else [])
     print(f"\nworkers and backends: {env_id} preset, seed 0, {steps:,} env steps without early stop")
     for backend in backends:
         rates = {}
