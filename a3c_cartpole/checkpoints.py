@@ -75,22 +75,18 @@ class RunState:
 
 
 def worker_rng_states(workers) -> list:
-    """Action-sampling RNG state of each in-process worker (other transports keep their own)."""
-    states = []
-    for worker in workers:
-        collector = getattr(getattr(worker, "learner", None), "collector", None)
-        if collector is not None:
-            states.append(collector.rng.bit_generator.state)
-    return states
+    """Action-sampling RNG state of each worker thread, whether it acts itself or in its child process
+    (Ray actors keep their own)."""
+    return [worker.rollouts.rng_state for worker in workers if hasattr(worker, "rollouts")]
 
 
 def restore_worker_rngs(workers, states: list) -> None:
     """Give each worker its saved RNG state back (only when the worker count is unchanged)."""
-    collectors = [getattr(getattr(w, "learner", None), "collector", None) for w in workers]
-    if len(states) != len(collectors) or any(c is None for c in collectors):
+    sources = [getattr(worker, "rollouts", None) for worker in workers]
+    if len(states) != len(sources) or None in sources:
         return
-    for collector, state in zip(collectors, states, strict=True):
-        collector.rng.bit_generator.state = state
+    for source, state in zip(sources, states, strict=True):
+        source.rng_state = state
 
 
 def read_episodes_csv(path: Path) -> list[EpisodeRecord]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-BACKENDS = ("threads", "ray")
+BACKENDS = ("threads", "processes", "ray")
 """Worker transports: threads in this process, or Ray actors (local instance or cluster)."""
 
 OPTIMIZERS = ("adam", "rmsprop")
@@ -180,8 +180,10 @@ class TrainConfig:
     """Early stopping acts once per run; this re-arms it on resuming a solved run."""
     checkpoint_every: int = option(1000, help="updates between checkpoints", metavar="N")
     """One is also written at the end and on Ctrl-C."""
-    backend: str = option("threads", help="where workers run", group=SCALING, choices=BACKENDS)
-    """"threads" in this process, or "ray" as Ray actors (pip install 'a3c-cartpole[ray]')."""
+    backend: str = option("processes", help="where workers run", group=SCALING, choices=BACKENDS)
+    """"processes": worker threads here, each acting its rollouts in a child process of its own, so acting
+    never waits for Python's GIL; "threads": the acting too in this process (one worker: no round trip);
+    "ray": Ray actors, on this machine or a cluster (pip install 'a3c-cartpole[ray]')."""
     ray_address: str | None = option(
         None, help="cluster: auto or HOST:PORT", group=SCALING, metavar="ADDR", shown="start one"
     )

@@ -173,6 +173,28 @@ def kwargs_text(env_kwargs: Mapping[str, Any]) -> str:
     return " ".join(f"{key}={value}" for key, value in env_kwargs.items())
 
 
+def registration_for_a_child(info: EnvInfo) -> gym.envs.registration.EnvSpec | None:
+    """The env's registration, for a child process to repeat; None if no other process can: an env class
+    or factory defined in `__main__` (a script, a notebook) or inside a function exists here only."""
+    spec = _spec(info.env_id)
+    entry = spec.entry_point
+    if callable(entry):
+        module = getattr(entry, "__module__", None)
+        if module in (None, "__main__") or "<locals>" in getattr(entry, "__qualname__", "<locals>"):
+            return None
+    return spec
+
+
+def register_as_the_parent_did(info: EnvInfo, spec: gym.envs.registration.EnvSpec) -> None:
+    """In a child process: know the env as the parent does. Importing its module registers most envs;
+    one that a user's code registered at run time is registered here from the parent's `spec`."""
+    import_env_package(info.env_package)
+    try:
+        _spec(info.env_id)  # also imports the module an id "module:Env-v0" names
+    except ConfigError:
+        gym.registry[spec.id] = spec
+
+
 def make_env(info: EnvInfo, **options) -> gym.Env:
     """One env as described by `info` (its keyword arguments, one-hot if need be); `options` e.g. render_mode."""
     import_env_package(info.env_package)

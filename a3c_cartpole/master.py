@@ -7,6 +7,7 @@ local weights, rollouts, loss, gradient push) -> ledger of episodes -> solved ch
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import random
 import time
@@ -17,7 +18,7 @@ import numpy as np
 
 from a3c_cartpole.checkpoints import TrainingCheckpoints
 from a3c_cartpole.config import TrainConfig, WorkerFailed
-from a3c_cartpole.envs import EnvInfo, describe_env
+from a3c_cartpole.envs import EnvInfo, describe_env, registration_for_a_child
 from a3c_cartpole.evaluation import GATE_EPISODES, Evaluation, EvaluationPoint, SolvedCheck, run_check
 from a3c_cartpole.evaluation_process import EvaluationProcess, EvaluationProcessFailed
 from a3c_cartpole.global_model import GlobalModel
@@ -25,11 +26,13 @@ from a3c_cartpole.ledger import EpisodeLedger
 from a3c_cartpole.model import NumpyActorCritic, build_model
 from a3c_cartpole.outputs import MOVING_AVERAGE_WINDOW, RunFiles, write_episodes_csv, write_json, write_plot
 from a3c_cartpole.progress import ProgressPrinter
+from a3c_cartpole.rollout import make_collector
+from a3c_cartpole.rollout_process import RolloutProcess
 from a3c_cartpole.save_dir import claim_save_dir, ensure_writable
 from a3c_cartpole.saved_policy import save_weights
 from a3c_cartpole.stop_signals import StopSignals, signal_words
 from a3c_cartpole.tensorboard_log import TrainingBoard, run_settings, tensorboard_dir
-from a3c_cartpole.worker import Learner, Worker
+from a3c_cartpole.worker import Worker
 
 # How often the master looks at the workers, and rewrites the CSV while training.
 POLL_SECONDS = 0.05
@@ -105,11 +108,19 @@ class MasterAgent:
             from a3c_cartpole.ray_backend import RayWorkerPool
 
             return [RayWorkerPool(config, info, self.seed, shared, ledger)]
-        workers = []
-        for i in range(config.workers):
-            learner = Learner(config, info, self.seed + 10_000 * (i + 1), [self.seed, i])
-            workers.append(Worker(i, learner, shared.connect(), ledger))
-        return workers
+        rollouts = make_collector
+        if config.backend == "processes":
+            registration = registration_for_a_child(info)
+            if registration is None:
+                self.progress.message(
+                    f"{info.env_id} is defined in this process only (in __main__ or in a function), "
+                    "so no worker process can make it: the workers act in threads instead"
+                )
+            else:
+                rollouts = functools.partial(RolloutProcess, registration=registration)
+        # every child starts before the first worker thread needs its own
+        sources = [rollouts(config, info, self.seed + 10_000 * (i + 1), [self.seed, i]) for i in range(config.workers)]
+        return [Worker(i, source, shared.connect(), ledger) for i, source in enumerate(sources)]
 
     def _judge(self, policy, check: SolvedCheck, board, n_episodes: int, steps: int) -> Evaluation:
         """Evaluate `policy` here and now (the final model, once the workers have stopped)."""

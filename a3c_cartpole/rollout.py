@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Protocol
 
 import gymnasium as gym
 import numpy as np
 
+from a3c_cartpole.config import TrainConfig
+from a3c_cartpole.envs import EnvInfo, make_vector_env
 from a3c_cartpole.numpy_policy import NumpyActorCritic
 
 
@@ -65,6 +68,18 @@ class FinishedEpisode:
 # Called once per vector step with the number of real env steps taken and the episodes that
 # ended; returns False when training must stop (budget spent, solved, interrupted).
 StepReport = Callable[[int, list[FinishedEpisode]], bool]
+
+
+class Rollouts(Protocol):
+    """Where a worker's rollouts come from: acted here (`RolloutCollector`) or in a child process
+    (rollout_process.RolloutProcess)."""
+
+    rng_state: dict
+    """The action-sampling generator's state: checkpointed, and given back on resume."""
+
+    def collect(self, policy: NumpyActorCritic, report: StepReport) -> Batch | None: ...
+
+    def close(self) -> None: ...
 
 
 class RolloutCollector:
@@ -123,6 +138,17 @@ class RolloutCollector:
             valid.reshape(-1).astype(np.float32),
         )
 
+    @property
+    def rng_state(self) -> dict:
+        return self.rng.bit_generator.state
+
+    @rng_state.setter
+    def rng_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state
+
+    def close(self) -> None:
+        self.envs.close()
+
     def _account(self, reward: np.ndarray, ended: np.ndarray, valid: np.ndarray) -> list[FinishedEpisode]:
         """Add this step to the running episodes; return the ones that ended."""
         self.episode_return += np.where(valid, reward, 0.0)
@@ -135,3 +161,11 @@ class RolloutCollector:
         self.episode_length[ended] = 0
         self.resetting = ended
         return finished
+
+
+def make_collector(config: TrainConfig, info: EnvInfo, env_seed: int, rng_seed) -> RolloutCollector:
+    """A worker's envs, seeded with `env_seed`, and its rollouts, their actions drawn with `rng_seed`."""
+    envs, first_obs = make_vector_env(info, config.envs_per_worker, env_seed)
+    return RolloutCollector(
+        envs, first_obs, np.random.default_rng(rng_seed), config.gamma, config.update_freq, config.gae_lambda
+    )

@@ -1,10 +1,11 @@
 """A3C worker: sync with the global model, act t_max steps, push the gradient, repeat.
 
-`Learner` is the part every transport shares: its envs and the rollout. `Worker` runs a learner in
-a thread against the in-process global model, where gradient and update are one compiled call
-(`LocalLink.train`) at local weights the global model keeps for it. A transport that applies
-gradients elsewhere (Ray, see ray_backend.py) uses `Learner.gradients`, which builds a local model
-and traces the same `clipped_gradients` on it.
+`Worker` is a thread against the in-process global model, where gradient and update are one
+compiled call (`LocalLink.train`) at local weights the global model keeps for it. It acts its
+rollouts itself (backend "threads", a `RolloutCollector`) or has a child process act them
+("processes", a `RolloutProcess`). A transport that applies gradients elsewhere (Ray, see
+ray_backend.py) uses a `Learner`, which builds a local model and traces the same
+`clipped_gradients` on it.
 
 Acting is numpy (see model.py); the gradient with respect to the local copy is one compiled
 TensorFlow call on a fixed-shape, masked batch, so it is traced once.
@@ -15,15 +16,13 @@ from __future__ import annotations
 import functools
 import threading
 
-import numpy as np
-
 from a3c_cartpole.config import TrainConfig
-from a3c_cartpole.envs import EnvInfo, make_vector_env
+from a3c_cartpole.envs import EnvInfo
 from a3c_cartpole.global_model import LocalLink
 from a3c_cartpole.ledger import EpisodeLedger
 from a3c_cartpole.loss import UpdateStats, batch_signature, clipped_gradients, compiled, stack_stats
 from a3c_cartpole.model import ActorCriticModel, NumpyActorCritic, build_model
-from a3c_cartpole.rollout import Batch, RolloutCollector, StepReport
+from a3c_cartpole.rollout import Batch, Rollouts, StepReport, make_collector
 
 
 def make_gradient_step(model: ActorCriticModel, obs_size: int, config: TrainConfig):
@@ -39,13 +38,10 @@ def make_gradient_step(model: ActorCriticModel, obs_size: int, config: TrainConf
 
 
 class Learner:
-    """A worker's envs and rollouts, and (for Ray) a local model: turns the current weights into one gradient."""
+    """A worker's rollouts and a local model of its own: turns the current weights into one gradient (Ray)."""
 
     def __init__(self, config: TrainConfig, info: EnvInfo, env_seed: int, rng_seed) -> None:
-        envs, first_obs = make_vector_env(info, config.envs_per_worker, env_seed)
-        self.collector = RolloutCollector(
-            envs, first_obs, np.random.default_rng(rng_seed), config.gamma, config.update_freq, config.gae_lambda
-        )
+        self.collector = make_collector(config, info, env_seed, rng_seed)
         self.config, self.info = config, info
 
     @functools.cached_property
@@ -74,16 +70,16 @@ class Learner:
         return gradients, UpdateStats.of(stats), batch
 
     def close(self) -> None:
-        self.collector.envs.close()
+        self.collector.close()
 
 
 class Worker(threading.Thread):
     """One asynchronous actor-learner thread pushing to the in-process global model."""
 
-    def __init__(self, worker_id: int, learner: Learner, link: LocalLink, ledger: EpisodeLedger) -> None:
+    def __init__(self, worker_id: int, rollouts: Rollouts, link: LocalLink, ledger: EpisodeLedger) -> None:
         super().__init__(name=f"a3c-worker-{worker_id}", daemon=True)
         self.worker_id = worker_id
-        self.learner = learner
+        self.rollouts = rollouts
         self.link = link
         self.ledger = ledger
         self._stats = None  # of the latest update, as the compiled step returned them: read when logged
@@ -101,7 +97,7 @@ class Worker(threading.Thread):
         try:
             policy = self.link.pull()  # act only after the first sync with the global model
             while not self.ledger.stopping:
-                batch = self.learner.collector.collect(policy, self._report)
+                batch = self.rollouts.collect(policy, self._report)
                 if batch is None:
                     break
                 policy, self._stats = self.link.train(batch)
@@ -109,4 +105,4 @@ class Worker(threading.Thread):
             self.error = err
             self.ledger.request_stop(f"worker {self.worker_id} failed: {err}")
         finally:
-            self.learner.close()
+            self.rollouts.close()

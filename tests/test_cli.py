@@ -253,19 +253,20 @@ def test_train_then_play_another_env_and_network_size(tmp_path, capsys, no_displ
 
 
 def test_gae_lambda_flag_reaches_every_worker_rollout(tmp_path, capsys, monkeypatch):
-    from a3c_cartpole import worker
+    # threads, whose collectors are made here (a worker process's gets the same config: test_rollout_process.py)
+    from a3c_cartpole import rollout
 
     lambdas = []
 
-    class RecordingCollector(worker.RolloutCollector):
+    class RecordingCollector(rollout.RolloutCollector):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             lambdas.append(self.lam)
 
-    monkeypatch.setattr(worker, "RolloutCollector", RecordingCollector)
+    monkeypatch.setattr(rollout, "RolloutCollector", RecordingCollector)
     code, _, err = run_cli(
         ["--train", "--quiet", "--gae-lambda", "0.9", "--workers", "2", "--envs-per-worker", "2", "--max-eps", "4",
-         "--seed", "0", "--save-dir", tmp_path],
+         "--seed", "0", "--backend", "threads", "--save-dir", tmp_path],
         capsys,
     )  # fmt: skip
     assert code == 3, err  # the budget ends it unsolved

@@ -210,20 +210,21 @@ def test_resumed_linear_schedule_continues_from_the_saved_step_count(tmp_path):
     assert float(shared.optimizer.learning_rate) == pytest.approx(1e-3 * (1 - state.steps / 4000))
 
 
-def test_resume_gives_each_worker_its_sampling_rng_back_and_keeps_the_best_evaluation(tmp_path, monkeypatch):
+@pytest.mark.parametrize("backend", ["threads", "processes"])
+def test_resume_gives_each_worker_its_sampling_rng_back_and_keeps_the_best_evaluation(tmp_path, monkeypatch, backend):
     import copy
 
     import numpy as np
 
     from a3c_cartpole import evaluation, worker
 
-    run = {**RUN, "workers": 2}
+    run = {**RUN, "workers": 2, "backend": backend}  # processes: the sampling is the child's
     real_run = worker.Worker.run
     ended, started = {}, {}
 
     def run_then_remember_the_rng(self):
         real_run(self)
-        ended[self.worker_id] = copy.deepcopy(self.learner.collector.rng.bit_generator.state)
+        ended[self.worker_id] = copy.deepcopy(self.rollouts.rng_state)
 
     monkeypatch.setattr(worker.Worker, "run", run_then_remember_the_rng)
     first = train(save_dir=tmp_path, max_eps=30, **run)
@@ -231,8 +232,8 @@ def test_resume_gives_each_worker_its_sampling_rng_back_and_keeps_the_best_evalu
     best_weights = files.best_weights.read_bytes()
 
     def remember_the_rng_and_stop(self):  # the resumed workers act no further: nothing to draw
-        started[self.worker_id] = copy.deepcopy(self.learner.collector.rng.bit_generator.state)
-        self.learner.close()
+        started[self.worker_id] = copy.deepcopy(self.rollouts.rng_state)
+        self.rollouts.close()
 
     monkeypatch.setattr(worker.Worker, "run", remember_the_rng_and_stop)
     # The resumed run's one evaluation is of its final model, here in this process (no look while its

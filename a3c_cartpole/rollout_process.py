@@ -1,0 +1,142 @@
+"""A worker's rollouts in a process of its own: the `processes` backend.
+
+Worker threads share one GIL, and acting (numpy forward passes, env steps) holds it for about as
+long as the compiled update runs; two threads on two cores therefore trained only ~1.1x as fast as
+one. Here each worker thread of the master keeps its place -- it syncs, hands its rollout to the
+shared update and gets the next weights -- but the rollout itself is acted by a child process
+(numpy and gymnasium only, no TensorFlow), on a core of its own. The master's threads wait on pipes,
+which leaves the GIL to the updates.
+
+Per rollout, the weights the worker acts with go to the child and the rollout comes back, with its
+vector steps: the worker replays them into the episode ledger as a thread's own rollout would have
+reported them, so the episode budget stays exact and a stop drops the rest of the rollout. The same
+seeds make the same rollouts as a worker thread's: one worker trains exactly as with threads.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+from typing import BinaryIO
+
+import numpy as np
+from gymnasium.envs.registration import EnvSpec
+
+from a3c_cartpole.child_process import finish, ignore_stop_signals, spawn
+from a3c_cartpole.config import TrainConfig
+from a3c_cartpole.envs import EnvInfo, register_as_the_parent_did
+from a3c_cartpole.numpy_policy import NumpyActorCritic
+from a3c_cartpole.rollout import Batch, RolloutCollector, StepReport, make_collector
+
+PROTOCOL = pickle.HIGHEST_PROTOCOL  # 5: numpy arrays as raw buffers
+
+
+class RolloutProcessFailed(RuntimeError):
+    """A worker's rollout process died (killed, or out of memory); the run stops and saves what it learned."""
+
+
+class RolloutProcess:
+    """The parent's side: what a `RolloutCollector` offers (`collect`, `rng_state`, `close`), acted in the child."""
+
+    def __init__(self, config: TrainConfig, info: EnvInfo, env_seed: int, rng_seed, registration: EnvSpec) -> None:
+        """`registration`: the env's spec (envs.registration_for_a_child), for an env registered at run time."""
+        self._child = spawn("a3c_cartpole.rollout_process")
+        self._send((config, info, registration, env_seed, rng_seed))  # the child starts while the master goes on
+        self._rng_state = np.random.default_rng(rng_seed).bit_generator.state  # the child's, as it starts
+        self._restore: dict | None = None
+
+    @property
+    def rng_state(self) -> dict:
+        """The child's action-sampling state after its latest rollout (or the one it is to resume from)."""
+        return self._restore or self._rng_state
+
+    @rng_state.setter
+    def rng_state(self, state: dict) -> None:
+        self._restore = state  # goes with the next policy
+
+    def collect(self, policy: NumpyActorCritic, report: StepReport) -> Batch | None:
+        """Act one rollout with `policy` in the child; None if `report` says stop part-way."""
+        self._send((policy, self._restore))
+        self._restore = None
+        try:
+            answer = pickle.load(self._child.stdout)
+        except (EOFError, OSError, pickle.UnpicklingError) as err:
+            raise self._failed() from err
+        if isinstance(answer, BaseException):  # raised by the env in the child
+            raise answer
+        batch, vector_steps, self._rng_state = answer
+        if all(report(n_steps, finished) for n_steps, finished in vector_steps):
+            return batch
+        return None
+
+    def _send(self, message) -> None:
+        try:
+            pickle.dump(message, self._child.stdin, protocol=PROTOCOL)
+            self._child.stdin.flush()
+        except OSError as err:  # its pipe is closed: it exited
+            raise self._failed() from err
+
+    def _failed(self) -> RolloutProcessFailed:
+        try:
+            code = self._child.wait(timeout=1)
+        except subprocess.TimeoutExpired:  # its pipe broke, yet it runs: stop it
+            self._child.kill()
+            code = self._child.wait()
+        return RolloutProcessFailed(f"its rollout process stopped (exit code {code})")
+
+    def close(self) -> None:
+        finish(self._child)
+
+
+def serve(requests: BinaryIO, answers: BinaryIO) -> None:
+    """Make the worker's envs, then act one rollout per policy received, until the parent closes the pipe.
+
+    A request is (policy, sampling state to resume from or None); the answer, (rollout, its vector
+    steps, the sampling state after it), or an exception (a user's env failing), to be raised in the worker.
+    """
+    config, info, registration, env_seed, rng_seed = pickle.load(requests)
+    try:
+        register_as_the_parent_did(info, registration)
+        collector = make_collector(config, info, env_seed, rng_seed)
+    except Exception as err:
+        collector, failure = None, err
+    while True:
+        try:
+            policy, rng_state = pickle.load(requests)
+        except EOFError:
+            break
+        try:
+            if collector is None:
+                raise failure
+            if rng_state is not None:
+                collector.rng_state = rng_state
+            answer = _act(collector, policy)
+        except Exception as err:
+            answer = err
+        try:
+            pickle.dump(answer, answers, protocol=PROTOCOL)
+            answers.flush()
+        except OSError:  # the parent is gone
+            break
+    if collector is not None:
+        collector.close()
+
+
+def _act(collector: RolloutCollector, policy: NumpyActorCritic) -> tuple[Batch, list, dict]:
+    """One rollout, its vector steps as (env steps, episodes that ended) for the parent to report, and
+    the sampling state after it."""
+    vector_steps = []
+
+    def note(n_steps: int, finished: list) -> bool:
+        vector_steps.append((n_steps, finished))
+        return True  # the parent's ledger decides what counts
+
+    return collector.collect(policy, note), vector_steps, collector.rng_state
+
+
+if __name__ == "__main__":
+    ignore_stop_signals()  # the parent stops the run, and closes this process's pipe when it has
+    serve(sys.stdin.buffer, sys.stdout.buffer)
+    os._exit(0)  # nothing left to flush: skip the interpreter's teardown of numpy and gymnasium

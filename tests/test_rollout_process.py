@@ -1,0 +1,185 @@
+"""The `processes` backend: worker threads whose rollouts a child process acts (rollout_process.py).
+
+What it must keep from threads: one worker trains exactly as a thread does, the episode budget is
+exact under 8 workers, a dead or failing child stops the run with one line and saves what was learned.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import os
+import pickle
+import signal
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from a3c_cartpole import train
+from a3c_cartpole.cli import main
+from a3c_cartpole.config import TrainConfig
+from a3c_cartpole.envs import describe_env, registration_for_a_child
+from a3c_cartpole.model import build_model
+from a3c_cartpole.outputs import RunFiles
+from a3c_cartpole.rollout import make_collector
+from a3c_cartpole.rollout_process import RolloutProcess, serve
+from tests.scripted_envs import FallsLateEnv, registered
+from tests.test_determinism import RUN, episode_log, final_weights
+from tests.test_stopping import UNTIL_STOPPED, Training, assert_run_agrees
+
+ENV = "CartPole-v1"
+
+
+def test_one_worker_acting_in_a_process_trains_bit_for_bit_as_a_thread(tmp_path):
+    # Same seeds, same rollouts, same updates: the child only moves where the acting happens.
+    train(save_dir=tmp_path / "threads", lr=1e-3, backend="threads", **RUN)
+    train(save_dir=tmp_path / "processes", lr=1e-3, backend="processes", **RUN)
+    log = episode_log(tmp_path / "threads")
+    assert len(log) == RUN["max_eps"] and episode_log(tmp_path / "processes") == log
+    weights = [final_weights(tmp_path / backend) for backend in ("threads", "processes")]
+    assert all(np.array_equal(x, y) for x, y in zip(*weights, strict=True))
+
+
+def test_episode_budget_is_exact_with_eight_worker_processes(tmp_path):
+    # 8 children return whole rollouts; the ledger counts their episodes up to exactly 37.
+    result = train(
+        env=ENV,
+        seed=3,
+        workers=8,
+        envs_per_worker=2,
+        backend="processes",
+        save_dir=tmp_path,
+        max_eps=37,
+        early_stop=False,
+        verbose=False,
+    )
+    assert result.episodes == 37 and "37" in result.stop_reason
+    record = assert_run_agrees(RunFiles(tmp_path, ENV))
+    assert record["episodes"] == 37 and record["config"]["backend"] == "processes"
+
+
+def test_a_killed_rollout_process_saves_every_file_in_agreement_then_exits_1(tmp_path, monkeypatch, capsys):
+    collect = RolloutProcess.collect
+    calls = []
+
+    def kill_the_child_at_the_30th_rollout(self, policy, report):
+        calls.append(self)
+        if len(calls) == 30:
+            self._child.kill()  # as the OOM killer would
+        return collect(self, policy, report)
+
+    monkeypatch.setattr(RolloutProcess, "collect", kill_the_child_at_the_30th_rollout)
+    flags = ["--train", "--quiet", "--backend", "processes", "--workers", "2", "--seed", "0", *UNTIL_STOPPED]
+    code = main([*flags, "--save-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1, err
+    assert "failed: RolloutProcessFailed('its rollout process stopped (exit code -9)')" in err
+    assert f"what was learned is saved in {tmp_path}" in err
+    assert "rollout process stopped" in assert_run_agrees(RunFiles(tmp_path, ENV))["stop_reason"]
+
+
+def test_sigterm_to_the_whole_process_group_leaves_the_children_to_the_master_which_saves_everything(tmp_path):
+    # `timeout` and batch schedulers signal every process of the job: the rollout children must not die
+    # of it mid-rollout (the run would end as a worker failure), but wait for the master to close them.
+    run = Training(tmp_path / "group", *UNTIL_STOPPED, "--backend", "processes", own_group=True)
+    try:
+        run.wait_until_training()
+        os.killpg(run.process.pid, signal.SIGTERM)
+        code = run.finish()
+    finally:
+        if run.process.poll() is None:
+            run.process.kill()
+            run.process.wait()
+    assert code == 128 + signal.SIGTERM, run.stderr.read_text()[-2000:]
+    assert assert_run_agrees(run.files)["stop_reason"] == "interrupted by SIGTERM"
+    assert "Traceback" not in run.stderr.read_text()
+
+
+def answers_of(setup: tuple, policies: list) -> list:
+    """Run the child's loop in this process on pickled requests; returns what it answered."""
+    requests, answers = io.BytesIO(), io.BytesIO()
+    for message in (setup, *((policy, None) for policy in policies)):
+        pickle.dump(message, requests)
+    requests.seek(0)
+    serve(requests, answers)
+    answers.seek(0)
+    replies = []
+    while answers.tell() < len(answers.getvalue()):
+        replies.append(pickle.load(answers))
+    return replies
+
+
+def test_the_child_acts_the_rollout_a_collector_here_would_and_lists_its_vector_steps():
+    # FallsLateEnv pays 1 a step and ends every episode at step 50: 4 envs x 30 steps, twice, end
+    # exactly 4 episodes (at step 50 of each env), all in the second rollout, whose next vector step
+    # is the 4 envs' autoreset: 0 env steps counted.
+    config = TrainConfig(envs_per_worker=4, update_freq=30)
+    with registered("FallsLate-v0", FallsLateEnv, max_episode_steps=1000) as env_id:
+        info = describe_env(env_id)
+        policy = build_model(info.obs_size, info.n_actions, 8).snapshot()
+        first, second = answers_of((config, info, gym.spec(env_id), 5, 6), [policy, policy])
+        here = make_collector(config, info, 5, 6)
+        expected = [here.collect(policy, lambda n, finished: True) for _ in range(2)]
+    assert [n for n, _ in first[1]] == [4] * 30
+    assert [n for n, _ in second[1]] == [4] * 20 + [0] + [4] * 9
+    for (batch, _, _), want in zip((first, second), expected, strict=True):
+        for field in ("states", "actions", "returns", "mask"):
+            np.testing.assert_array_equal(getattr(batch, field), getattr(want, field))
+    assert [e for _, finished in first[1] for e in finished] == []
+    assert second[2] == here.rng_state  # after the same draws
+    ended = [(e.episode_return, e.length) for _, finished in second[1] for e in finished]
+    assert ended == [(50.0, 50)] * 4
+
+
+class BreaksAtStep3(FallsLateEnv):
+    def step(self, action):
+        if self._t == 2:
+            raise ValueError("the env broke")
+        return super().step(action)
+
+
+def test_an_env_that_raises_in_the_child_sends_the_exception_back():
+    config = TrainConfig(envs_per_worker=2, update_freq=5)
+    with registered("Breaks-v0", BreaksAtStep3, max_episode_steps=1000) as env_id:
+        info = describe_env(env_id)
+        policy = build_model(info.obs_size, info.n_actions, 8).snapshot()
+        (answer,) = answers_of((config, info, gym.spec(env_id), 0, 0), [policy])
+    assert isinstance(answer, ValueError) and str(answer) == "the env broke"
+
+
+def test_a_child_whose_envs_cannot_be_made_answers_every_rollout_with_why():
+    info = dataclasses.replace(describe_env(ENV), env_kwargs={"bogus": 1})  # CartPoleEnv takes no such argument
+    policy = build_model(info.obs_size, info.n_actions, 8).snapshot()
+    answers = answers_of((TrainConfig(envs_per_worker=2), info, gym.spec(ENV), 0, 0), [policy, policy])
+    assert len(answers) == 2 and all(isinstance(a, TypeError) and "bogus" in str(a) for a in answers)
+
+
+def test_an_env_registered_at_run_time_is_registered_in_the_child_from_the_parents_spec(tmp_path):
+    # FallsLate-v0 exists in this process only (a fresh interpreter has no such id), its class in an
+    # importable module: the children register it as this process did, and play its 7-step episodes.
+    with registered("FallsLate-v0", FallsLateEnv, max_episode_steps=7) as env_id:
+        result = train(env=env_id, seed=0, workers=2, envs_per_worker=2, max_eps=12, backend="processes",
+                       save_dir=tmp_path, verbose=False)  # fmt: skip
+        rows = list(csv.DictReader(RunFiles(tmp_path, env_id).episodes_csv.open()))
+    assert result.episodes == 12 and {(r["return"], r["length"]) for r in rows} == {("7", "7")}
+    assert {r["worker"] for r in rows} == {"0", "1"}
+
+
+def test_an_env_defined_inside_a_function_is_acted_in_threads_and_the_user_is_told(tmp_path, capsys):
+    class FallsLateHere(FallsLateEnv):  # no other process can import it
+        pass
+
+    with registered("FallsLateHere-v0", FallsLateHere, max_episode_steps=7) as env_id:
+        assert registration_for_a_child(describe_env(env_id)) is None
+        result = train(env=env_id, seed=0, workers=2, envs_per_worker=2, max_eps=12, save_dir=tmp_path)
+    assert result.episodes == 12
+    assert "no worker process can make it: the workers act in threads instead" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flags", [["--backend", "processes", "--ray-address", "auto"]])
+def test_ray_address_with_the_processes_backend_is_refused_in_one_line(tmp_path, capsys, flags):
+    code = main(["--train", *flags, "--save-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--ray-address goes with --backend ray" in err
