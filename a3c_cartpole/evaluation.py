@@ -26,8 +26,9 @@ import time
 import typing
 
 import numpy as np
+from gymnasium.envs.registration import EnvSpec
 
-from a3c_cartpole.envs import EnvInfo, steps_all_at_once
+from a3c_cartpole.envs import EnvInfo, register_as_the_parent_did, registration_for_a_child, steps_all_at_once
 from a3c_cartpole.episodes import run_episodes
 from a3c_cartpole.numpy_policy import NumpyActorCritic
 
@@ -87,6 +88,8 @@ class CheckRequest(typing.NamedTuple):
     """Seeds first_seed onwards: the set's episodes, then its confirmation's."""
     bar: float | None
     """The mean the screen must be able to reach to play the whole set; None: no screen."""
+    registration: EnvSpec | None = None
+    """The env's spec, for a process that may not know its id (an env registered at run time)."""
 
 
 def run_check(request: CheckRequest) -> tuple[np.ndarray, bool]:
@@ -95,6 +98,8 @@ def run_check(request: CheckRequest) -> tuple[np.ndarray, bool]:
 
     Returns the set that decides and whether it is the confirmation (so the caller counts the seeds used).
     """
+    if request.registration is not None:
+        register_as_the_parent_did(request.info, request.registration)
     episodes = request.episodes
     play = _episode_player(request)
     screen = episodes if request.bar is None else min(episodes, SCREEN_EPISODES)
@@ -134,6 +139,9 @@ class SolvedCheck:
 
     def __init__(self, info: EnvInfo, episodes: int, every_steps: int | None = None) -> None:
         self.info = info
+        self.registration = registration_for_a_child(info)
+        """What a check in another process needs to make the env; None: no other process can (its class
+        is defined in __main__), and the checks run in the training process."""
         self.episodes = episodes
         self.every_steps = every_steps
         self.count = 0
@@ -167,7 +175,7 @@ class SolvedCheck:
         first = EVAL_SEED_BASE + self.count * self.episodes  # every evaluation gets fresh episodes
         threshold = self.info.reward_threshold
         bar = threshold if threshold is None or self.best is None else min(threshold, self.best.mean)
-        return CheckRequest(policy, self.info, self.episodes, first, bar)
+        return CheckRequest(policy, self.info, self.episodes, first, bar, self.registration)
 
     def finish(self, returns: np.ndarray, confirmed: bool, seconds: float) -> Evaluation:
         """Account for a check that took `seconds` (its seeds are spent, the time share moves on)."""

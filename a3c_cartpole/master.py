@@ -114,7 +114,7 @@ class MasterAgent:
             if registration is None:
                 self.progress.message(
                     f"{info.env_id} is defined in this process only (in __main__ or in a function), "
-                    "so no worker process can make it: the workers act in threads instead"
+                    "so no other process can make it: the workers act in threads and the solved checks run here"
                 )
             else:
                 rollouts = functools.partial(RolloutProcess, registration=registration)
@@ -219,10 +219,13 @@ class MasterAgent:
                 idle = not evaluator.busy and not ledger.stopping
                 if idle and check.due(ledger.recent_mean(GATE_EPISODES), len(episodes), steps):
                     policy, now = shared.snapshot(), time.perf_counter() - ledger.start_time
-                    request = (check.request(policy),)
-                    self._evaluation_alive(
-                        evaluator.submit, ledger, run_check, request, (policy, len(episodes), steps, now)
-                    )
+                    context, request = (policy, len(episodes), steps, now), (check.request(policy),)
+                    if check.registration is not None:
+                        self._evaluation_alive(evaluator.submit, ledger, run_check, request, context)
+                    else:  # an env no other process can make (defined in __main__): look here, meanwhile idle
+                        answer = self._evaluation_alive(_timed, ledger, run_check, *request)
+                        if answer is not None:
+                            solved_at = self._take_answer((answer, context), check, board, ledger, solved_at)
                 self.progress.update(len(episodes), steps, ledger.recent_mean(MOVING_AVERAGE_WINDOW), _best_mean(check))
                 board.poll(
                     episodes, steps, lambda: _worker_stats(workers), lambda: float(shared.optimizer.learning_rate)
@@ -349,6 +352,13 @@ class MasterAgent:
             ) from self.evaluation_failure
         self.progress.message(summary(result))
         return result
+
+
+def _timed(task, *args) -> tuple:
+    """(task(*args), its seconds): what the evaluation process answers, for a task run here."""
+    start = time.perf_counter()
+    result = task(*args)
+    return result, time.perf_counter() - start
 
 
 def _submit_plot(evaluator: EvaluationProcess, plot: tuple) -> bool:

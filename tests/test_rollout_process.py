@@ -167,15 +167,20 @@ def test_an_env_registered_at_run_time_is_registered_in_the_child_from_the_paren
     assert {r["worker"] for r in rows} == {"0", "1"}
 
 
-def test_an_env_defined_inside_a_function_is_acted_in_threads_and_the_user_is_told(tmp_path, capsys):
+def test_an_env_defined_inside_a_function_is_acted_and_checked_here_and_the_user_is_told(tmp_path, capsys):
     class FallsLateHere(FallsLateEnv):  # no other process can import it
         pass
 
-    with registered("FallsLateHere-v0", FallsLateHere, max_episode_steps=7) as env_id:
+    # every episode is cut at the registered 7 steps: the first look, made here, passes with 7s
+    with registered("FallsLateHere-v0", FallsLateHere, max_episode_steps=7, reward_threshold=7.0) as env_id:
         assert registration_for_a_child(describe_env(env_id)) is None
-        result = train(env=env_id, seed=0, workers=2, envs_per_worker=2, max_eps=12, save_dir=tmp_path)
-    assert result.episodes == 12
-    assert "no worker process can make it: the workers act in threads instead" in capsys.readouterr().out
+        result = train(env=env_id, seed=0, workers=2, envs_per_worker=2, max_eps=400, eval_episodes=10,
+                       backend="processes", save_dir=tmp_path)  # fmt: skip
+    assert result.solved and result.stop_reason == "solved"
+    np.testing.assert_array_equal(result.best_evaluation.returns, np.full(10, 7.0))
+    assert "no other process can make it: the workers act in threads and the solved checks run here" in (
+        capsys.readouterr().out
+    )
 
 
 @pytest.mark.parametrize("flags", [["--backend", "processes", "--ray-address", "auto"]])
@@ -183,3 +188,13 @@ def test_ray_address_with_the_processes_backend_is_refused_in_one_line(tmp_path,
     code = main(["--train", *flags, "--save-dir", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "--ray-address goes with --backend ray" in err
+
+
+def test_the_solved_check_plays_an_env_registered_at_run_time_in_its_own_process(tmp_path):
+    # The evaluation process, like a worker's, knows FallsLate-v0 only from this process's spec. Every
+    # episode is cut at the registered 7 steps, so every greedy return is 7: the first look passes.
+    with registered("FallsLateScored-v0", FallsLateEnv, max_episode_steps=7, reward_threshold=7.0) as env_id:
+        result = train(env=env_id, seed=0, workers=1, envs_per_worker=2, max_eps=400, eval_episodes=10,
+                       save_dir=tmp_path, verbose=False)  # fmt: skip
+    assert result.solved and result.stop_reason == "solved"
+    np.testing.assert_array_equal(result.best_evaluation.returns, np.full(10, 7.0))
