@@ -180,10 +180,11 @@ class TrainConfig:
     """Early stopping acts once per run; this re-arms it on resuming a solved run."""
     checkpoint_every: int = option(1000, help="updates between checkpoints", metavar="N")
     """One is also written at the end and on Ctrl-C."""
-    backend: str = option("processes", help="where workers run", group=SCALING, choices=BACKENDS)
-    """"processes": worker threads here, each acting its rollouts in a child process of its own, so acting
-    never waits for Python's GIL; "threads": the acting too in this process (one worker: no round trip);
-    "ray": Ray actors, on this machine or a cluster (pip install 'a3c-cartpole[ray]')."""
+    backend: str = option("threads", help="where workers run", group=SCALING, choices=BACKENDS)
+    """"threads": workers act and learn in this process, sharing Python's GIL, which leaves a core to the
+    solved checks' process; "processes": each worker thread has a child process act its rollouts, so
+    acting uses every core (faster training, slower checks); "ray": Ray actors, on this machine or a
+    cluster (pip install 'a3c-cartpole[ray]'). docs/algorithm.md#workers-and-backends says when to pick which."""
     ray_address: str | None = option(
         None, help="cluster: auto or HOST:PORT", group=SCALING, metavar="ADDR", shown="start one"
     )
