@@ -180,7 +180,9 @@ class TrainConfig:
     """Early stopping acts once per run; this re-arms it on resuming a solved run."""
     checkpoint_every: int = option(1000, help="updates between checkpoints", metavar="N")
     """One is also written at the end and on Ctrl-C."""
-    backend: str = option("threads", help="where workers run", group=SCALING, choices=BACKENDS)
+    backend: str = option(
+        "threads", help="where workers act: threads, a process each, Ray actors", group=SCALING, choices=BACKENDS
+    )
     """"threads": workers act and learn in this process, sharing Python's GIL, which leaves a core to the
     solved checks' process; "processes": each worker thread has a child process act its rollouts, so
     acting uses every core (faster training, slower checks); "ray": Ray actors, on this machine or a
