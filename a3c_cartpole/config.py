@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 BACKENDS = ("threads", "processes", "ray")
-"""Worker transports: threads in this process, or Ray actors (local instance or cluster)."""
+"""Where the workers act: threads of this process, a child process each, or Ray actors (local or a cluster)."""
 
 OPTIMIZERS = ("adam", "rmsprop")
 """The shared optimizer: the tutorial's Adam, or RMSprop as the A3C paper and SB3's A2C use it."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import pickle
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -175,13 +176,19 @@ def kwargs_text(env_kwargs: Mapping[str, Any]) -> str:
 
 def registration_for_a_child(info: EnvInfo) -> gym.envs.registration.EnvSpec | None:
     """The env's registration, for a child process to repeat; None if no other process can: an env class
-    or factory defined in `__main__` (a script, a notebook) or inside a function exists here only."""
+    or factory defined in `__main__` (a script, a notebook), inside a function or as a lambda exists
+    here only (pickle would send it by a name no other process can import, or not at all)."""
     spec = _spec(info.env_id)
     entry = spec.entry_point
-    if callable(entry):
-        module = getattr(entry, "__module__", None)
-        if module in (None, "__main__") or "<locals>" in getattr(entry, "__qualname__", "<locals>"):
-            return None
+    if isinstance(entry, str):
+        return None if entry.startswith("__main__:") else spec
+    module = getattr(entry, "__module__", None)
+    if module in (None, "__main__") or "<" in getattr(entry, "__qualname__", "<"):  # <locals>, <lambda>
+        return None
+    try:
+        pickle.dumps(spec)
+    except Exception:  # e.g. keyword arguments in the spec that cannot be pickled
+        return None
     return spec
 
 

@@ -181,8 +181,14 @@ class MasterAgent:
 
     def train(self) -> TrainResult:
         """Train holding the save dir's lock, with SIGTERM and SIGHUP stopping the run as Ctrl-C does."""
+        self.workers: list = []
         with claim_save_dir(self.config), StopSignals() as signals:
-            return self._train(signals)
+            try:
+                return self._train(signals)
+            finally:  # a failure before the workers started leaves their rollout processes waiting
+                for worker in self.workers:
+                    if worker.ident is None and hasattr(worker, "rollouts"):
+                        worker.rollouts.close()
 
     def _watch(
         self,
@@ -256,7 +262,9 @@ class MasterAgent:
         )
         checkpoints = TrainingCheckpoints(config, info, shared, self.seed)
         resumed, old_episodes = checkpoints.resume(files) if config.resume else (checkpoints.state, [])
-        workers = self._make_workers(shared, ledger)  # Ray connects here: a bad address must fail first...
+        workers = self.workers = self._make_workers(
+            shared, ledger
+        )  # Ray connects here: a bad address must fail first...
         if not config.resume:  # ...before --overwrite removes the earlier run (the lock refused a fresh start over one)
             files.remove()
         check = SolvedCheck(info, config.eval_episodes, config.eval_every)

@@ -1,6 +1,7 @@
 """The Ray transport: workers are Ray actors, possibly on other machines; the driver owns the model.
 
-Each actor wraps the same `Learner` as a worker thread (same envs, rollout and loss). The driver
+Each actor wraps a `Learner`: the same envs and rollout as a worker thread's, and the same loss
+traced on a local model. The driver
 keeps the one global model and optimizer and applies each gradient as it arrives
 (`ray.wait`, never `ray.get` in submission order), then `ray.put`s the new weights once and hands
 that reference back to the actor whose gradient it was. One call is in flight per actor, so a
@@ -39,7 +40,7 @@ from a3c_cartpole.ledger import EpisodeLedger  # noqa: E402
 from a3c_cartpole.loss import UpdateStats, compiled  # noqa: E402
 from a3c_cartpole.model import batch_moments  # noqa: E402
 from a3c_cartpole.numpy_policy import flatten  # noqa: E402
-from a3c_cartpole.rollout import FinishedEpisode  # noqa: E402
+from a3c_cartpole.rollout import FinishedEpisode, StepLog  # noqa: E402
 from a3c_cartpole.worker import Learner  # noqa: E402
 
 # Restarting an actor (a new process importing TensorFlow) takes seconds; calls to it fail fast
@@ -89,16 +90,11 @@ class RolloutActor:
         self._load(flat_weights)  # the gradient is taken at the weights acted with
         model = self.learner.model
         policy = model.acting_copy_of_flat(flat_weights)
-        vector_steps: list[tuple[int, list[FinishedEpisode]]] = []
-
-        def report(n_steps: int, finished: list[FinishedEpisode]) -> bool:
-            vector_steps.append((n_steps, finished))
-            return True  # the driver's ledger decides what counts, when the result arrives
-
-        gradients, stats, batch = self.learner.gradients(policy, report)
+        log = StepLog()  # the driver's ledger decides what counts, when the result arrives
+        gradients, stats, batch = self.learner.gradients(policy, log)
         if model.normalize_obs:
             gradients = [*gradients, *batch_moments(batch.states)]
-        return flatten(gradients), stats, vector_steps
+        return flatten(gradients), stats, log.vector_steps
 
 
 def connect(address: str | None) -> bool:

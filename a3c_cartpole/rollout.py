@@ -70,6 +70,19 @@ class FinishedEpisode:
 StepReport = Callable[[int, list[FinishedEpisode]], bool]
 
 
+class StepLog:
+    """A `StepReport` for a rollout acted in one process and counted in another's ledger: it keeps each
+    vector step, as (env steps, episodes that ended), and never stops the rollout (the ledger decides
+    what counts when the rollout arrives)."""
+
+    def __init__(self) -> None:
+        self.vector_steps: list[tuple[int, list[FinishedEpisode]]] = []
+
+    def __call__(self, n_steps: int, finished: list[FinishedEpisode]) -> bool:
+        self.vector_steps.append((n_steps, finished))
+        return True
+
+
 class Rollouts(Protocol):
     """Where a worker's rollouts come from: acted here (`RolloutCollector`) or in a child process
     (rollout_process.RolloutProcess)."""

@@ -28,7 +28,7 @@ from a3c_cartpole.child_process import finish, ignore_stop_signals, spawn
 from a3c_cartpole.config import TrainConfig
 from a3c_cartpole.envs import EnvInfo, register_as_the_parent_did
 from a3c_cartpole.numpy_policy import NumpyActorCritic
-from a3c_cartpole.rollout import Batch, RolloutCollector, StepReport, make_collector
+from a3c_cartpole.rollout import Batch, RolloutCollector, StepLog, StepReport, make_collector
 
 PROTOCOL = pickle.HIGHEST_PROTOCOL  # 5: numpy arrays as raw buffers
 
@@ -50,7 +50,7 @@ class RolloutProcess:
     @property
     def rng_state(self) -> dict:
         """The child's action-sampling state after its latest rollout (or the one it is to resume from)."""
-        return self._restore or self._rng_state
+        return self._rng_state if self._restore is None else self._restore
 
     @rng_state.setter
     def rng_state(self, state: dict) -> None:
@@ -59,11 +59,14 @@ class RolloutProcess:
     def collect(self, policy: NumpyActorCritic, report: StepReport) -> Batch | None:
         """Act one rollout with `policy` in the child; None if `report` says stop part-way."""
         self._send((policy, self._restore))
-        self._restore = None
+        if self._restore is not None:  # until the rollout is back, the child resumed from this state
+            self._rng_state, self._restore = self._restore, None
         try:
             answer = pickle.load(self._child.stdout)
-        except (EOFError, OSError, pickle.UnpicklingError) as err:
+        except EOFError as err:
             raise self._failed() from err
+        except Exception as err:  # e.g. an env's exception that cannot be rebuilt here
+            raise RolloutProcessFailed(f"its rollout process sent what cannot be read: {err!r}") from err
         if isinstance(answer, BaseException):  # raised by the env in the child
             raise answer
         batch, vector_steps, self._rng_state = answer
@@ -96,8 +99,8 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
     A request is (policy, sampling state to resume from or None); the answer, (rollout, its vector
     steps, the sampling state after it), or an exception (a user's env failing), to be raised in the worker.
     """
-    config, info, registration, env_seed, rng_seed = pickle.load(requests)
     try:
+        config, info, registration, env_seed, rng_seed = pickle.load(requests)
         register_as_the_parent_did(info, registration)
         collector = make_collector(config, info, env_seed, rng_seed)
     except Exception as err:
@@ -116,7 +119,11 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
         except Exception as err:
             answer = err
         try:
-            pickle.dump(answer, answers, protocol=PROTOCOL)
+            message = pickle.dumps(answer, protocol=PROTOCOL)
+        except Exception:  # an exception that cannot be pickled still reaches the parent, as text
+            message = pickle.dumps(RuntimeError(repr(answer)), protocol=PROTOCOL)
+        try:
+            answers.write(message)
             answers.flush()
         except OSError:  # the parent is gone
             break
@@ -125,15 +132,9 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
 
 
 def _act(collector: RolloutCollector, policy: NumpyActorCritic) -> tuple[Batch, list, dict]:
-    """One rollout, its vector steps as (env steps, episodes that ended) for the parent to report, and
-    the sampling state after it."""
-    vector_steps = []
-
-    def note(n_steps: int, finished: list) -> bool:
-        vector_steps.append((n_steps, finished))
-        return True  # the parent's ledger decides what counts
-
-    return collector.collect(policy, note), vector_steps, collector.rng_state
+    """One rollout, its vector steps for the parent's ledger (see `StepLog`), and the sampling state after it."""
+    log = StepLog()
+    return collector.collect(policy, log), log.vector_steps, collector.rng_state
 
 
 if __name__ == "__main__":

@@ -198,3 +198,76 @@ def test_the_solved_check_plays_an_env_registered_at_run_time_in_its_own_process
                        save_dir=tmp_path, verbose=False)  # fmt: skip
     assert result.solved and result.stop_reason == "solved"
     np.testing.assert_array_equal(result.best_evaluation.returns, np.full(10, 7.0))
+
+
+class UnpicklableError(Exception):
+    def __init__(self, message):
+        super().__init__(message)
+        self.callback = lambda: None  # pickle cannot send this
+
+
+class RaisesUnpicklable(FallsLateEnv):
+    def step(self, action):
+        raise UnpicklableError("the env broke oddly")
+
+
+def test_an_env_exception_that_cannot_be_pickled_comes_back_as_its_text():
+    config = TrainConfig(envs_per_worker=2, update_freq=5)
+    with registered("RaisesOddly-v0", RaisesUnpicklable, max_episode_steps=1000) as env_id:
+        info = describe_env(env_id)
+        policy = build_model(info.obs_size, info.n_actions, 8).snapshot()
+        (answer,) = answers_of((config, info, gym.spec(env_id), 0, 0), [policy])
+    assert isinstance(answer, RuntimeError) and "UnpicklableError('the env broke oddly')" in str(answer)
+
+
+def test_no_child_is_offered_an_env_it_could_not_make():
+    with registered("FromLambda-v0", lambda: FallsLateEnv(), max_episode_steps=7) as env_id:
+        assert registration_for_a_child(describe_env(env_id)) is None
+    with registered("FromModule-v0", FallsLateEnv, max_episode_steps=7) as env_id:
+        assert registration_for_a_child(describe_env(env_id)) == gym.spec(env_id)
+    gym.register("FromMain-v0", entry_point="__main__:Corridor")  # a script's own class, named as a string
+    try:
+        info = dataclasses.replace(describe_env(ENV), env_id="FromMain-v0")  # describing it would import __main__
+        assert registration_for_a_child(info) is None
+    finally:
+        del gym.registry["FromMain-v0"]
+
+
+def test_a_resumed_sampling_state_reaches_the_child_before_its_next_rollout():
+    # The child draws from the state it is given, exactly as a collector here would from the same state.
+    config, info = TrainConfig(envs_per_worker=3, update_freq=6), describe_env(ENV)
+    policy = build_model(info.obs_size, info.n_actions, 8).snapshot()
+    resumed = np.random.default_rng(12345).bit_generator.state
+    child = RolloutProcess(config, info, 5, 6, registration=gym.spec(ENV))
+    try:
+        child.rng_state = resumed
+        assert child.rng_state == resumed
+        batch = child.collect(policy, lambda n, finished: True)
+        after = child.rng_state
+    finally:
+        child.close()
+    here = make_collector(config, info, 5, 6)
+    here.rng_state = resumed
+    want = here.collect(policy, lambda n, finished: True)
+    np.testing.assert_array_equal(batch.actions, want.actions)
+    assert after == here.rng_state != resumed
+
+
+def test_a_failure_before_the_workers_start_leaves_no_rollout_process_running(tmp_path, monkeypatch):
+    import a3c_cartpole.master
+
+    children = []
+    real_init = RolloutProcess.__init__
+
+    def remember(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        children.append(self._child)
+
+    def board_fails(*args, **kwargs):
+        raise OSError("the disk is full")
+
+    monkeypatch.setattr(RolloutProcess, "__init__", remember)
+    monkeypatch.setattr(a3c_cartpole.master, "TrainingBoard", board_fails)
+    with pytest.raises(OSError, match="the disk is full"):
+        train(env=ENV, seed=0, workers=2, backend="processes", save_dir=tmp_path, verbose=False)
+    assert len(children) == 2 and all(child.poll() is not None for child in children)
