@@ -15,10 +15,11 @@ from typing import TextIO
 
 import keras
 import numpy as np
+from gymnasium.envs.registration import EnvSpec
 
 from a3c_cartpole.checkpoints import TrainingCheckpoints
 from a3c_cartpole.config import TrainConfig, WorkerFailed
-from a3c_cartpole.envs import EnvInfo, describe_env, registration_for_a_child
+from a3c_cartpole.envs import EnvInfo, describe_env
 from a3c_cartpole.evaluation import GATE_EPISODES, Evaluation, EvaluationPoint, SolvedCheck, run_check
 from a3c_cartpole.evaluation_process import EvaluationProcess, EvaluationProcessFailed
 from a3c_cartpole.global_model import GlobalModel
@@ -102,7 +103,8 @@ class MasterAgent:
         self.evaluation_failure: Exception | None = None
         self.solved_check_passed_at: float | None = None  # epoch time, for the run record's timeline
 
-    def _make_workers(self, shared: GlobalModel, ledger: EpisodeLedger) -> list[Worker]:
+    def _make_workers(self, shared: GlobalModel, ledger: EpisodeLedger, registration: EnvSpec | None) -> list[Worker]:
+        """`registration`: the env's spec for another process, None if none can make it (the check's)."""
         config, info = self.config, self.info
         if config.backend == "ray":  # one driver thread feeding Ray actors; same surface as a worker thread
             from a3c_cartpole.ray_backend import RayWorkerPool
@@ -110,7 +112,6 @@ class MasterAgent:
             return [RayWorkerPool(config, info, self.seed, shared, ledger)]
         rollouts = make_collector
         if config.backend == "processes":
-            registration = registration_for_a_child(info)
             if registration is None:
                 self.progress.message(
                     f"{info.env_id} is defined in this process only (in __main__ or in a function), "
@@ -262,12 +263,11 @@ class MasterAgent:
         )
         checkpoints = TrainingCheckpoints(config, info, shared, self.seed)
         resumed, old_episodes = checkpoints.resume(files) if config.resume else (checkpoints.state, [])
-        workers = self.workers = self._make_workers(
-            shared, ledger
-        )  # Ray connects here: a bad address must fail first...
+        check = SolvedCheck(info, config.eval_episodes, config.eval_every)
+        # Ray connects here: a bad address must fail first...
+        workers = self.workers = self._make_workers(shared, ledger, check.registration)
         if not config.resume:  # ...before --overwrite removes the earlier run (the lock refused a fresh start over one)
             files.remove()
-        check = SolvedCheck(info, config.eval_episodes, config.eval_every)
         checkpoints.apply(resumed, old_episodes, ledger, check, workers)
         if not config.resume:  # from now on a run killed at any moment can be resumed
             checkpoints.save(ledger, check, workers, 0.0, None)

@@ -1,8 +1,8 @@
 """The Ray transport: workers are Ray actors, possibly on other machines; the driver owns the model.
 
 Each actor wraps a `Learner`: the same envs and rollout as a worker thread's, and the same loss
-traced on a local model. The driver
-keeps the one global model and optimizer and applies each gradient as it arrives
+traced on a local model. The driver keeps the one global model and optimizer and applies each
+gradient as it arrives
 (`ray.wait`, never `ray.get` in submission order), then `ray.put`s the new weights once and hands
 that reference back to the actor whose gradient it was. One call is in flight per actor, so a
 gradient is at most `workers - 1` updates stale.
