@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import os
 import pickle
 import signal
 
@@ -27,7 +26,7 @@ from a3c_cartpole.rollout import make_collector
 from a3c_cartpole.rollout_process import RolloutProcess, serve
 from tests.scripted_envs import FallsLateEnv, registered
 from tests.test_determinism import RUN, episode_log, final_weights
-from tests.test_stopping import UNTIL_STOPPED, Training, assert_run_agrees
+from tests.test_stopping import UNTIL_STOPPED, assert_run_agrees, sigterm_to_the_group
 
 ENV = "CartPole-v1"
 
@@ -83,15 +82,7 @@ def test_a_killed_rollout_process_saves_every_file_in_agreement_then_exits_1(tmp
 def test_sigterm_to_the_whole_process_group_leaves_the_children_to_the_master_which_saves_everything(tmp_path):
     # `timeout` and batch schedulers signal every process of the job: the rollout children must not die
     # of it mid-rollout (the run would end as a worker failure), but wait for the master to close them.
-    run = Training(tmp_path / "group", *UNTIL_STOPPED, "--backend", "processes", own_group=True)
-    try:
-        run.wait_until_training()
-        os.killpg(run.process.pid, signal.SIGTERM)
-        code = run.finish()
-    finally:
-        if run.process.poll() is None:
-            run.process.kill()
-            run.process.wait()
+    run, code = sigterm_to_the_group(tmp_path / "group", *UNTIL_STOPPED, "--backend", "processes")
     assert code == 128 + signal.SIGTERM, run.stderr.read_text()[-2000:]
     assert assert_run_agrees(run.files)["stop_reason"] == "interrupted by SIGTERM"
     assert "Traceback" not in run.stderr.read_text()
@@ -140,12 +131,18 @@ class BreaksAtStep3(FallsLateEnv):
         return super().step(action)
 
 
-def test_an_env_that_raises_in_the_child_sends_the_exception_back():
+def first_answer(env_id: str, env_class: type) -> object:
+    """What the child answers to one rollout of `env_class`, registered here as `env_id`."""
     config = TrainConfig(envs_per_worker=2, update_freq=5)
-    with registered("Breaks-v0", BreaksAtStep3, max_episode_steps=1000) as env_id:
+    with registered(env_id, env_class, max_episode_steps=1000):
         info = describe_env(env_id)
         policy = build_model(info.obs_size, info.n_actions, 8).snapshot()
         (answer,) = answers_of((config, info, gym.spec(env_id), 0, 0), [policy])
+    return answer
+
+
+def test_an_env_that_raises_in_the_child_sends_the_exception_back():
+    answer = first_answer("Breaks-v0", BreaksAtStep3)
     assert isinstance(answer, ValueError) and str(answer) == "the env broke"
 
 
@@ -212,11 +209,7 @@ class RaisesUnpicklable(FallsLateEnv):
 
 
 def test_an_env_exception_that_cannot_be_pickled_comes_back_as_its_text():
-    config = TrainConfig(envs_per_worker=2, update_freq=5)
-    with registered("RaisesOddly-v0", RaisesUnpicklable, max_episode_steps=1000) as env_id:
-        info = describe_env(env_id)
-        policy = build_model(info.obs_size, info.n_actions, 8).snapshot()
-        (answer,) = answers_of((config, info, gym.spec(env_id), 0, 0), [policy])
+    answer = first_answer("RaisesOddly-v0", RaisesUnpicklable)
     assert isinstance(answer, RuntimeError) and "UnpicklableError('the env broke oddly')" in str(answer)
 
 

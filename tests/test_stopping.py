@@ -80,6 +80,20 @@ class Training:
         return self.process.wait(timeout=DEADLINE)
 
 
+def sigterm_to_the_group(save_dir: Path, *flags: str) -> tuple[Training, int]:
+    """A run leading its own process group, as under `timeout` or a batch scheduler, sent SIGTERM as a
+    group once it trains; returns the run and its exit code."""
+    run = Training(save_dir, *flags, own_group=True)
+    try:
+        run.wait_until_training()
+        os.killpg(run.process.pid, signal.SIGTERM)
+        return run, run.finish()
+    finally:
+        if run.process.poll() is None:
+            run.process.kill()
+            run.process.wait()
+
+
 def checkpoint_episodes(files: RunFiles) -> int:
     latest = tf.train.latest_checkpoint(str(files.checkpoints))
     return json.loads(tf.train.load_variable(latest, RUN_STATE_KEY).decode())["episodes"]
@@ -200,15 +214,7 @@ def test_sigterm_to_the_whole_process_group_during_a_check_saves_every_file(tmp_
     # flight when the signal lands (before the fix this failed in 1 of 3 tries). Each half of the fix
     # is pinned deterministically elsewhere: the child ignoring SIGTERM in test_evaluation_process.py,
     # the master saving everything when the child dies in the test of a killed child below.
-    run = Training(tmp_path / "group", *UNTIL_STOPPED[:-1], "5000", "--eval-every", "100", own_group=True)
-    try:
-        run.wait_until_training()
-        os.killpg(run.process.pid, signal.SIGTERM)
-        code = run.finish()
-    finally:
-        if run.process.poll() is None:
-            run.process.kill()
-            run.process.wait()
+    run, code = sigterm_to_the_group(tmp_path / "group", *UNTIL_STOPPED[:-1], "5000", "--eval-every", "100")
     assert code == 128 + signal.SIGTERM, run.stderr.read_text()[-2000:]
     assert assert_run_agrees(run.files)["stop_reason"] == "interrupted by SIGTERM"
     assert "Traceback" not in run.stderr.read_text()
