@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from a3c_cartpole.config import TrainConfig
-from a3c_cartpole.loss import backing_variable, clipped_gradients, compiled, stack_stats
+from a3c_cartpole.loss import backing_variable, batch_signature, clipped_gradients, compiled, stack_stats
 from a3c_cartpole.model import ActorCriticModel, NumpyActorCritic
 from a3c_cartpole.rollout import Batch
 
@@ -87,8 +87,9 @@ class GlobalModel:
 
     @functools.cached_property
     def _train_local(self):
-        """Compiled on first use, once for every worker thread: tracing an update takes ~0.6 s on this
-        project's machine, and a step compiled per worker traced it once per worker, under the lock.
+        """Compiled once for every worker thread (a step compiled per worker traced it once per worker,
+        under the lock), by `LocalLink.compile` before the run's clock starts: a trace takes ~0.2 s on
+        this project's machine, a fifth of a CartPole run, and stalled every worker.
 
         The gradient is taken at the local variables (the weights the rollout was acted with), applied to
         the global ones, and the new global weights are copied back into the local variables.
@@ -175,6 +176,12 @@ class LocalLink:
         self.local_variables = [
             tf.Variable(backing_variable(v), trainable=False) for v in shared.model.ordered_variables()
         ]
+
+    def compile(self, obs_size: int) -> None:
+        """Trace the update that every worker thread shares, before any of them acts (its first call
+        still pays ~0.1-0.2 s, as TensorFlow instantiates the traced graph: there is no other way to
+        make it do that than an update)."""
+        self.shared._train_local.trace(self.local_variables, *batch_signature(obs_size))
 
     def pull(self) -> NumpyActorCritic:
         """Copy the global weights into the local ones; the worker acts with the result."""

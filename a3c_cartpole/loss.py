@@ -130,9 +130,14 @@ class CompiledStep:
 
     def __call__(self, *args):
         args = [tf.constant(arg) if isinstance(arg, np.ndarray) else arg for arg in args]
+        self.trace(*args)
+        return self._concrete(*args)
+
+    def trace(self, *args) -> None:
+        """Trace for `args` (tensors, or TensorSpecs), unless traced already: done before a run's clock
+        starts, the first update does not stall every worker for the ~0.3 s a trace takes."""
         if self._concrete is None:
             self._concrete = self.function.get_concrete_function(*map(_any_batch_size, args))
-        return self._concrete(*args)
 
 
 def _any_batch_size(arg):

@@ -121,7 +121,9 @@ class MasterAgent:
                 rollouts = functools.partial(RolloutProcess, registration=registration)
         # every child starts before the first worker thread needs its own
         sources = [rollouts(config, info, self.seed + 10_000 * (i + 1), [self.seed, i]) for i in range(config.workers)]
-        return [Worker(i, source, shared.connect(), ledger) for i, source in enumerate(sources)]
+        workers = [Worker(i, source, shared.connect(), ledger) for i, source in enumerate(sources)]
+        workers[0].link.compile(info.obs_size)  # before the clock starts (and while any children start)
+        return workers
 
     def _judge(self, policy, check: SolvedCheck, board, n_episodes: int, steps: int) -> Evaluation:
         """Evaluate `policy` here and now (the final model, once the workers have stopped)."""

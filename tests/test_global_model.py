@@ -75,6 +75,8 @@ def test_every_worker_thread_shares_one_traced_update_taken_at_its_own_local_wei
         np.ones(12, dtype=np.float32),
     )
     shared = GlobalModel(build_model(4, 2, 8), config, lambda: 0)
+    shared.connect().compile(obs_size=4)  # as the master does, before the clock starts: traced for any batch size
+    assert shared._train_local.function.experimental_get_tracing_count() == 1
     # The same updates, applied through a second global model from the same start, where the gradient is
     # taken eagerly at each worker's own local weights: here those of two other networks, as if the
     # workers had acted with weights the global model has since moved away from.
