@@ -88,7 +88,7 @@ class GlobalModel:
     @functools.cached_property
     def _train_local(self):
         """Compiled once for every worker thread (a step compiled per worker traced it once per worker,
-        under the lock), by `LocalLink.compile` before the run's clock starts: a trace takes ~0.2 s on
+        under the lock), by `LocalLink.compile` before the run's clock starts: a trace takes ~0.16 s on
         this project's machine, a fifth of a CartPole run, and stalled every worker.
 
         The gradient is taken at the local variables (the weights the rollout was acted with), applied to

@@ -144,7 +144,7 @@ class CompiledStep:
 
     def trace(self, *args) -> None:
         """Trace for `args` (tensors, or TensorSpecs), unless traced already: done before a run's clock
-        starts, the first update does not stall every worker for the ~0.3 s a trace takes."""
+        starts, the first update does not stall every worker for the ~0.16 s a trace takes."""
         if self._concrete is None:
             self._concrete = self.function.get_concrete_function(*map(_any_batch_size, args))
 
