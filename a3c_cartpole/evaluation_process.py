@@ -16,6 +16,7 @@ parent hears of it as `EvaluationProcessFailed` and stops the run, saving what w
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import queue
@@ -93,7 +94,7 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
     checks, not before them: a check that waited for it held back every look of a run for ~1 s, in
     which CartPole trains ~20,000 env steps. Only the plot itself waits (pyplot is not thread-safe).
     """
-    warming_up = threading.Thread(target=warm_up_plotting, name="a3c-plot-warm-up", daemon=True)
+    warming_up = threading.Thread(target=_warm_up_quietly, name="a3c-plot-warm-up", daemon=True)
     warming_up.start()
     while True:
         try:
@@ -117,6 +118,13 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
             answers.flush()
         except OSError:  # the parent is gone (it exited at a second stop signal, or was killed)
             return
+
+
+def _warm_up_quietly() -> None:
+    """The warm-up only saves time: if it fails (a full disk, say), the plot task meets the same
+    error and reports it to the parent, rather than a thread's traceback on the user's terminal."""
+    with contextlib.suppress(Exception):
+        warm_up_plotting()
 
 
 if __name__ == "__main__":

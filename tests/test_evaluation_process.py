@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import pickle
+import select
+import threading
+
 import numpy as np
 import pytest
 
@@ -64,3 +69,37 @@ def test_with_the_child_gone_the_master_is_told_to_draw_the_plot_itself(child, t
     assert _submit_plot(child, plot) is False  # its pipe is closed
     child.busy = True  # as if the plot had been handed over just before the child died
     assert _plot_drawn(child) is False
+
+
+def test_checks_are_answered_while_the_plot_warms_up_and_the_plot_waits_for_the_warm_up(monkeypatch, tmp_path):
+    # serve() in a thread of this process, over pipes, with a warm-up that lasts until it is released.
+    import a3c_cartpole.evaluation_process as module
+
+    release, warmed_up = threading.Event(), threading.Event()
+
+    def held_warm_up():
+        release.wait(timeout=60)
+        warmed_up.set()
+
+    monkeypatch.setattr(module, "warm_up_plotting", held_warm_up)
+    requests_read, requests_write = os.pipe()
+    answers_read, answers_write = os.pipe()
+    with (
+        open(requests_read, "rb") as requests,
+        open(requests_write, "wb") as to_child,
+        open(answers_read, "rb") as from_child,
+        open(answers_write, "wb") as answers,
+    ):
+        threading.Thread(target=module.serve, args=(requests, answers), daemon=True).start()
+        pickle.dump((len, ([1, 2, 3],)), to_child)  # a task that is no plot: answered at once
+        to_child.flush()
+        assert pickle.load(from_child)[:2] == (True, 3)
+        assert not warmed_up.is_set()
+        episodes = [EpisodeRecord(1, 0, 10.0, 10, 10, 0.1)]
+        pickle.dump((write_plot, (tmp_path / "plot.png", episodes, "CartPole-v1", 475.0)), to_child)
+        to_child.flush()
+        waiting, _, _ = select.select([from_child], [], [], 1.0)
+        assert not waiting  # the plot waits for the warm-up (pyplot is not thread-safe)...
+        release.set()
+        assert pickle.load(from_child)[0] is True  # ...and is drawn once it is over
+        assert warmed_up.is_set() and (tmp_path / "plot.png").exists()
