@@ -37,7 +37,7 @@ from a3c_cartpole.config import ConfigError, TrainConfig, first_line  # noqa: E4
 from a3c_cartpole.envs import EnvInfo  # noqa: E402
 from a3c_cartpole.global_model import GlobalModel  # noqa: E402
 from a3c_cartpole.ledger import EpisodeLedger  # noqa: E402
-from a3c_cartpole.loss import UpdateStats, compiled  # noqa: E402
+from a3c_cartpole.loss import UpdateStats, batch_signature, compiled  # noqa: E402
 from a3c_cartpole.model import batch_moments  # noqa: E402
 from a3c_cartpole.numpy_policy import flatten  # noqa: E402
 from a3c_cartpole.rollout import FinishedEpisode, StepLog  # noqa: E402
@@ -76,6 +76,9 @@ class RolloutActor:
                 variable.assign(tf.reshape(part, variable.shape))
 
         self._load = load
+        # Traced now, while the driver waits for every actor to be ready, not in the first rollout's time
+        load.trace(tf.TensorSpec([None], tf.float32))
+        self.learner.gradient_step.trace(*batch_signature(info.obs_size))
 
     def node_id(self) -> str:
         """The Ray node this actor runs on (also tells the driver it is ready)."""
