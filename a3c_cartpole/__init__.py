@@ -20,9 +20,9 @@ __all__ = ["ConfigError", "GreedyPolicy", "TrainResult", "__version__", "load_po
 
 # Public names whose modules import TensorFlow: loaded on first use.
 _NEEDS_TENSORFLOW = {
-    "GreedyPolicy": "a3c_cartpole.saved_policy",
-    "TrainResult": "a3c_cartpole.master",
-    "load_policy": "a3c_cartpole.saved_policy",
+    "GreedyPolicy": "a3c_cartpole.playback.saved_policy",
+    "TrainResult": "a3c_cartpole.a3c.master",
+    "load_policy": "a3c_cartpole.playback.saved_policy",
 }
 
 

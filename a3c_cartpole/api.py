@@ -16,7 +16,7 @@ from a3c_cartpole.presets import resolve_config
 from a3c_cartpole.tf_setup import import_tensorflow_quietly
 
 if TYPE_CHECKING:
-    from a3c_cartpole.master import TrainResult
+    from a3c_cartpole.a3c.master import TrainResult
 
 
 def run_training(given: dict[str, Any], preset: str | None = None, progress: TextIO | None = None) -> TrainResult:
@@ -26,14 +26,14 @@ def run_training(given: dict[str, Any], preset: str | None = None, progress: Tex
     `given` holds TrainConfig field names and only the values the user set; `progress` is where live
     progress goes (stdout by default).
     """
-    from a3c_cartpole.envs import describe_env
-    from a3c_cartpole.save_dir import check_save_dir
+    from a3c_cartpole.envs.spec import describe_env
+    from a3c_cartpole.training.save_dir import check_save_dir
 
     config = resolve_config(given, preset)
     info = describe_env(config.env_id, config.env_kwargs, config.env_package)
     check_save_dir(config)  # a run in progress there, or one a fresh start would replace
     import_tensorflow_quietly()
-    from a3c_cartpole.master import MasterAgent
+    from a3c_cartpole.a3c.master import MasterAgent
 
     return MasterAgent(config, progress, info).train()
 

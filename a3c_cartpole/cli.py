@@ -35,10 +35,10 @@ from a3c_cartpole.config import (
     require_positive,
     require_seed,
 )
-from a3c_cartpole.envs import describe_env
-from a3c_cartpole.outputs import RunFiles
+from a3c_cartpole.envs.spec import describe_env
 from a3c_cartpole.presets import preset_names
 from a3c_cartpole.tf_setup import import_tensorflow_quietly
+from a3c_cartpole.training.outputs import RunFiles
 
 PROG = "a3c-cartpole"
 USAGE = f"{PROG} [--train | --play | --algorithm random] [options]"
@@ -197,8 +197,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--json goes with --play or --train")
 
     if args.algorithm == "random":
-        from a3c_cartpole.evaluation import Evaluation
-        from a3c_cartpole.random_agent import RandomAgent
+        from a3c_cartpole.evaluation.solved_check import Evaluation
+        from a3c_cartpole.playback.random_agent import RandomAgent
 
         info = describe_env(_env_id(args), args.env_kwargs, args.env_package)
         episodes = args.max_eps or args.episodes or RANDOM_EPISODES
@@ -221,19 +221,19 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"env_id": result.files.env_id, **result.as_dict(), **_where(result.files)}))
         elif args.verbose is False:  # --quiet: no progress was printed, so the summary is still due
-            from a3c_cartpole.master import summary
+            from a3c_cartpole.a3c.master import summary
 
             print(summary(result))
         if result.interrupted_by is not None:
             return 128 + result.interrupted_by
         return EXIT_SOLVED if result.solved else EXIT_NOT_SOLVED
 
-    from a3c_cartpole.saved_run import find_run
+    from a3c_cartpole.playback.saved_run import find_run
 
     found = find_run(args.save_dir or TrainConfig.save_dir, _env_id(args), args.env_kwargs, args.env_package)
     import_tensorflow_quietly()
-    from a3c_cartpole.play import play
-    from a3c_cartpole.saved_policy import policy_from_run
+    from a3c_cartpole.playback.play import play
+    from a3c_cartpole.playback.saved_policy import policy_from_run
 
     echo = _to_stderr if args.json else print  # with --json, stdout carries the JSON object and nothing else
     report = play(policy_from_run(found), args.episodes or PLAY_EPISODES, args.seed or 0, record=args.record, echo=echo)

@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from a3c_cartpole.outputs import RunFiles
 from a3c_cartpole.presets import load_presets
+from a3c_cartpole.training.outputs import RunFiles
 
 HERE = Path(__file__).resolve().parent
 TRAIN = [sys.executable, "-m", "a3c_cartpole", "--train"]
@@ -76,12 +76,12 @@ def load_verifier() -> None:
     from a3c_cartpole.tf_setup import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    import a3c_cartpole.saved_policy  # noqa: F401
+    import a3c_cartpole.playback.saved_policy  # noqa: F401
 
 
 def verify_ours(save_dir: Path, env_id: str) -> float:
-    from a3c_cartpole.episodes import run_episodes
-    from a3c_cartpole.saved_policy import load_policy
+    from a3c_cartpole.evaluation.episodes import run_episodes
+    from a3c_cartpole.playback.saved_policy import load_policy
 
     policy = load_policy(save_dir, env_id)
     return float(np.mean(run_episodes(policy.info, VERIFY_EPISODES, policy.network.greedy, VERIFY_SEED)))
@@ -93,8 +93,8 @@ def verify_sb3(model_path: Path, env_id: str) -> float:
     code = (
         "import sys, numpy as np\n"
         "from stable_baselines3 import A2C\n"
-        "from a3c_cartpole.envs import describe_env\n"
-        "from a3c_cartpole.episodes import run_episodes\n"
+        "from a3c_cartpole.envs.spec import describe_env\n"
+        "from a3c_cartpole.evaluation.episodes import run_episodes\n"
         "model = A2C.load(sys.argv[1], device='cpu')\n"
         "act = lambda obs: model.predict(obs, deterministic=True)[0]\n"
         "print(np.mean(run_episodes(describe_env(sys.argv[2]), int(sys.argv[3]), act, int(sys.argv[4]))))\n"
@@ -251,7 +251,7 @@ def curve_on_grid(points: list[tuple[int, float]], last_step: int, grid: np.ndar
 
 def write_curves(path: Path, env_id: str, threshold: float, runs: dict[str, dict[int, dict]]) -> None:
     """Median greedy evaluation return against env steps per agent, with the worst-to-best band."""
-    from a3c_cartpole.outputs import load_pyplot
+    from a3c_cartpole.training.outputs import load_pyplot
 
     plt = load_pyplot()
     end = max(r["last_step"] for rows in runs.values() for r in rows.values())

@@ -7,7 +7,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pytest
 
-from a3c_cartpole.numpy_policy import NumpyActorCritic
+from a3c_cartpole.networks.acting_copy import NumpyActorCritic
 
 
 def fixed_policy(obs_size: int, logits, value: float) -> NumpyActorCritic:

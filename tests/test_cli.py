@@ -162,7 +162,7 @@ def test_tensorflow_loads_without_matplotlib_which_stays_importable():
         "from a3c_cartpole.tf_setup import import_tensorflow_quietly\n"
         "import_tensorflow_quietly()\n"
         "print('tensorflow' in sys.modules, 'matplotlib' in sys.modules)\n"
-        "from a3c_cartpole.outputs import load_pyplot\n"
+        "from a3c_cartpole.training.outputs import load_pyplot\n"
         "print(load_pyplot().__name__)\n"
     )
     assert run_fresh_python(script).stdout.splitlines() == ["True False", "matplotlib.pyplot"]
@@ -254,7 +254,7 @@ def test_train_then_play_another_env_and_network_size(tmp_path, capsys, no_displ
 
 def test_gae_lambda_flag_reaches_every_worker_rollout(tmp_path, capsys, monkeypatch):
     # threads, whose collectors are made here (a worker process's gets the same config: test_rollout_process.py)
-    from a3c_cartpole import rollout
+    from a3c_cartpole.a3c import rollout
 
     lambdas = []
 

@@ -18,10 +18,10 @@ import pytest
 
 import a3c_cartpole
 from a3c_cartpole.cli import main
-from a3c_cartpole.envs import describe_env
-from a3c_cartpole.model import build_model
-from a3c_cartpole.outputs import RunFiles
-from a3c_cartpole.saved_policy import save_weights
+from a3c_cartpole.envs.spec import describe_env
+from a3c_cartpole.networks.actor_critic import build_model
+from a3c_cartpole.playback.saved_policy import save_weights
+from a3c_cartpole.training.outputs import RunFiles
 
 MODULE = "myenvs"
 ENV = f"{MODULE}:Corridor-v0"

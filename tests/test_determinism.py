@@ -9,8 +9,8 @@ import keras
 import numpy as np
 
 from a3c_cartpole import load_policy, train
-from a3c_cartpole.model import build_model
-from a3c_cartpole.outputs import RunFiles
+from a3c_cartpole.networks.actor_critic import build_model
+from a3c_cartpole.training.outputs import RunFiles
 
 # No early stop: a look at the policy runs when the clock allows, and one that passes would end the run
 # at an episode that depends on the clock (measured: greedy means of 248 by step 2,670, so a pass is near).

@@ -12,7 +12,8 @@ import pytest
 
 from a3c_cartpole.cli import parse_env_kwarg
 from a3c_cartpole.config import ConfigError, TrainConfig
-from a3c_cartpole.envs import describe_env, encode_observation, make_env, make_vector_env
+from a3c_cartpole.envs.making import make_env, make_vector_env
+from a3c_cartpole.envs.spec import describe_env, encode_observation
 
 
 def test_discrete_observations_are_one_hot_rows_in_vector_envs():

@@ -9,13 +9,15 @@ import json
 import numpy as np
 import pytest
 
-from a3c_cartpole import episodes, evaluation
 from a3c_cartpole.cli import main
-from a3c_cartpole.envs import EnvInfo, describe_env, make_vector_env
-from a3c_cartpole.evaluation import GATE_EPISODES, Evaluation, SolvedCheck
-from a3c_cartpole.numpy_policy import NumpyActorCritic
-from a3c_cartpole.outputs import RunFiles
-from a3c_cartpole.tensorboard_log import tensorboard_dir
+from a3c_cartpole.envs.making import make_vector_env
+from a3c_cartpole.envs.spec import EnvInfo, describe_env
+from a3c_cartpole.evaluation import episodes
+from a3c_cartpole.evaluation import solved_check as evaluation
+from a3c_cartpole.evaluation.solved_check import GATE_EPISODES, Evaluation, SolvedCheck
+from a3c_cartpole.networks.acting_copy import NumpyActorCritic
+from a3c_cartpole.training.outputs import RunFiles
+from a3c_cartpole.training.tensorboard_log import tensorboard_dir
 from tests.conftest import fixed_policy
 from tests.scripted_envs import OneStepScoredEnv, registered
 from tests.test_tensorboard import read_events

@@ -10,12 +10,12 @@ import threading
 import numpy as np
 import pytest
 
-from a3c_cartpole.envs import describe_env
-from a3c_cartpole.evaluation import SolvedCheck, run_check
-from a3c_cartpole.evaluation_process import EvaluationProcess
-from a3c_cartpole.ledger import EpisodeRecord
-from a3c_cartpole.outputs import write_plot
-from a3c_cartpole.stop_signals import STOP_SIGNALS
+from a3c_cartpole.a3c.ledger import EpisodeRecord
+from a3c_cartpole.envs.spec import describe_env
+from a3c_cartpole.evaluation.solved_check import SolvedCheck, run_check
+from a3c_cartpole.parallel.evaluation_process import EvaluationProcess
+from a3c_cartpole.training.outputs import write_plot
+from a3c_cartpole.training.stop_signals import STOP_SIGNALS
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_the_child_outlives_a_stop_signal_that_the_parent_turns_into_a_graceful_
 
 
 def test_with_the_child_gone_the_master_is_told_to_draw_the_plot_itself(child, tmp_path):
-    from a3c_cartpole.master import _plot_drawn, _submit_plot
+    from a3c_cartpole.a3c.master import _plot_drawn, _submit_plot
 
     episodes = [EpisodeRecord(1, 0, 10.0, 10, 10, 0.1)]
     plot = (tmp_path / "plot.png", episodes, "CartPole-v1", 475.0)
@@ -73,7 +73,7 @@ def test_with_the_child_gone_the_master_is_told_to_draw_the_plot_itself(child, t
 
 def test_checks_are_answered_while_the_plot_warms_up_and_the_plot_waits_for_the_warm_up(monkeypatch, tmp_path):
     # serve() in a thread of this process, over pipes, with a warm-up that lasts until it is released.
-    import a3c_cartpole.evaluation_process as module
+    import a3c_cartpole.parallel.evaluation_process as module
 
     release, warmed_up = threading.Event(), threading.Event()
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from a3c_cartpole.a3c.global_model import GlobalModel, learning_rate
 from a3c_cartpole.config import TrainConfig
-from a3c_cartpole.global_model import GlobalModel, learning_rate
-from a3c_cartpole.model import build_model
+from a3c_cartpole.networks.actor_critic import build_model
 
 
 def test_constant_schedule_keeps_the_rate():
@@ -62,8 +62,8 @@ def test_first_step_of_each_optimizer_matches_its_update_rule(optimizer, gradien
 
 
 def test_every_worker_thread_shares_one_traced_update_taken_at_its_own_local_weights():
-    from a3c_cartpole.loss import clipped_gradients
-    from a3c_cartpole.rollout import Batch
+    from a3c_cartpole.a3c.loss import clipped_gradients
+    from a3c_cartpole.a3c.rollout import Batch
 
     # Large returns, so both heads' gradients exceed the norm and clipping per head changes them.
     config = TrainConfig(lr=0.01, clip_per_head=True, max_grad_norm=0.5)

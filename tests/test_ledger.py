@@ -5,9 +5,9 @@ import threading
 
 import pytest
 
-from a3c_cartpole import ledger as ledger_module
-from a3c_cartpole.ledger import EpisodeLedger, EpisodeRecord
-from a3c_cartpole.rollout import FinishedEpisode
+from a3c_cartpole.a3c import ledger as ledger_module
+from a3c_cartpole.a3c.ledger import EpisodeLedger, EpisodeRecord
+from a3c_cartpole.a3c.rollout import FinishedEpisode
 
 THREADS = 8
 MAX_EPS = 1000

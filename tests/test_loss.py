@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from a3c_cartpole.loss import a3c_loss
+from a3c_cartpole.a3c.loss import a3c_loss
 
 LOGITS = [[0.0, 0.0], [math.log(3.0), 0.0]]
 ACTIONS = [0, 0]
@@ -168,7 +168,7 @@ def big_gradient_batch():
     squared error has a gradient in the hundreds or more, far above the default clip of 0.5."""
     import keras
 
-    from a3c_cartpole.model import build_model
+    from a3c_cartpole.networks.actor_critic import build_model
 
     keras.utils.set_random_seed(4)
     model = build_model(4, 2, 8)
@@ -187,8 +187,8 @@ def big_gradient_batch():
 
 
 def test_gradients_above_the_clip_are_scaled_to_exactly_the_clip_norm(big_gradient_batch):
+    from a3c_cartpole.a3c.loss import clipped_gradients
     from a3c_cartpole.config import TrainConfig
-    from a3c_cartpole.loss import clipped_gradients
 
     model, batch, raw = big_gradient_batch
     raw_norm = global_norm(raw)
@@ -201,8 +201,8 @@ def test_gradients_above_the_clip_are_scaled_to_exactly_the_clip_norm(big_gradie
 
 
 def test_gradients_within_the_clip_or_with_clipping_off_are_unchanged(big_gradient_batch):
+    from a3c_cartpole.a3c.loss import clipped_gradients
     from a3c_cartpole.config import TrainConfig
-    from a3c_cartpole.loss import clipped_gradients
 
     model, batch, raw = big_gradient_batch
     for limit in (0.0, 2 * global_norm(raw)):  # 0 turns clipping off
@@ -213,9 +213,9 @@ def test_gradients_within_the_clip_or_with_clipping_off_are_unchanged(big_gradie
 
 def test_a_worker_gradient_step_clips_to_the_configured_norm(big_gradient_batch):
     # The compiled step a worker (thread or Ray actor) calls, with the run's config.
+    from a3c_cartpole.a3c.loss import UpdateStats
     from a3c_cartpole.config import TrainConfig
-    from a3c_cartpole.loss import UpdateStats
-    from a3c_cartpole.worker import make_gradient_step
+    from a3c_cartpole.parallel.learner import make_gradient_step
 
     model, batch, raw = big_gradient_batch
     gradients, stats = make_gradient_step(model, 4, TrainConfig(max_grad_norm=1.5))(*batch)
@@ -224,8 +224,8 @@ def test_a_worker_gradient_step_clips_to_the_configured_norm(big_gradient_batch)
 
 
 def test_clipping_per_head_clips_each_head_to_the_norm_and_leaves_the_actor_its_own_scale(big_gradient_batch):
+    from a3c_cartpole.a3c.loss import clipped_gradients
     from a3c_cartpole.config import TrainConfig
-    from a3c_cartpole.loss import clipped_gradients
 
     model, batch, raw = big_gradient_batch
     # build_model(4, 2, 8): the policy head is one hidden layer and the logits, kernel and bias each
@@ -249,7 +249,7 @@ def test_clipping_per_head_clips_each_head_to_the_norm_and_leaves_the_actor_its_
 
 @pytest.mark.parametrize("layers, normalize_obs", [(1, False), (2, True), (3, False)])
 def test_the_policy_heads_variables_come_first_whatever_the_depth_or_normalizer(layers, normalize_obs):
-    from a3c_cartpole.model import build_model
+    from a3c_cartpole.networks.actor_critic import build_model
 
     model = build_model(4, 2, 8, layers, "tanh", normalize_obs)
     n_policy = model.policy_variable_count()

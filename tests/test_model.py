@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 from a3c_cartpole.config import ACTIVATIONS
-from a3c_cartpole.model import ActorCriticModel, build_model
-from a3c_cartpole.numpy_policy import NUMPY_ACTIVATIONS, NumpyActorCritic
+from a3c_cartpole.networks.acting_copy import NUMPY_ACTIVATIONS, NumpyActorCritic
+from a3c_cartpole.networks.actor_critic import ActorCriticModel, build_model
 
 OBS, ACTIONS, HIDDEN = 4, 3, 16
 

@@ -10,11 +10,11 @@ import tensorflow as tf
 
 import a3c_cartpole
 from a3c_cartpole import train
-from a3c_cartpole.checkpoints import checkpoint_dir
 from a3c_cartpole.cli import main
-from a3c_cartpole.model import build_model
-from a3c_cartpole.numpy_policy import NORMALIZER_CLIP
-from a3c_cartpole.outputs import RunFiles
+from a3c_cartpole.networks.acting_copy import NORMALIZER_CLIP
+from a3c_cartpole.networks.actor_critic import build_model
+from a3c_cartpole.training.checkpoints import checkpoint_dir
+from a3c_cartpole.training.outputs import RunFiles
 
 ENV = "CartPole-v1"
 ROLLOUT = 5 * 4  # states per update: --update-freq 5 x 4 envs

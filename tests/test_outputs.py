@@ -7,8 +7,15 @@ import csv
 import numpy as np
 import pytest
 
-from a3c_cartpole.ledger import EpisodeRecord
-from a3c_cartpole.outputs import CSV_HEADER, RunFiles, atomic_path, moving_average, write_episodes_csv, write_plot
+from a3c_cartpole.a3c.ledger import EpisodeRecord
+from a3c_cartpole.training.outputs import (
+    CSV_HEADER,
+    RunFiles,
+    atomic_path,
+    moving_average,
+    write_episodes_csv,
+    write_plot,
+)
 
 
 def temp_leftovers(directory):

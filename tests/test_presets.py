@@ -12,8 +12,8 @@ import pytest
 from a3c_cartpole import train
 from a3c_cartpole.cli import main
 from a3c_cartpole.config import ConfigError, TrainConfig
-from a3c_cartpole.outputs import RunFiles
 from a3c_cartpole.presets import NOT_PRESETTABLE, load_presets, resolve_config
+from a3c_cartpole.training.outputs import RunFiles
 
 SHORT = dict(workers=1, envs_per_worker=2, max_eps=3, verbose=False)
 

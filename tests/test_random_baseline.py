@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from a3c_cartpole.envs import describe_env
-from a3c_cartpole.episodes import run_episodes
-from a3c_cartpole.random_agent import RandomAgent
+from a3c_cartpole.envs.spec import describe_env
+from a3c_cartpole.evaluation.episodes import run_episodes
+from a3c_cartpole.playback.random_agent import RandomAgent
 
 # A hand-tuned linear controller that balances CartPole for the whole time limit:
 # push right when 0.1 x + 0.5 x' + 10 theta + 2 theta' > 0.

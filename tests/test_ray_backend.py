@@ -44,7 +44,7 @@ def ray_config(tmp_path, **options) -> TrainConfig:
 
 def test_cli_ray_address_is_the_address_ray_is_asked_to_join(monkeypatch, capsys, tmp_path):
     pytest.importorskip("ray")
-    from a3c_cartpole import ray_backend
+    from a3c_cartpole.parallel import ray_backend
 
     asked = []
 
@@ -69,8 +69,8 @@ def test_actors_take_one_cpu_each_or_an_equal_share_when_workers_outnumber_cpus(
     # Ray places an actor only where its num_cpus are free: 5 actors of 1 CPU never all start on 2 CPUs,
     # 5 of 0.4 CPU fill them exactly.
     pytest.importorskip("ray")
-    from a3c_cartpole import ray_backend
-    from a3c_cartpole.envs import describe_env
+    from a3c_cartpole.envs.spec import describe_env
+    from a3c_cartpole.parallel import ray_backend
 
     options, created = {}, []
 
@@ -94,11 +94,11 @@ def test_actors_take_one_cpu_each_or_an_equal_share_when_workers_outnumber_cpus(
 
 def test_actor_computes_the_same_gradient_as_a_thread_learner(tmp_path):
     pytest.importorskip("ray")
-    from a3c_cartpole.envs import describe_env
-    from a3c_cartpole.model import build_model
-    from a3c_cartpole.numpy_policy import flatten, unflatten
-    from a3c_cartpole.ray_backend import RolloutActor
-    from a3c_cartpole.worker import Learner
+    from a3c_cartpole.envs.spec import describe_env
+    from a3c_cartpole.networks.acting_copy import flatten, unflatten
+    from a3c_cartpole.networks.actor_critic import build_model
+    from a3c_cartpole.parallel.learner import Learner
+    from a3c_cartpole.parallel.ray_backend import RolloutActor
 
     config = ray_config(tmp_path, workers=1)
     info = describe_env(config.env_id)
@@ -154,9 +154,9 @@ class TestLocalRay:
         2-core machine).
         """
         import a3c_cartpole
-        from a3c_cartpole.envs import describe_env
-        from a3c_cartpole.episodes import run_episodes
-        from a3c_cartpole.master import MasterAgent
+        from a3c_cartpole.a3c.master import MasterAgent
+        from a3c_cartpole.envs.spec import describe_env
+        from a3c_cartpole.evaluation.episodes import run_episodes
 
         def greedy_mean(path) -> float:
             return float(
@@ -181,11 +181,11 @@ class TestLocalRay:
         assert greedy_mean(tmp_path / "trained") >= 250, untrained
 
     def test_killed_actor_is_restarted_and_episode_budget_stays_exact(self, tmp_path, local_ray):
-        from a3c_cartpole.envs import describe_env
-        from a3c_cartpole.global_model import GlobalModel
-        from a3c_cartpole.ledger import EpisodeLedger
-        from a3c_cartpole.model import build_model
-        from a3c_cartpole.ray_backend import RayWorkerPool
+        from a3c_cartpole.a3c.global_model import GlobalModel
+        from a3c_cartpole.a3c.ledger import EpisodeLedger
+        from a3c_cartpole.envs.spec import describe_env
+        from a3c_cartpole.networks.actor_critic import build_model
+        from a3c_cartpole.parallel.ray_backend import RayWorkerPool
 
         # lr so small that the policy stays random: short episodes at a steady rate. The budget starts
         # out of reach and is set only once the restarted actor has delivered, so the end of the run
@@ -224,11 +224,11 @@ def test_two_node_cluster_places_one_actor_per_node_and_trains(tmp_path):
     ray = pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
-    from a3c_cartpole.envs import describe_env
-    from a3c_cartpole.global_model import GlobalModel
-    from a3c_cartpole.ledger import EpisodeLedger
-    from a3c_cartpole.model import build_model
-    from a3c_cartpole.ray_backend import RayWorkerPool
+    from a3c_cartpole.a3c.global_model import GlobalModel
+    from a3c_cartpole.a3c.ledger import EpisodeLedger
+    from a3c_cartpole.envs.spec import describe_env
+    from a3c_cartpole.networks.actor_critic import build_model
+    from a3c_cartpole.parallel.ray_backend import RayWorkerPool
 
     cluster = Cluster(initialize_head=True, connect=True, head_node_args={"num_cpus": 1})
     try:

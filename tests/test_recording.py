@@ -8,12 +8,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from a3c_cartpole import recording
 from a3c_cartpole.cli import main
 from a3c_cartpole.config import ConfigError
-from a3c_cartpole.envs import describe_env
-from a3c_cartpole.play import PlayReport, play
-from a3c_cartpole.saved_policy import GreedyPolicy, save_weights
+from a3c_cartpole.envs.spec import describe_env
+from a3c_cartpole.playback import recording
+from a3c_cartpole.playback.play import PlayReport, play
+from a3c_cartpole.playback.saved_policy import GreedyPolicy, save_weights
 from tests.conftest import fixed_policy
 
 # Always pushes right: CartPole-v1 falls after a handful of steps, so episodes are short and known.

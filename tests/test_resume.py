@@ -14,12 +14,12 @@ import pytest
 import tensorflow as tf
 
 from a3c_cartpole import train as train_with_presets
-from a3c_cartpole.checkpoints import checkpoint_dir
+from a3c_cartpole.a3c.master import MasterAgent
 from a3c_cartpole.cli import main
 from a3c_cartpole.config import ConfigError, TrainConfig
-from a3c_cartpole.master import MasterAgent
-from a3c_cartpole.outputs import RunFiles
-from a3c_cartpole.tensorboard_log import tensorboard_dir
+from a3c_cartpole.training.checkpoints import checkpoint_dir
+from a3c_cartpole.training.outputs import RunFiles
+from a3c_cartpole.training.tensorboard_log import tensorboard_dir
 
 RUN = dict(workers=1, envs_per_worker=4, seed=5, checkpoint_every=5, verbose=False)
 
@@ -170,10 +170,10 @@ def test_resume_without_checkpoint_is_refused(tmp_path):
 
 def _resume_into_new_global_model(config: TrainConfig):
     """What `MasterAgent.train` does on --resume, stopped before any worker starts."""
-    from a3c_cartpole.checkpoints import TrainingCheckpoints
-    from a3c_cartpole.envs import describe_env
-    from a3c_cartpole.global_model import GlobalModel
-    from a3c_cartpole.model import build_model
+    from a3c_cartpole.a3c.global_model import GlobalModel
+    from a3c_cartpole.envs.spec import describe_env
+    from a3c_cartpole.networks.actor_critic import build_model
+    from a3c_cartpole.training.checkpoints import TrainingCheckpoints
 
     info = describe_env(config.env_id)
     model = build_model(info.obs_size, info.n_actions, config.hidden, config.layers)
@@ -216,7 +216,8 @@ def test_resume_gives_each_worker_its_sampling_rng_back_and_keeps_the_best_evalu
 
     import numpy as np
 
-    from a3c_cartpole import evaluation, worker
+    from a3c_cartpole.a3c import worker
+    from a3c_cartpole.evaluation import solved_check as evaluation
 
     run = {**RUN, "workers": 2, "backend": backend}  # processes: the sampling is the child's
     real_run = worker.Worker.run

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from a3c_cartpole.rollout import lambda_returns
+from a3c_cartpole.a3c.rollout import lambda_returns
 
 F, T = False, True
 

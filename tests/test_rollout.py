@@ -8,9 +8,10 @@ down the masking and bootstrap exactly; real CartPole vector envs check the same
 import numpy as np
 import pytest
 
-from a3c_cartpole.envs import describe_env, make_vector_env
-from a3c_cartpole.numpy_policy import NumpyActorCritic
-from a3c_cartpole.rollout import FinishedEpisode, RolloutCollector
+from a3c_cartpole.a3c.rollout import FinishedEpisode, RolloutCollector
+from a3c_cartpole.envs.making import make_vector_env
+from a3c_cartpole.envs.spec import describe_env
+from a3c_cartpole.networks.acting_copy import NumpyActorCritic
 
 F, T = False, True
 

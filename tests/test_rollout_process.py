@@ -17,13 +17,14 @@ import numpy as np
 import pytest
 
 from a3c_cartpole import train
+from a3c_cartpole.a3c.rollout import make_collector
 from a3c_cartpole.cli import main
 from a3c_cartpole.config import TrainConfig
-from a3c_cartpole.envs import describe_env, registration_for_a_child
-from a3c_cartpole.model import build_model
-from a3c_cartpole.outputs import RunFiles
-from a3c_cartpole.rollout import make_collector
-from a3c_cartpole.rollout_process import RolloutProcess, serve
+from a3c_cartpole.envs.registry import registration_for_a_child
+from a3c_cartpole.envs.spec import describe_env
+from a3c_cartpole.networks.actor_critic import build_model
+from a3c_cartpole.parallel.rollout_process import RolloutProcess, serve
+from a3c_cartpole.training.outputs import RunFiles
 from tests.scripted_envs import FallsLateEnv, registered
 from tests.test_determinism import RUN, episode_log, final_weights
 from tests.test_stopping import UNTIL_STOPPED, assert_run_agrees, sigterm_to_the_group
@@ -247,7 +248,7 @@ def test_a_resumed_sampling_state_reaches_the_child_before_its_next_rollout():
 
 
 def test_a_failure_before_the_workers_start_leaves_no_rollout_process_running(tmp_path, monkeypatch):
-    import a3c_cartpole.master
+    import a3c_cartpole.a3c.master
 
     children = []
     real_init = RolloutProcess.__init__
@@ -260,7 +261,7 @@ def test_a_failure_before_the_workers_start_leaves_no_rollout_process_running(tm
         raise OSError("the disk is full")
 
     monkeypatch.setattr(RolloutProcess, "__init__", remember)
-    monkeypatch.setattr(a3c_cartpole.master, "TrainingBoard", board_fails)
+    monkeypatch.setattr(a3c_cartpole.a3c.master, "TrainingBoard", board_fails)
     with pytest.raises(OSError, match="the disk is full"):
         train(env=ENV, seed=0, workers=2, backend="processes", save_dir=tmp_path, verbose=False)
     assert len(children) == 2 and all(child.poll() is not None for child in children)

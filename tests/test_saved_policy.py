@@ -12,10 +12,10 @@ import tensorflow as tf
 
 import a3c_cartpole
 from a3c_cartpole import train
-from a3c_cartpole.checkpoints import checkpoint_dir
 from a3c_cartpole.config import ConfigError
-from a3c_cartpole.model import build_model
-from a3c_cartpole.play import play
+from a3c_cartpole.networks.actor_critic import build_model
+from a3c_cartpole.playback.play import play
+from a3c_cartpole.training.checkpoints import checkpoint_dir
 
 ENV = "CartPole-v1"
 

@@ -20,12 +20,13 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 
-from a3c_cartpole import tensorboard_log, train
-from a3c_cartpole.checkpoints import RUN_STATE_KEY
+from a3c_cartpole import train
+from a3c_cartpole.a3c.worker import Worker
 from a3c_cartpole.cli import main
-from a3c_cartpole.evaluation_process import EvaluationProcess
-from a3c_cartpole.outputs import RunFiles
-from a3c_cartpole.worker import Worker
+from a3c_cartpole.parallel.evaluation_process import EvaluationProcess
+from a3c_cartpole.training import tensorboard_log
+from a3c_cartpole.training.checkpoints import RUN_STATE_KEY
+from a3c_cartpole.training.outputs import RunFiles
 from tests.scripted_envs import failing_check
 from tests.test_tensorboard import read_events
 
@@ -395,9 +396,9 @@ def test_an_evaluation_process_killed_mid_check_saves_every_file_in_agreement_th
 
 def test_a_check_that_raises_in_the_child_saves_every_file_in_agreement_then_exits_1(tmp_path, monkeypatch, capsys):
     # a user's env may raise in the middle of a check; the child sends the exception back
-    import a3c_cartpole.master
+    import a3c_cartpole.a3c.master
 
-    monkeypatch.setattr(a3c_cartpole.master, "run_check", failing_check)  # the child imports it by name
+    monkeypatch.setattr(a3c_cartpole.a3c.master, "run_check", failing_check)  # the child imports it by name
     code = main([*COMMAND[3:], "--quiet", *UNTIL_STOPPED, "--save-dir", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1

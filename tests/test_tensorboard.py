@@ -8,7 +8,7 @@ import tensorflow as tf
 from tensorflow.core.util import event_pb2
 
 from a3c_cartpole import train
-from a3c_cartpole.tensorboard_log import tensorboard_dir
+from a3c_cartpole.training.tensorboard_log import tensorboard_dir
 
 EXPECTED_TAGS = {
     "charts/episodic_return",

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from a3c_cartpole.config import ConfigError, TrainConfig
-from a3c_cartpole.outputs import RunFiles
-from a3c_cartpole.run_lock import RunLock
+from a3c_cartpole.training.outputs import RunFiles
+from a3c_cartpole.training.run_lock import RunLock
 
 
 def has_checkpoint(files: RunFiles) -> bool:

@@ -26,8 +26,8 @@ import time
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
-from a3c_cartpole.child_process import finish, ignore_stop_signals, spawn
-from a3c_cartpole.outputs import warm_up_plotting, write_plot
+from a3c_cartpole.parallel.child_process import finish, ignore_stop_signals, spawn
+from a3c_cartpole.training.outputs import warm_up_plotting, write_plot
 
 # What the child sends back: whether the task returned, its result (or the exception it raised), and
 # the seconds it took.
@@ -42,7 +42,7 @@ class EvaluationProcess:
     """A child process that runs tasks (solved checks, the plot), one at a time, while the caller keeps going."""
 
     def __init__(self) -> None:
-        self._child = spawn("a3c_cartpole.evaluation_process")
+        self._child = spawn("a3c_cartpole.parallel.evaluation_process")
         self._answers: queue.Queue[TaskAnswer | BaseException] = queue.Queue()
         self._context: Any = None
         self.busy = False

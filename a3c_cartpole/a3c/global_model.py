@@ -16,10 +16,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from a3c_cartpole.a3c.loss import clipped_gradients, stack_stats
+from a3c_cartpole.a3c.rollout import Batch
 from a3c_cartpole.config import TrainConfig
-from a3c_cartpole.loss import backing_variable, batch_signature, clipped_gradients, compiled, stack_stats
-from a3c_cartpole.model import ActorCriticModel, NumpyActorCritic
-from a3c_cartpole.rollout import Batch
+from a3c_cartpole.networks.actor_critic import ActorCriticModel, NumpyActorCritic
+from a3c_cartpole.parallel.tf_runtime import backing_variable, batch_signature, compiled
 
 
 def learning_rate(config: TrainConfig, env_steps: int) -> float:

@@ -31,8 +31,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
-from a3c_cartpole.ledger import EpisodeRecord
-from a3c_cartpole.outputs import MOVING_AVERAGE_WINDOW, RunFiles, moving_average
+from a3c_cartpole.a3c.ledger import EpisodeRecord
+from a3c_cartpole.training.outputs import MOVING_AVERAGE_WINDOW, RunFiles, moving_average
 
 # Loss terms, SPS and learning rate are logged at most this often.
 STATS_SECONDS = 1.0

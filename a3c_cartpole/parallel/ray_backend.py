@@ -33,15 +33,16 @@ import_tensorflow_quietly()  # in an actor's process, this module is the one tha
 
 import tensorflow as tf  # noqa: E402
 
+from a3c_cartpole.a3c.global_model import GlobalModel  # noqa: E402
+from a3c_cartpole.a3c.ledger import EpisodeLedger  # noqa: E402
+from a3c_cartpole.a3c.loss import UpdateStats  # noqa: E402
+from a3c_cartpole.a3c.rollout import FinishedEpisode, StepLog  # noqa: E402
 from a3c_cartpole.config import ConfigError, TrainConfig, first_line  # noqa: E402
-from a3c_cartpole.envs import EnvInfo  # noqa: E402
-from a3c_cartpole.global_model import GlobalModel  # noqa: E402
-from a3c_cartpole.ledger import EpisodeLedger  # noqa: E402
-from a3c_cartpole.loss import UpdateStats, batch_signature, compiled  # noqa: E402
-from a3c_cartpole.model import batch_moments  # noqa: E402
-from a3c_cartpole.numpy_policy import flatten  # noqa: E402
-from a3c_cartpole.rollout import FinishedEpisode, StepLog  # noqa: E402
-from a3c_cartpole.worker import Learner  # noqa: E402
+from a3c_cartpole.envs.spec import EnvInfo  # noqa: E402
+from a3c_cartpole.networks.acting_copy import flatten  # noqa: E402
+from a3c_cartpole.networks.actor_critic import batch_moments  # noqa: E402
+from a3c_cartpole.parallel.learner import Learner  # noqa: E402
+from a3c_cartpole.parallel.tf_runtime import batch_signature, compiled  # noqa: E402
 
 # Restarting an actor (a new process importing TensorFlow) takes seconds; calls to it fail fast
 # meanwhile. The driver retries after a pause, and gives up after this many failures in a row.

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # for annotations only: this module stays light for the CLI and the evaluation process
-    from a3c_cartpole.evaluation import EvaluationPoint
-    from a3c_cartpole.ledger import EpisodeRecord
+    from a3c_cartpole.a3c.ledger import EpisodeRecord
+    from a3c_cartpole.evaluation.solved_check import EvaluationPoint
 
 CSV_HEADER = ("episode", "worker", "return", "length", "global_step", "wall_time")
 MOVING_AVERAGE_WINDOW = 100

@@ -17,23 +17,23 @@ import keras
 import numpy as np
 from gymnasium.envs.registration import EnvSpec
 
-from a3c_cartpole.checkpoints import TrainingCheckpoints
+from a3c_cartpole.a3c.global_model import GlobalModel
+from a3c_cartpole.a3c.ledger import EpisodeLedger
+from a3c_cartpole.a3c.rollout import make_collector
+from a3c_cartpole.a3c.worker import Worker
 from a3c_cartpole.config import TrainConfig, WorkerFailed
-from a3c_cartpole.envs import EnvInfo, describe_env
-from a3c_cartpole.evaluation import GATE_EPISODES, Evaluation, EvaluationPoint, SolvedCheck, run_check
-from a3c_cartpole.evaluation_process import EvaluationProcess, EvaluationProcessFailed
-from a3c_cartpole.global_model import GlobalModel
-from a3c_cartpole.ledger import EpisodeLedger
-from a3c_cartpole.model import NumpyActorCritic, build_model
-from a3c_cartpole.outputs import MOVING_AVERAGE_WINDOW, RunFiles, write_episodes_csv, write_json, write_plot
-from a3c_cartpole.progress import ProgressPrinter
-from a3c_cartpole.rollout import make_collector
-from a3c_cartpole.rollout_process import RolloutProcess
-from a3c_cartpole.save_dir import claim_save_dir, ensure_writable
-from a3c_cartpole.saved_policy import save_weights
-from a3c_cartpole.stop_signals import StopSignals, signal_words
-from a3c_cartpole.tensorboard_log import TrainingBoard, run_settings, tensorboard_dir
-from a3c_cartpole.worker import Worker
+from a3c_cartpole.envs.spec import EnvInfo, describe_env
+from a3c_cartpole.evaluation.solved_check import GATE_EPISODES, Evaluation, EvaluationPoint, SolvedCheck, run_check
+from a3c_cartpole.networks.actor_critic import NumpyActorCritic, build_model
+from a3c_cartpole.parallel.evaluation_process import EvaluationProcess, EvaluationProcessFailed
+from a3c_cartpole.parallel.rollout_process import RolloutProcess
+from a3c_cartpole.playback.saved_policy import save_weights
+from a3c_cartpole.training.checkpoints import TrainingCheckpoints
+from a3c_cartpole.training.outputs import MOVING_AVERAGE_WINDOW, RunFiles, write_episodes_csv, write_json, write_plot
+from a3c_cartpole.training.progress import ProgressPrinter
+from a3c_cartpole.training.save_dir import claim_save_dir, ensure_writable
+from a3c_cartpole.training.stop_signals import StopSignals, signal_words
+from a3c_cartpole.training.tensorboard_log import TrainingBoard, run_settings, tensorboard_dir
 
 # How often the master looks at the workers, and rewrites the CSV while training.
 POLL_SECONDS = 0.05
@@ -107,7 +107,7 @@ class MasterAgent:
         """`registration`: the env's spec for another process, None if none can make it (the check's)."""
         config, info = self.config, self.info
         if config.backend == "ray":  # one driver thread feeding Ray actors; same surface as a worker thread
-            from a3c_cartpole.ray_backend import RayWorkerPool
+            from a3c_cartpole.parallel.ray_backend import RayWorkerPool
 
             return [RayWorkerPool(config, info, self.seed, shared, ledger)]
         rollouts = make_collector

@@ -10,7 +10,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from a3c_cartpole.envs import EnvInfo, make_vector_env
+from a3c_cartpole.envs.making import make_vector_env
+from a3c_cartpole.envs.spec import EnvInfo
 
 # Maps a batch of observations [B, obs] to a batch of actions [B].
 BatchPolicy = Callable[[np.ndarray], np.ndarray]

@@ -24,12 +24,13 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from a3c_cartpole.a3c.global_model import GlobalModel, learning_rate
+from a3c_cartpole.a3c.ledger import EpisodeLedger, EpisodeRecord
 from a3c_cartpole.config import ConfigError, TrainConfig, first_line
-from a3c_cartpole.envs import EnvInfo, kwargs_text
-from a3c_cartpole.evaluation import Evaluation, EvaluationPoint, SolvedCheck
-from a3c_cartpole.global_model import GlobalModel, learning_rate
-from a3c_cartpole.ledger import EpisodeLedger, EpisodeRecord
-from a3c_cartpole.outputs import CSV_HEADER, RunFiles, write_episodes_csv
+from a3c_cartpole.envs.registry import kwargs_text
+from a3c_cartpole.envs.spec import EnvInfo
+from a3c_cartpole.evaluation.solved_check import Evaluation, EvaluationPoint, SolvedCheck
+from a3c_cartpole.training.outputs import CSV_HEADER, RunFiles, write_episodes_csv
 
 CHECKPOINTS_KEPT = 3
 RUN_STATE_KEY = "run_state/.ATTRIBUTES/VARIABLE_VALUE"

@@ -14,8 +14,9 @@ import gymnasium as gym
 import numpy as np
 
 from a3c_cartpole.config import TrainConfig
-from a3c_cartpole.envs import EnvInfo, make_vector_env
-from a3c_cartpole.numpy_policy import NumpyActorCritic
+from a3c_cartpole.envs.making import make_vector_env
+from a3c_cartpole.envs.spec import EnvInfo
+from a3c_cartpole.networks.acting_copy import NumpyActorCritic
 
 
 def lambda_returns(

@@ -14,15 +14,13 @@ tutorial's text adds it to the loss, which punishes exploration; SPEC §3, defec
 
 from __future__ import annotations
 
-import functools
 import typing
-from collections.abc import Callable
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from a3c_cartpole.config import TrainConfig
+from a3c_cartpole.parallel.tf_runtime import backing_variable
 
 ADVANTAGE_EPSILON = 1e-8
 """Added to the advantages' std before dividing, as SB3 does: a rollout of equal advantages stays finite."""
@@ -104,74 +102,6 @@ def stack_stats(terms: LossTerms, norm: tf.Tensor) -> tf.Tensor:
     one costs microseconds, every update, and the stats are read only when they are logged.
     """
     return tf.stack([*terms, norm])
-
-
-def compiled(**options):
-    """A decorator making a training step a `CompiledStep`: `tf.function` without autograph (none of the
-    steps has Python control flow on tensors, and autograph's rewriting of every Keras call it traces
-    doubled their first call: a worker's update traced in 2.4 s instead of 5.3 s on a loaded 2-core
-    machine), called directly as its concrete function."""
-    return functools.partial(CompiledStep, **options)
-
-
-SINGLE_THREADED = "SINGLE_THREADED_EXECUTOR"
-"""TensorFlow's executor that runs a function's ops one after another on one thread."""
-
-
-class CompiledStep:
-    """A compiled step called as the concrete function of its one trace, made at the first call.
-
-    Calling a tf.function binds and checks each argument in Python every time: with TensorFlow 2.21 on
-    this project's machine, 1.2 ms of a CartPole update's 2.8 ms. The concrete function skips that.
-    Arrays are made tensors with tf.constant first (faster than the concrete function's own
-    conversion), and the trace leaves their first dimension, the batch, open. Not locked: every caller
-    holds the global model's lock or owns its step.
-
-    The step runs on TensorFlow's single-threaded executor: a graph of a few hundred tiny ops gains
-    nothing from the default executor's thread pool, whose handoffs and spinning cost more than the ops
-    (measured, a CartPole update: 0.63 ms and 0.62 ms of CPU against 0.82 ms and 1.01 ms of CPU).
-    """
-
-    def __init__(self, function: Callable, **options) -> None:
-        self.function = tf.function(function, autograph=False, **options)
-        self._concrete = None
-
-    def __call__(self, *args):
-        args = [tf.constant(arg) if isinstance(arg, np.ndarray) else arg for arg in args]
-        self.trace(*args)
-        with tf.experimental.function_executor_type(SINGLE_THREADED):  # per thread: set at each call
-            return self._concrete(*args)
-
-    def trace(self, *args) -> None:
-        """Trace for `args` (tensors, or TensorSpecs), unless traced already: done before a run's clock
-        starts, the first update does not stall every worker for the ~0.16 s a trace takes."""
-        if self._concrete is None:
-            self._concrete = self.function.get_concrete_function(*map(_any_batch_size, args))
-
-
-def _any_batch_size(arg):
-    """The spec of a tensor argument of any length along its first axis; other arguments as they are."""
-    if isinstance(arg, tf.Tensor) and arg.shape.rank:
-        return tf.TensorSpec([None, *arg.shape[1:]], arg.dtype)
-    return arg
-
-
-def batch_signature(obs_size: int) -> list[tf.TensorSpec]:
-    """Input signature of a compiled step on one flattened rollout: states, actions, returns, mask."""
-    return [
-        tf.TensorSpec([None, obs_size], tf.float32),
-        tf.TensorSpec([None], tf.int32),
-        tf.TensorSpec([None], tf.float32),
-        tf.TensorSpec([None], tf.float32),
-    ]
-
-
-def backing_variable(variable):
-    """The tf.Variable behind a Keras one (a plain tf.Variable as it is): what a GradientTape watches and
-    differentiates at, and what a worker's local variables copy their shape and first value from. A
-    compiled function keys a tf.Variable argument by its shape and dtype, so local variables made this
-    way share one trace; a Keras variable would be keyed by the object: one trace per worker."""
-    return variable.value if isinstance(variable, keras.Variable) else variable
 
 
 def clipped_gradients(model, states, actions, returns, mask, config: TrainConfig, weights=None):

@@ -8,11 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from a3c_cartpole.config import ConfigError, first_line
-from a3c_cartpole.envs import EnvInfo, encode_observation
-from a3c_cartpole.model import ActorCriticModel, build_model
-from a3c_cartpole.numpy_policy import NumpyActorCritic
-from a3c_cartpole.outputs import atomic_path
-from a3c_cartpole.saved_run import SavedRun, find_run
+from a3c_cartpole.envs.spec import EnvInfo, encode_observation
+from a3c_cartpole.networks.acting_copy import NumpyActorCritic
+from a3c_cartpole.networks.actor_critic import ActorCriticModel, build_model
+from a3c_cartpole.playback.saved_run import SavedRun, find_run
+from a3c_cartpole.training.outputs import atomic_path
 
 
 def save_weights(policy: NumpyActorCritic, info: EnvInfo, path: Path, writer: ActorCriticModel | None = None) -> None:

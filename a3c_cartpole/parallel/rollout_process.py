@@ -24,11 +24,12 @@ from typing import BinaryIO
 import numpy as np
 from gymnasium.envs.registration import EnvSpec
 
-from a3c_cartpole.child_process import finish, ignore_stop_signals, spawn
+from a3c_cartpole.a3c.rollout import Batch, RolloutCollector, StepLog, StepReport, make_collector
 from a3c_cartpole.config import TrainConfig
-from a3c_cartpole.envs import EnvInfo, register_as_the_parent_did
-from a3c_cartpole.numpy_policy import NumpyActorCritic
-from a3c_cartpole.rollout import Batch, RolloutCollector, StepLog, StepReport, make_collector
+from a3c_cartpole.envs.registry import register_as_the_parent_did
+from a3c_cartpole.envs.spec import EnvInfo
+from a3c_cartpole.networks.acting_copy import NumpyActorCritic
+from a3c_cartpole.parallel.child_process import finish, ignore_stop_signals, spawn
 
 PROTOCOL = pickle.HIGHEST_PROTOCOL  # 5: numpy arrays as raw buffers
 
@@ -42,7 +43,7 @@ class RolloutProcess:
 
     def __init__(self, config: TrainConfig, info: EnvInfo, env_seed: int, rng_seed, registration: EnvSpec) -> None:
         """`registration`: the env's spec (envs.registration_for_a_child), for an env registered at run time."""
-        self._child = spawn("a3c_cartpole.rollout_process")
+        self._child = spawn("a3c_cartpole.parallel.rollout_process")
         self._send((config, info, registration, env_seed, rng_seed))  # the child starts while the master goes on
         self._rng_state = np.random.default_rng(rng_seed).bit_generator.state  # the child's, as it starts
         self._restore: dict | None = None

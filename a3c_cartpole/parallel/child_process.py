@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 
-from a3c_cartpole.stop_signals import STOP_SIGNALS
+from a3c_cartpole.training.stop_signals import STOP_SIGNALS
 
 
 def spawn(module: str) -> subprocess.Popen:

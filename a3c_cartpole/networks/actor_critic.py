@@ -16,7 +16,7 @@ With `normalize_obs` the network first scales each observation by running statis
 checkpoint and every worker's copy carry them along with the layers.
 
 Acting calls the network once per vector step; a TensorFlow call costs ~0.15 ms even compiled,
-the same forward pass in numpy ~0.01 ms. So workers act with `NumpyActorCritic` (numpy_policy.py),
+the same forward pass in numpy ~0.01 ms. So workers act with `NumpyActorCritic` (acting_copy.py),
 a snapshot of the weights taken at each sync, and only the gradient step runs in TensorFlow.
 """
 
@@ -28,7 +28,7 @@ import math
 import keras
 import numpy as np
 
-from a3c_cartpole.numpy_policy import NORMALIZER_CLIP, NORMALIZER_EPSILON, NumpyActorCritic, unflatten
+from a3c_cartpole.networks.acting_copy import NORMALIZER_CLIP, NORMALIZER_EPSILON, NumpyActorCritic, unflatten
 
 
 def batch_moments(batch) -> tuple:

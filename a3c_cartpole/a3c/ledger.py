@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from a3c_cartpole.rollout import FinishedEpisode
+from a3c_cartpole.a3c.rollout import FinishedEpisode
 
 
 @dataclasses.dataclass(frozen=True)

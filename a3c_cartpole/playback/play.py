@@ -17,10 +17,11 @@ import gymnasium as gym
 import numpy as np
 
 from a3c_cartpole.config import ConfigError, first_line
-from a3c_cartpole.envs import EnvInfo, make_env
-from a3c_cartpole.evaluation import Evaluation
-from a3c_cartpole.recording import RECORD_FORMATS, Recorder, record_format
-from a3c_cartpole.saved_policy import GreedyPolicy
+from a3c_cartpole.envs.making import make_env
+from a3c_cartpole.envs.spec import EnvInfo
+from a3c_cartpole.evaluation.solved_check import Evaluation
+from a3c_cartpole.playback.recording import RECORD_FORMATS, Recorder, record_format
+from a3c_cartpole.playback.saved_policy import GreedyPolicy
 
 __all__ = ["RECORD_FORMATS", "PlayReport", "has_display", "play"]
 

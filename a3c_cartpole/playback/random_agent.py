@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from a3c_cartpole.envs import EnvInfo
-from a3c_cartpole.episodes import run_episodes
+from a3c_cartpole.envs.spec import EnvInfo
+from a3c_cartpole.evaluation.episodes import run_episodes
 
 
 class RandomAgent:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from a3c_cartpole.config import ConfigError
-from a3c_cartpole.outputs import atomic_path
+from a3c_cartpole.training.outputs import atomic_path
 
 VIDEO_EXTRA = "pip install 'a3c-cartpole[video]'"
 GIF_MAX_FRAMES = 1000

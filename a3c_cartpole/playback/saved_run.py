@@ -13,9 +13,9 @@ import typing
 from pathlib import Path
 
 from a3c_cartpole.config import ACTIVATIONS, ConfigError
-from a3c_cartpole.envs import EnvInfo, describe_env
-from a3c_cartpole.outputs import RunFiles
-from a3c_cartpole.save_dir import how_to_get_a_model
+from a3c_cartpole.envs.spec import EnvInfo, describe_env
+from a3c_cartpole.training.outputs import RunFiles
+from a3c_cartpole.training.save_dir import how_to_get_a_model
 
 WEIGHTS_SUFFIX = ".weights.h5"
 

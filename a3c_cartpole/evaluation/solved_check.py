@@ -28,9 +28,11 @@ import typing
 import numpy as np
 from gymnasium.envs.registration import EnvSpec
 
-from a3c_cartpole.envs import EnvInfo, register_as_the_parent_did, registration_for_a_child, steps_all_at_once
-from a3c_cartpole.episodes import run_episodes
-from a3c_cartpole.numpy_policy import NumpyActorCritic
+from a3c_cartpole.envs.making import steps_all_at_once
+from a3c_cartpole.envs.registry import register_as_the_parent_did, registration_for_a_child
+from a3c_cartpole.envs.spec import EnvInfo
+from a3c_cartpole.evaluation.episodes import run_episodes
+from a3c_cartpole.networks.acting_copy import NumpyActorCritic
 
 # Evaluation seeds: a block of their own (training envs use seed + 10_000 * k with the run's seed).
 EVAL_SEED_BASE = 1_000_000

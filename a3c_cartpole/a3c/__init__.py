@@ -1,0 +1,1 @@
+"""The algorithm: the master, its workers, their rollouts, the loss and the shared model."""

@@ -1,0 +1,1 @@
+"""Envs: what the agent needs to know of one, finding its registration, and making it."""

@@ -1,0 +1,74 @@
+"""Making environments: one env, or a worker's vector env, from the id and the user's keyword arguments.
+
+Every env of a run -- the workers' vector envs, the solved check's, --play's, the random
+baseline's -- is made by `make`, so the arguments cannot be left out anywhere. A Discrete
+observation (FrozenLake, Taxi, CliffWalking) is one-hot encoded there, by gymnasium's own
+FlattenObservation, as SB3 encodes it.
+
+Gymnasium 1.x vector envs reset a finished env on the *next* step (that step returns the reset
+observation with reward 0), so callers mask that step out; the observation returned when an
+episode ends is its true final state, which is what a truncated episode bootstraps from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.wrappers import FlattenObservation
+from gymnasium.wrappers import vector as vector_wrappers
+
+from a3c_cartpole.envs.registry import env_spec, import_env_package
+
+if TYPE_CHECKING:
+    from a3c_cartpole.envs.spec import EnvInfo
+
+
+def make(env_id: str, env_kwargs: Mapping[str, Any], num_envs: int | None = None, **options):
+    """The one place an env is made: a single env, or a vector env of `num_envs`, one-hot if observed by index.
+
+    `options` (e.g. render_mode) come from this package and win over the user's keyword arguments.
+    With keyword arguments, each env of a vector env is made by gymnasium.make as a single env is.
+    """
+    kwargs = {**env_kwargs, **options}
+    if num_envs is None:
+        env = gym.make(env_id, **kwargs)
+        return FlattenObservation(env) if isinstance(env.observation_space, gym.spaces.Discrete) else env
+    native = has_native_vector_env(env_id, env_kwargs)
+    mode = gym.VectorizeMode.VECTOR_ENTRY_POINT if native else gym.VectorizeMode.SYNC
+    envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **kwargs)
+    if isinstance(envs.single_observation_space, gym.spaces.Discrete):
+        return vector_wrappers.FlattenObservation(envs)
+    return envs
+
+
+def has_native_vector_env(env_id: str, env_kwargs: Mapping[str, Any]) -> bool:
+    """Is the env's own vector version (CartPole's) used? Only without keyword arguments: it may take
+    other arguments than the single env, or none."""
+    return not env_kwargs and env_spec(env_id).vector_entry_point is not None
+
+
+def steps_all_at_once(info: EnvInfo) -> bool:
+    """Does one step of its vector env step every env in one array operation? Then a step of 200 envs
+    costs about what a step of 20 does."""
+    return has_native_vector_env(info.env_id, info.env_kwargs)
+
+
+def make_env(info: EnvInfo, **options) -> gym.Env:
+    """One env as described by `info` (its keyword arguments, one-hot if need be); `options` e.g. render_mode."""
+    import_env_package(info.env_package)
+    return make(info.env_id, info.env_kwargs, **options)
+
+
+def make_vector_env(info: EnvInfo, num_envs: int, seed: int | None) -> tuple[gym.vector.VectorEnv, np.ndarray]:
+    """A vector env keeping the env's time limit, already reset; returns it and the first observations.
+
+    Envs with a native vectorised implementation (CartPole) use it; others are stepped in one process.
+    The package is imported here too: a Ray worker is a process of its own.
+    """
+    import_env_package(info.env_package)
+    envs = make(info.env_id, info.env_kwargs, num_envs=num_envs)
+    obs, _ = envs.reset(seed=seed)
+    return envs, np.asarray(obs, dtype=np.float32)

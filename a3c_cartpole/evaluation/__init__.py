@@ -1,0 +1,1 @@
+"""Greedy episodes: the solved check, and playing many episodes at once."""

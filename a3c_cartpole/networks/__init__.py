@@ -1,0 +1,1 @@
+"""The actor-critic network, and the numpy copy of it that acts."""

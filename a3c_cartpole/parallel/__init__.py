@@ -1,0 +1,1 @@
+"""Where workers act and learn: compiled TensorFlow steps, child processes, Ray."""

@@ -1,0 +1,1 @@
+"""A run's side jobs and files: checkpoints, outputs, progress, TensorBoard, signals, the save dir."""
