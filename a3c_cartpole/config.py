@@ -23,6 +23,9 @@ OPTIMIZERS = ("adam", "rmsprop")
 ACTIVATIONS = ("relu", "tanh")
 """Hidden-layer nonlinearity: the tutorial's relu, or tanh (SB3's and CleanRL's choice for MLP policies)."""
 
+NETWORKS = ("auto", "mlp", "cnn")
+"""The network: auto picks the tutorial's MLP for a flat observation and a conv net for an image."""
+
 LR_SCHEDULES = ("constant", "linear")
 """Learning rate over the run: fixed, or decaying linearly to 0 at the --max-steps budget."""
 
@@ -142,6 +145,8 @@ class TrainConfig:
     """So one forward pass serves many envs."""
     entropy_coef: float = option(0.01, help="beta: weight of the entropy bonus")
     value_coef: float = option(0.5, help="weight of the value loss")
+    network: str = option("auto", help="auto: CNN for images, else MLP", choices=NETWORKS)
+    """A CNN's torso follows the image: MinAtar's for small grids, the Nature-DQN one from 36x36 up."""
     hidden: int = option(100, help="units per hidden layer", metavar="N")
     layers: int = option(1, help="hidden layers per head", metavar="N")
     """The tutorial's network has one."""
@@ -154,6 +159,10 @@ class TrainConfig:
     """The statistics are shared by every worker and saved with the weights."""
     normalize_advantage: bool = option(False, help="advantages to mean 0, std 1")
     """So the policy step does not scale with the rewards."""
+    target_score: float | None = option(
+        None, help="greedy mean that solves", metavar="SCORE", shown="the env's threshold"
+    )
+    """For envs with no reward threshold (games), or one no policy meets on most sets of episodes."""
     eval_episodes: int = option(100, help="greedy episodes per solved check", metavar="N")
     """The env's own criterion uses 100; a pass is confirmed on as many fresh ones."""
     eval_every: int | None = option(None, help="env steps between solved checks", metavar="N", shown="auto")

@@ -28,7 +28,8 @@ NO_PRESET = "none"
 """`--preset none`: train with TrainConfig's plain defaults."""
 
 # What a preset may set: how to learn, not which env (its id, keyword arguments and package are what the
-# preset is chosen by), where to write, what to resume or which seed to use.
+# preset is chosen by), where to write, what to resume or which seed to use. A preset may pick the
+# backend (a game's env steps are worth a process each), but not a cluster's address.
 NOT_PRESETTABLE = frozenset(
     {
         "env_id",
@@ -38,7 +39,6 @@ NOT_PRESETTABLE = frozenset(
         "seed",
         "verbose",
         "resume",
-        "backend",
         "ray_address",
         "preset",
     }

@@ -8,6 +8,14 @@ import numpy as np
 import pytest
 
 from a3c_cartpole.networks.acting_copy import NumpyActorCritic
+from a3c_cartpole.networks.spec import NetworkSpec
+
+
+def build_mlp(obs_size: int, n_actions: int, hidden: int, layers: int = 1, activation="relu", normalize_obs=False):
+    """The tutorial's MLP, built (TensorFlow loads here, on the first call)."""
+    from a3c_cartpole.networks.build import build_model
+
+    return build_model(NetworkSpec("mlp", (obs_size,), n_actions, hidden, layers, activation, normalize_obs))
 
 
 def fixed_policy(obs_size: int, logits, value: float) -> NumpyActorCritic:

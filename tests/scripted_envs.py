@@ -64,6 +64,56 @@ class FallsLateEnv(gym.Env):
         return np.array([self._t / self.FALLS_AT, 0.0], np.float32)
 
 
+class LitSideEnv(gym.Env):
+    """An image task: one cell of a 5x5 grid is lit, and the right action is the side it is on (0: the
+    left two columns, 1: the right two; the middle column is never lit). Reward 1 for the right side,
+    0 otherwise, with a new cell every step. The observation is all there is to go on, so a policy that
+    reads the image scores 1 a step (10 an episode under a 10-step limit), and one that cannot, 5."""
+
+    observation_space = gym.spaces.Box(0, 1, (5, 5, 1), np.uint8)
+    action_space = gym.spaces.Discrete(2)
+    COLUMNS = (0, 1, 3, 4)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self._light(), {}
+
+    def step(self, action):
+        reward = float(int(action) == int(self._column > 2))
+        return self._light(), reward, False, False, {}
+
+    def _light(self) -> np.ndarray:
+        self._column = self.COLUMNS[self.np_random.integers(4)]
+        grid = np.zeros((5, 5, 1), np.uint8)
+        grid[self.np_random.integers(5), self._column, 0] = 1
+        return grid
+
+
+class LivesEnv(gym.Env):
+    """A game of LIVES lives with an `ale.lives()` as ALE has: every step pays REWARD and every
+    STEPS_PER_LIFE steps a life is lost; the game ends with the last one. A whole game therefore scores
+    LIVES * STEPS_PER_LIFE * REWARD in LIVES * STEPS_PER_LIFE steps."""
+
+    LIVES, STEPS_PER_LIFE, REWARD = 3, 4, 5.0
+    observation_space = gym.spaces.Box(0, 255, (2, 6, 6), np.uint8)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self) -> None:
+        self.ale = self  # what the life-loss wrapper asks: env.unwrapped.ale.lives()
+
+    def lives(self) -> int:
+        return self.LIVES - self._t // self.STEPS_PER_LIFE
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._t = 0
+        return np.zeros((2, 6, 6), np.uint8), {}
+
+    def step(self, action):
+        self._t += 1
+        return np.zeros((2, 6, 6), np.uint8), self.REWARD, self.lives() == 0, False, {}
+
+
 def failing_check(request) -> None:
     """A solved check that raises as a broken env would. The evaluation process imports a task by name,
     and this module is light (a test module would load TensorFlow into it)."""

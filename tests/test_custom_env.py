@@ -19,9 +19,9 @@ import pytest
 import a3c_cartpole
 from a3c_cartpole.cli import main
 from a3c_cartpole.envs.spec import describe_env
-from a3c_cartpole.networks.actor_critic import build_model
 from a3c_cartpole.playback.saved_policy import save_weights
 from a3c_cartpole.training.outputs import RunFiles
+from tests.conftest import build_mlp
 
 MODULE = "myenvs"
 ENV = f"{MODULE}:Corridor-v0"
@@ -101,7 +101,7 @@ def test_own_env_plays_from_the_command_line(corridor_run, capsys, monkeypatch):
 
 def test_load_policy_walks_right_from_every_cell_given_plain_indices(corridor_run):
     policy = a3c_cartpole.load_policy(corridor_run[0])
-    assert policy.env_id == ENV and policy.info.obs_size == LENGTH
+    assert policy.env_id == ENV and policy.info.obs_shape[0] == LENGTH
     assert [policy(cell) for cell in range(LENGTH - 1)] == [1] * (LENGTH - 1)  # what gym.make's env returns
     env = gym.make(ENV)
     obs, _ = env.reset(seed=0)
@@ -121,8 +121,8 @@ def test_discrete_observation_one_hot_encoding_survives_save_and_load(tmp_path):
     # A random FrozenLake network, saved and loaded: the loaded policy, fed plain cell indices (as a
     # user's gymnasium loop gives them) or one-hot rows (as training saw them), acts as the network did.
     info = describe_env("FrozenLake-v1")
-    assert info.obs_size == 16
-    network = build_model(info.obs_size, info.n_actions, 8).snapshot()
+    assert info.obs_shape[0] == 16
+    network = build_mlp(info.obs_shape[0], info.n_actions, 8).snapshot()
     files = RunFiles(tmp_path, "FrozenLake-v1")
     save_weights(network, info, files.best_weights)
     files.run_record.write_text(json.dumps({"env_id": "FrozenLake-v1", "hidden": 8}))
@@ -143,7 +143,7 @@ def test_env_kwargs_survive_into_the_run_record_and_play(tmp_path, capsys, monke
     record = json.loads(RunFiles(tmp_path, "FrozenLake-v1").run_record.read_text())
     assert record["env_kwargs"] == {"map_name": "8x8", "is_slippery": False}
     policy = a3c_cartpole.load_policy(tmp_path)
-    assert policy.info.obs_size == 64 and policy.network.arrays()[0].shape[0] == 64  # 8x8 cells, one-hot
+    assert policy.info.obs_shape[0] == 64 and policy.network.arrays()[0].shape[0] == 64  # 8x8 cells, one-hot
     # --play rebuilds the 8x8 map from the record, without being told
     code, out, err = run_cli(["--play", "--env", "FrozenLake-v1", "--episodes", "2", "--save-dir", tmp_path], capsys)
     assert code == 0, err

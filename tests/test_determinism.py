@@ -9,8 +9,8 @@ import keras
 import numpy as np
 
 from a3c_cartpole import load_policy, train
-from a3c_cartpole.networks.actor_critic import build_model
 from a3c_cartpole.training.outputs import RunFiles
+from tests.conftest import build_mlp
 
 # No early stop: a look at the policy runs when the clock allows, and one that passes would end the run
 # at an episode that depends on the clock (measured: greedy means of 248 by step 2,670, so a pass is near).
@@ -41,7 +41,7 @@ def test_seeded_single_worker_runs_are_identical(tmp_path):
     record = json.loads(RunFiles(tmp_path / "a", "CartPole-v1").run_record.read_text())  # the preset's network
     keras.utils.set_random_seed(RUN["seed"])
     network = (record["hidden"], record["layers"], record["activation"], record["normalize_obs"])
-    initial = build_model(4, 2, *network).snapshot().arrays()
+    initial = build_mlp(4, 2, *network).snapshot().arrays()
     assert max(float(np.abs(w - w0).max()) for w, w0 in zip(weights[0], initial, strict=True)) > 0.01
     # 2. The same seed with the weights held still (lr 1e-12) plays other episodes once the updates
     #    take effect (measured: the first 3 episodes agree, 74 of 80 differ).

@@ -18,7 +18,7 @@ from a3c_cartpole.envs.spec import describe_env, encode_observation
 
 def test_discrete_observations_are_one_hot_rows_in_vector_envs():
     info = describe_env("FrozenLake-v1", {"map_name": "8x8", "is_slippery": False})
-    assert (info.obs_size, info.n_actions, info.reward_threshold) == (64, 4, 0.7)
+    assert (info.obs_shape[0], info.n_actions, info.reward_threshold) == (64, 4, 0.7)
     envs, obs = make_vector_env(info, 3, seed=0)
     try:
         assert obs.shape == (3, 64) and obs.dtype == np.float32
@@ -80,9 +80,8 @@ def test_env_kwargs_that_a_run_record_cannot_store_are_refused():
         ("NoSuchEnv-v0", {}, "unknown environment 'NoSuchEnv-v0'"),
         ("Taxi-v3", {}, "use Taxi-v4"),
         ("CliffWalking-v0", {}, "use CliffWalking-v1"),
-        ("ALE/Pong-v5", {}, "pip install ale-py, then add --env-package ale_py"),
         ("Pendulum-v1", {}, "Box action space"),
-        ("Blackjack-v1", {}, "needs a flat Box or a Discrete observation"),
+        ("Blackjack-v1", {}, "needs a flat Box, a Discrete or an image (rank-3 Box) observation"),
         ("CliffWalking-v1", {}, "--env-kwargs max_episode_steps=N"),
         ("FrozenLake-v1", {"map_nam": "8x8"}, "map_nam"),
         ("FrozenLake-v1", {"map_name": "9x9"}, "KeyError: '9x9'"),
@@ -104,11 +103,12 @@ def test_env_errors_are_refused_before_tensorflow_is_imported(tmp_path):
     # Each mode checks the env first: a wrong one costs the user no TensorFlow start-up.
     script = (
         "import sys\n"
+        "sys.modules['minatar'] = None\n"  # as if the minatar extra were not installed
         "from a3c_cartpole.cli import main\n"
         f"save = ['--save-dir', {str(tmp_path)!r}]\n"
         "codes = [\n"
         "    main(['--train', '--env', 'Taxi-v3', *save]),\n"
-        "    main(['--train', '--env', 'ALE/Pong-v5', *save]),\n"
+        "    main(['--train', '--env', 'MinAtar/Breakout-v1', *save]),\n"
         "    main(['--train', '--env', 'FrozenLake-v1', '--env-kwargs', 'map_name=9x9', *save]),\n"
         "    main(['--train', '--env-package', 'no_such_module', *save]),\n"
         "    main(['--play', '--env', 'NoSuchEnv-v0', *save]),\n"

@@ -22,7 +22,7 @@ from tests.conftest import fixed_policy
 from tests.scripted_envs import OneStepScoredEnv, registered
 from tests.test_tensorboard import read_events
 
-LANDER = EnvInfo("LunarLander-v3", obs_size=8, n_actions=4, reward_threshold=200.0)  # gate: training mean >= 0
+LANDER = EnvInfo("LunarLander-v3", obs_shape=(8,), n_actions=4, reward_threshold=200.0)  # gate: training mean >= 0
 
 
 def test_gate_stays_shut_below_its_mean_or_before_enough_episodes():

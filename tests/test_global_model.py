@@ -7,7 +7,7 @@ import pytest
 
 from a3c_cartpole.a3c.global_model import GlobalModel, learning_rate
 from a3c_cartpole.config import TrainConfig
-from a3c_cartpole.networks.actor_critic import build_model
+from tests.conftest import build_mlp
 
 
 def test_constant_schedule_keeps_the_rate():
@@ -24,7 +24,7 @@ def test_linear_schedule_falls_with_env_steps_to_zero_at_the_budget(steps, expec
 def test_each_update_takes_the_rate_of_the_steps_done_so_far():
     config = TrainConfig(lr=1e-3, lr_schedule="linear", max_steps=1000)
     env_steps = [0]
-    shared = GlobalModel(build_model(4, 2, 8), config, lambda: env_steps[0])
+    shared = GlobalModel(build_mlp(4, 2, 8), config, lambda: env_steps[0])
     assert float(shared.optimizer.learning_rate) == pytest.approx(1e-3)
     sizes = [int(v.shape.num_elements()) for v in shared.model.trainable_variables]
     for steps, expected in ((250, 7.5e-4), (990, 1e-5), (1003, 0.0)):  # the last rollout may overshoot
@@ -47,7 +47,7 @@ def test_first_step_of_each_optimizer_matches_its_update_rule(optimizer, gradien
     # (PyTorch's rule gives 0.1 and 0.5; Keras's own epsilon 1e-5 would give 0.09995 and 0.00316:
     # the small gradient is what tells the epsilons apart.) The tolerance is float32 rounding.
     lr = 0.1
-    shared = GlobalModel(build_model(4, 2, 8), TrainConfig(lr=lr, optimizer=optimizer), lambda: 0)
+    shared = GlobalModel(build_mlp(4, 2, 8), TrainConfig(lr=lr, optimizer=optimizer), lambda: 0)
     before = [np.asarray(v).copy() for v in shared.model.trainable_variables]
     sizes = [int(v.shape.num_elements()) for v in shared.model.trainable_variables]
     shared.apply_flat(np.full(sum(sizes), gradient, dtype=np.float32))
@@ -74,15 +74,15 @@ def test_every_worker_thread_shares_one_traced_update_taken_at_its_own_local_wei
         rng.normal(50.0, 10.0, size=12).astype(np.float32),
         np.ones(12, dtype=np.float32),
     )
-    shared = GlobalModel(build_model(4, 2, 8), config, lambda: 0)
-    shared.connect().compile(obs_size=4)  # as the master does, before the clock starts: traced for any batch size
+    shared = GlobalModel(build_mlp(4, 2, 8), config, lambda: 0)
+    shared.connect().compile()  # as the master does, before the clock starts: traced for any batch size
     assert shared._train_local.function.experimental_get_tracing_count() == 1
     # The same updates, applied through a second global model from the same start, where the gradient is
     # taken eagerly at each worker's own local weights: here those of two other networks, as if the
     # workers had acted with weights the global model has since moved away from.
-    reference = GlobalModel(build_model(4, 2, 8), config, lambda: 0)
+    reference = GlobalModel(build_mlp(4, 2, 8), config, lambda: 0)
     reference.model.load_snapshot(shared.snapshot())
-    for stale in (build_model(4, 2, 8), build_model(4, 2, 8)):
+    for stale in (build_mlp(4, 2, 8), build_mlp(4, 2, 8)):
         expected, _, _ = clipped_gradients(stale, batch.states, batch.actions, batch.returns, batch.mask, config)
         reference.apply_flat(np.concatenate([np.ravel(g) for g in expected]))
         link = shared.connect()

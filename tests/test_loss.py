@@ -168,10 +168,10 @@ def big_gradient_batch():
     squared error has a gradient in the hundreds or more, far above the default clip of 0.5."""
     import keras
 
-    from a3c_cartpole.networks.actor_critic import build_model
+    from tests.conftest import build_mlp
 
     keras.utils.set_random_seed(4)
-    model = build_model(4, 2, 8)
+    model = build_mlp(4, 2, 8)
     rng = np.random.default_rng(4)
     batch = (
         tf.constant(rng.normal(size=(6, 4)), tf.float32),
@@ -218,7 +218,7 @@ def test_a_worker_gradient_step_clips_to_the_configured_norm(big_gradient_batch)
     from a3c_cartpole.parallel.learner import make_gradient_step
 
     model, batch, raw = big_gradient_batch
-    gradients, stats = make_gradient_step(model, 4, TrainConfig(max_grad_norm=1.5))(*batch)
+    gradients, stats = make_gradient_step(model, TrainConfig(max_grad_norm=1.5))(*batch)
     assert global_norm(gradients) == pytest.approx(1.5, rel=1e-5)
     assert UpdateStats.of(stats).grad_norm == pytest.approx(global_norm(raw), rel=1e-5)
 
@@ -228,7 +228,7 @@ def test_clipping_per_head_clips_each_head_to_the_norm_and_leaves_the_actor_its_
     from a3c_cartpole.config import TrainConfig
 
     model, batch, raw = big_gradient_batch
-    # build_model(4, 2, 8): the policy head is one hidden layer and the logits, kernel and bias each
+    # build_mlp(4, 2, 8): the policy head is one hidden layer and the logits, kernel and bias each
     policy_names = {"policy_hidden", "policy_logits"}
     n_policy = sum(v.path.split("/")[-2] in policy_names for v in model.trainable_variables)
     assert n_policy == 4 and model.policy_variable_count() == n_policy
@@ -249,9 +249,9 @@ def test_clipping_per_head_clips_each_head_to_the_norm_and_leaves_the_actor_its_
 
 @pytest.mark.parametrize("layers, normalize_obs", [(1, False), (2, True), (3, False)])
 def test_the_policy_heads_variables_come_first_whatever_the_depth_or_normalizer(layers, normalize_obs):
-    from a3c_cartpole.networks.actor_critic import build_model
+    from tests.conftest import build_mlp
 
-    model = build_model(4, 2, 8, layers, "tanh", normalize_obs)
+    model = build_mlp(4, 2, 8, layers, "tanh", normalize_obs)
     n_policy = model.policy_variable_count()
     assert n_policy == 2 * (layers + 1)  # a kernel and a bias per hidden layer, and the logits'
     heads = [v.path.split("/")[-2].split("_")[0] for v in model.trainable_variables]

@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from a3c_cartpole.config import ACTIVATIONS
 from a3c_cartpole.networks.acting_copy import NUMPY_ACTIVATIONS, NumpyActorCritic
-from a3c_cartpole.networks.actor_critic import ActorCriticModel, build_model
+from a3c_cartpole.networks.actor_critic import ActorCriticModel
+from tests.conftest import build_mlp
 
 OBS, ACTIONS, HIDDEN = 4, 3, 16
 
@@ -17,7 +18,7 @@ OBS, ACTIONS, HIDDEN = 4, 3, 16
 @pytest.fixture(scope="module")
 def models():
     keras.utils.set_random_seed(0)
-    return build_model(OBS, ACTIONS, HIDDEN), build_model(OBS, ACTIONS, HIDDEN)
+    return build_mlp(OBS, ACTIONS, HIDDEN), build_mlp(OBS, ACTIONS, HIDDEN)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def test_untrained_policy_is_near_uniform(obs_size, n_actions):
     # With Keras's default (Glorot) logits kernel the initial action probabilities of unit-scale
     # states spread by ~0.1 around 1/A; the small initial kernel keeps them within 0.01.
     keras.utils.set_random_seed(3)
-    network = build_model(obs_size, n_actions, 100).snapshot()
+    network = build_mlp(obs_size, n_actions, 100).snapshot()
     obs = np.random.default_rng(2).normal(size=(256, obs_size)).astype(np.float32)
     logits = network.logits(obs)
     probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
@@ -59,7 +60,7 @@ def test_built_model_holds_the_weights_a_first_forward_pass_would_create(layers,
     # build_model creates the variables without running the network; with the same seed, a model built
     # by calling it draws the same weights, so runs keep the weights their seeds drew before the change.
     keras.utils.set_random_seed(5)
-    built = build_model(OBS, ACTIONS, HIDDEN, layers, "tanh", normalize_obs)
+    built = build_mlp(OBS, ACTIONS, HIDDEN, layers, "tanh", normalize_obs)
     keras.utils.set_random_seed(5)
     called = ActorCriticModel(ACTIONS, HIDDEN, layers, "tanh", normalize_obs)
     called(np.zeros((1, OBS), dtype=np.float32))
@@ -72,7 +73,7 @@ def test_built_model_holds_the_weights_a_first_forward_pass_would_create(layers,
 
 @pytest.mark.parametrize(("layers", "activation"), [(2, "relu"), (3, "relu"), (1, "tanh"), (2, "tanh")])
 def test_deeper_heads_keep_the_numpy_copy_exact(layers, activation, states):
-    model = build_model(OBS, ACTIONS, HIDDEN, layers, activation)
+    model = build_mlp(OBS, ACTIONS, HIDDEN, layers, activation)
     assert len(model.trainable_variables) == 4 * (layers + 1)  # kernel and bias of each layer of two heads
     snap = model.snapshot()
     assert (snap.layers, snap.hidden, snap.activation) == (layers, HIDDEN, activation)
@@ -102,7 +103,7 @@ def test_weights_start_orthogonal_with_sb3_gains():
     # An orthogonal kernel with gain g has columns (or rows, whichever are fewer) of length g that are
     # mutually perpendicular: K^T K = g^2 I for a square hidden-to-hidden kernel.
     keras.utils.set_random_seed(4)
-    model = build_model(8, 4, 64, layers=2)
+    model = build_mlp(8, 4, 64, layers=2)
     for head in ("policy", "value"):
         first, second = (np.asarray(layer.kernel) for layer in model.hidden_layers(head))
         np.testing.assert_allclose(second.T @ second, 2 * np.eye(64), atol=1e-4)
@@ -114,7 +115,7 @@ def test_weights_start_orthogonal_with_sb3_gains():
 @pytest.mark.parametrize("layers", [1, 2])
 def test_a_model_checkpoint_holds_every_layer(layers, tmp_path):
     """Resume restores the model from a tf.train.Checkpoint: every weight must be in it by name."""
-    source, target = (build_model(OBS, ACTIONS, HIDDEN, layers) for _ in range(2))
+    source, target = (build_mlp(OBS, ACTIONS, HIDDEN, layers) for _ in range(2))
     path = tf.train.Checkpoint(model=source).write(str(tmp_path / "model"))
     tf.train.Checkpoint(model=target).read(path).assert_consumed()
     for a, b in zip(target.snapshot().arrays(), source.snapshot().arrays(), strict=True):
@@ -133,7 +134,7 @@ def test_load_snapshot_copies_weights_into_another_model(models, states):
 
 
 def test_snapshot_is_a_copy_not_a_view_of_live_weights(states):
-    model = build_model(OBS, ACTIONS, HIDDEN)
+    model = build_mlp(OBS, ACTIONS, HIDDEN)
     snap = model.snapshot()
     frozen = snap.logits(states).copy()
     model.policy_logits.bias.assign(np.full(ACTIONS, 5.0, np.float32))

@@ -12,9 +12,9 @@ import a3c_cartpole
 from a3c_cartpole import train
 from a3c_cartpole.cli import main
 from a3c_cartpole.networks.acting_copy import NORMALIZER_CLIP
-from a3c_cartpole.networks.actor_critic import build_model
 from a3c_cartpole.training.checkpoints import checkpoint_dir
 from a3c_cartpole.training.outputs import RunFiles
+from tests.conftest import build_mlp
 
 ENV = "CartPole-v1"
 ROLLOUT = 5 * 4  # states per update: --update-freq 5 x 4 envs
@@ -33,7 +33,7 @@ RUN = dict(
 def test_normalizer_merges_batches_into_the_statistics_of_all_their_rows():
     rng = np.random.default_rng(0)
     batches = [rng.normal(loc=3.0, scale=2.0, size=(n, 4)).astype(np.float32) for n in (7, 40, 1, 13)]
-    model = build_model(4, 2, 8, normalize_obs=True)
+    model = build_mlp(4, 2, 8, normalize_obs=True)
     for batch in batches:
         model.observation_normalizer.absorb(tf.constant(batch))
     rows = np.concatenate(batches)  # the statistics of every row at once, computed by numpy
@@ -43,7 +43,7 @@ def test_normalizer_merges_batches_into_the_statistics_of_all_their_rows():
 
 
 def test_numpy_copy_normalizes_and_clips_like_the_keras_model():
-    model = build_model(3, 2, 8, normalize_obs=True)
+    model = build_mlp(3, 2, 8, normalize_obs=True)
     model.observation_normalizer.absorb(
         tf.constant([[0.0, 10.0, -1.0], [2.0, 30.0, 1.0]])
     )  # mean [1, 20, 0], std [1, 10, 1]

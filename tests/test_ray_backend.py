@@ -96,13 +96,13 @@ def test_actor_computes_the_same_gradient_as_a_thread_learner(tmp_path):
     pytest.importorskip("ray")
     from a3c_cartpole.envs.spec import describe_env
     from a3c_cartpole.networks.acting_copy import flatten, unflatten
-    from a3c_cartpole.networks.actor_critic import build_model
     from a3c_cartpole.parallel.learner import Learner
     from a3c_cartpole.parallel.ray_backend import RolloutActor
+    from tests.conftest import build_mlp
 
     config = ray_config(tmp_path, workers=1)
     info = describe_env(config.env_id)
-    weights = build_model(info.obs_size, info.n_actions, config.hidden).snapshot()
+    weights = build_mlp(info.obs_shape[0], info.n_actions, config.hidden).snapshot()
     learner = Learner(config, info, 7, [3, 0])
     actor = RolloutActor(config, info, 7, [3, 0])  # in-process: no Ray needed
 
@@ -184,8 +184,8 @@ class TestLocalRay:
         from a3c_cartpole.a3c.global_model import GlobalModel
         from a3c_cartpole.a3c.ledger import EpisodeLedger
         from a3c_cartpole.envs.spec import describe_env
-        from a3c_cartpole.networks.actor_critic import build_model
         from a3c_cartpole.parallel.ray_backend import RayWorkerPool
+        from tests.conftest import build_mlp
 
         # lr so small that the policy stays random: short episodes at a steady rate. The budget starts
         # out of reach and is set only once the restarted actor has delivered, so the end of the run
@@ -193,7 +193,7 @@ class TestLocalRay:
         config = ray_config(tmp_path, workers=2, seed=1, max_eps=10**9, lr=1e-9)
         info = describe_env(config.env_id)
         ledger = EpisodeLedger(config.max_eps, None)
-        shared = GlobalModel(build_model(info.obs_size, info.n_actions, config.hidden), config, lambda: ledger.steps)
+        shared = GlobalModel(build_mlp(info.obs_shape[0], info.n_actions, config.hidden), config, lambda: ledger.steps)
         pool = RayWorkerPool(config, info, 1, shared, ledger)
         pool.start()
         try:
@@ -227,8 +227,8 @@ def test_two_node_cluster_places_one_actor_per_node_and_trains(tmp_path):
     from a3c_cartpole.a3c.global_model import GlobalModel
     from a3c_cartpole.a3c.ledger import EpisodeLedger
     from a3c_cartpole.envs.spec import describe_env
-    from a3c_cartpole.networks.actor_critic import build_model
     from a3c_cartpole.parallel.ray_backend import RayWorkerPool
+    from tests.conftest import build_mlp
 
     cluster = Cluster(initialize_head=True, connect=True, head_node_args={"num_cpus": 1})
     try:
@@ -241,7 +241,7 @@ def test_two_node_cluster_places_one_actor_per_node_and_trains(tmp_path):
         config = ray_config(tmp_path, workers=2, seed=2, max_eps=300)
         info = describe_env(config.env_id)
         ledger = EpisodeLedger(config.max_eps, None)
-        shared = GlobalModel(build_model(info.obs_size, info.n_actions, config.hidden), config, lambda: ledger.steps)
+        shared = GlobalModel(build_mlp(info.obs_shape[0], info.n_actions, config.hidden), config, lambda: ledger.steps)
         pool = RayWorkerPool(config, info, 2, shared, ledger)
         pool.start()
         pool.join(timeout=DEADLINE_SECONDS)

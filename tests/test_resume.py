@@ -172,11 +172,11 @@ def _resume_into_new_global_model(config: TrainConfig):
     """What `MasterAgent.train` does on --resume, stopped before any worker starts."""
     from a3c_cartpole.a3c.global_model import GlobalModel
     from a3c_cartpole.envs.spec import describe_env
-    from a3c_cartpole.networks.actor_critic import build_model
     from a3c_cartpole.training.checkpoints import TrainingCheckpoints
+    from tests.conftest import build_mlp
 
     info = describe_env(config.env_id)
-    model = build_model(info.obs_size, info.n_actions, config.hidden, config.layers)
+    model = build_mlp(info.obs_shape[0], info.n_actions, config.hidden, config.layers)
     shared = GlobalModel(model, config, lambda: 0)
     state, episodes = TrainingCheckpoints(config, info, shared, seed=0).resume(RunFiles(config.save_dir, config.env_id))
     return shared, state, episodes

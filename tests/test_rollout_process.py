@@ -22,9 +22,9 @@ from a3c_cartpole.cli import main
 from a3c_cartpole.config import TrainConfig
 from a3c_cartpole.envs.registry import registration_for_a_child
 from a3c_cartpole.envs.spec import describe_env
-from a3c_cartpole.networks.actor_critic import build_model
 from a3c_cartpole.parallel.rollout_process import RolloutProcess, serve
 from a3c_cartpole.training.outputs import RunFiles
+from tests.conftest import build_mlp
 from tests.scripted_envs import FallsLateEnv, registered
 from tests.test_determinism import RUN, episode_log, final_weights
 from tests.test_stopping import UNTIL_STOPPED, assert_run_agrees, sigterm_to_the_group
@@ -110,7 +110,7 @@ def test_the_child_acts_the_rollout_a_collector_here_would_and_lists_its_vector_
     config = TrainConfig(envs_per_worker=4, update_freq=30)
     with registered("FallsLate-v0", FallsLateEnv, max_episode_steps=1000) as env_id:
         info = describe_env(env_id)
-        policy = build_model(info.obs_size, info.n_actions, 8).snapshot()
+        policy = build_mlp(info.obs_shape[0], info.n_actions, 8).snapshot()
         first, second = answers_of((config, info, gym.spec(env_id), 5, 6), [policy, policy])
         here = make_collector(config, info, 5, 6)
         expected = [here.collect(policy, lambda n, finished: True) for _ in range(2)]
@@ -137,7 +137,7 @@ def first_answer(env_id: str, env_class: type) -> object:
     config = TrainConfig(envs_per_worker=2, update_freq=5)
     with registered(env_id, env_class, max_episode_steps=1000):
         info = describe_env(env_id)
-        policy = build_model(info.obs_size, info.n_actions, 8).snapshot()
+        policy = build_mlp(info.obs_shape[0], info.n_actions, 8).snapshot()
         (answer,) = answers_of((config, info, gym.spec(env_id), 0, 0), [policy])
     return answer
 
@@ -149,7 +149,7 @@ def test_an_env_that_raises_in_the_child_sends_the_exception_back():
 
 def test_a_child_whose_envs_cannot_be_made_answers_every_rollout_with_why():
     info = dataclasses.replace(describe_env(ENV), env_kwargs={"bogus": 1})  # CartPoleEnv takes no such argument
-    policy = build_model(info.obs_size, info.n_actions, 8).snapshot()
+    policy = build_mlp(info.obs_shape[0], info.n_actions, 8).snapshot()
     answers = answers_of((TrainConfig(envs_per_worker=2), info, gym.spec(ENV), 0, 0), [policy, policy])
     assert len(answers) == 2 and all(isinstance(a, TypeError) and "bogus" in str(a) for a in answers)
 
@@ -230,7 +230,7 @@ def test_no_child_is_offered_an_env_it_could_not_make():
 def test_a_resumed_sampling_state_reaches_the_child_before_its_next_rollout():
     # The child draws from the state it is given, exactly as a collector here would from the same state.
     config, info = TrainConfig(envs_per_worker=3, update_freq=6), describe_env(ENV)
-    policy = build_model(info.obs_size, info.n_actions, 8).snapshot()
+    policy = build_mlp(info.obs_shape[0], info.n_actions, 8).snapshot()
     resumed = np.random.default_rng(12345).bit_generator.state
     child = RolloutProcess(config, info, 5, 6, registration=gym.spec(ENV))
     try:

@@ -13,9 +13,9 @@ import tensorflow as tf
 import a3c_cartpole
 from a3c_cartpole import train
 from a3c_cartpole.config import ConfigError
-from a3c_cartpole.networks.actor_critic import build_model
 from a3c_cartpole.playback.play import play
 from a3c_cartpole.training.checkpoints import checkpoint_dir
+from tests.conftest import build_mlp
 
 ENV = "CartPole-v1"
 
@@ -49,7 +49,7 @@ def keras_actions(weights_file, states):
     """Greedy actions computed by TensorFlow from the weights file (independent of the numpy copy),
     in the network the run record beside it names (the env's preset may change the default one)."""
     record = json.loads((weights_file.parent / f"{ENV}_run.json").read_text())
-    model = build_model(4, 2, record["hidden"], record["layers"], record["activation"], record["normalize_obs"])
+    model = build_mlp(4, 2, record["hidden"], record["layers"], record["activation"], record["normalize_obs"])
     model.load_weights(weights_file)
     logits, _ = model(states)
     return np.argmax(np.asarray(logits), axis=1)
@@ -124,7 +124,7 @@ def test_network_of_two_tanh_layers_is_rebuilt_from_the_run_record(tmp_path, sta
     assert (network.layers, network.hidden, network.activation) == (2, 16, "tanh")
     final = a3c_cartpole.load_policy(tmp_path / f"{ENV}_final.weights.h5").network
     # the run's last checkpoint holds the same final weights, saved by another path
-    model = build_model(4, 2, 16, layers=2, activation="tanh")
+    model = build_mlp(4, 2, 16, layers=2, activation="tanh")
     last_checkpoint = tf.train.latest_checkpoint(str(checkpoint_dir(tmp_path, ENV)))
     tf.train.Checkpoint(model=model).read(last_checkpoint).expect_partial()
     assert all(np.array_equal(a, b) for a, b in zip(model.snapshot().arrays(), final.arrays(), strict=True))

@@ -178,11 +178,11 @@ class LocalLink:
             tf.Variable(backing_variable(v), trainable=False) for v in shared.model.ordered_variables()
         ]
 
-    def compile(self, obs_size: int) -> None:
+    def compile(self) -> None:
         """Trace the update that every worker thread shares, before any of them acts (its first call
         still pays ~0.1-0.2 s, as TensorFlow instantiates the traced graph: there is no other way to
         make it do that than an update)."""
-        self.shared._train_local.trace(self.local_variables, *batch_signature(obs_size))
+        self.shared._train_local.trace(self.local_variables, *batch_signature(self.shared.model.spec))
 
     def pull(self) -> NumpyActorCritic:
         """Copy the global weights into the local ones; the worker acts with the result."""

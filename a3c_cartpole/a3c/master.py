@@ -24,7 +24,9 @@ from a3c_cartpole.a3c.worker import Worker
 from a3c_cartpole.config import TrainConfig, WorkerFailed
 from a3c_cartpole.envs.spec import EnvInfo, describe_env
 from a3c_cartpole.evaluation.solved_check import GATE_EPISODES, Evaluation, EvaluationPoint, SolvedCheck, run_check
-from a3c_cartpole.networks.actor_critic import NumpyActorCritic, build_model
+from a3c_cartpole.networks.acting_copy import ActingPolicy
+from a3c_cartpole.networks.build import build_model
+from a3c_cartpole.networks.spec import NetworkSpec, network_for
 from a3c_cartpole.parallel.evaluation_process import EvaluationProcess, EvaluationProcessFailed
 from a3c_cartpole.parallel.rollout_process import RolloutProcess
 from a3c_cartpole.playback.saved_policy import save_weights
@@ -95,11 +97,13 @@ class MasterAgent:
         `info`: the env as already checked, if it was (making an env to look at it is not free)."""
         self.config = config
         self.info = info or describe_env(config.env_id, config.env_kwargs, config.env_package)
+        if config.target_score is not None:  # what "solved" means for this run, wherever the threshold is read
+            self.info = dataclasses.replace(self.info, reward_threshold=config.target_score)
         ensure_writable(config.save_dir)
         self.files = RunFiles(config.save_dir, config.env_id)
         self.seed = config.seed if config.seed is not None else int.from_bytes(os.urandom(3), "little")
         self.progress = ProgressPrinter(config.verbose, progress)
-        self.best_policy: NumpyActorCritic | None = None
+        self.best_policy: ActingPolicy | None = None
         self.evaluation_failure: Exception | None = None
         self.solved_check_passed_at: float | None = None  # epoch time, for the run record's timeline
 
@@ -122,7 +126,7 @@ class MasterAgent:
         # every child starts before the first worker thread needs its own
         sources = [rollouts(config, info, self.seed + 10_000 * (i + 1), [self.seed, i]) for i in range(config.workers)]
         workers = [Worker(i, source, shared.connect(), ledger) for i, source in enumerate(sources)]
-        workers[0].link.compile(info.obs_size)  # before the clock starts (and while any children start)
+        workers[0].link.compile()  # before the clock starts (and while any children start)
         return workers
 
     def _judge(self, policy, check: SolvedCheck, board, n_episodes: int, steps: int) -> Evaluation:
@@ -257,9 +261,7 @@ class MasterAgent:
         seed_everything(self.seed)
         ledger = EpisodeLedger(config.max_eps, config.max_steps)
         shared = GlobalModel(
-            build_model(
-                info.obs_size, info.n_actions, config.hidden, config.layers, config.activation, config.normalize_obs
-            ),
+            build_model(network_for(config, info)),
             config,
             lambda: ledger.steps,
         )
@@ -280,7 +282,7 @@ class MasterAgent:
         self.progress.message(
             f"Training A3C on {config.env_id} ({preset}): "
             f"{_count(config.workers, 'worker')} x {_count(config.envs_per_worker, 'env')}, "
-            f"seed {self.seed}; solved = greedy mean >= {info.reward_threshold} over {config.eval_episodes} episodes"
+            f"seed {self.seed}; {_solved_rule(info, config)}"
         )
         if config.resume:
             self.progress.message(
@@ -349,7 +351,7 @@ class MasterAgent:
             "files_written": time.time(),  # the run record, written next, is the last file
             "evaluation_seconds": checks_seconds,
         }
-        write_json(files.run_record, _run_record(config, result, shared.updates, timeline))
+        write_json(files.run_record, _run_record(config, shared.model.spec, result, shared.updates, timeline))
         failed = [w for w in workers if w.error is not None]
         if failed:
             worker = failed[0]
@@ -394,6 +396,13 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+def _solved_rule(info: EnvInfo, config: TrainConfig) -> str:
+    """What "solved" means for this run, in words."""
+    if info.reward_threshold is None:
+        return "no reward threshold: trains its whole budget and keeps the best evaluated model"
+    return f"solved = greedy mean >= {info.reward_threshold} over {config.eval_episodes} episodes"
+
+
 def _worker_stats(workers) -> list:
     """The latest loss terms of each worker (None before its first update)."""
     return [getattr(w, "last_stats", None) for w in workers]
@@ -403,7 +412,7 @@ def _best_mean(check: SolvedCheck) -> float | None:
     return None if check.best is None else check.best.mean
 
 
-def _run_record(config: TrainConfig, result: TrainResult, updates: int, timeline: dict) -> dict:
+def _run_record(config: TrainConfig, network: NetworkSpec, result: TrainResult, updates: int, timeline: dict) -> dict:
     """The run record: settings, outcome, every evaluation, and where this session's time went.
 
     `timeline` holds epoch times (first env step, solved check passed, files written) and the seconds
@@ -417,6 +426,7 @@ def _run_record(config: TrainConfig, result: TrainResult, updates: int, timeline
         "layers": config.layers,
         "activation": config.activation,
         "normalize_obs": config.normalize_obs,
+        "network": network.as_record(),
         "preset": config.preset,
         "config": config.as_dict(),
         "updates": updates,

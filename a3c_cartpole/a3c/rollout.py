@@ -14,6 +14,7 @@ import gymnasium as gym
 import numpy as np
 
 from a3c_cartpole.config import TrainConfig
+from a3c_cartpole.envs.games import family_of
 from a3c_cartpole.envs.making import make_vector_env
 from a3c_cartpole.envs.spec import EnvInfo
 from a3c_cartpole.networks.acting_copy import NumpyActorCritic
@@ -107,13 +108,17 @@ class RolloutCollector:
         gamma: float,
         t_max: int,
         lam: float = 1.0,
+        scores_in_info: bool = False,
     ) -> None:
+        """`scores_in_info`: the envs end training episodes before their games end (Atari's lives), and
+        report each whole game's score in info["episode"]: that is what the episode log records."""
         self.envs = envs
         self.obs = first_obs
         self.rng = rng
         self.gamma = gamma
         self.t_max = t_max
         self.lam = lam
+        self.scores_in_info = scores_in_info
         n = envs.num_envs
         self.episode_return = np.zeros(n, dtype=np.float64)
         self.episode_length = np.zeros(n, dtype=np.int64)
@@ -124,7 +129,8 @@ class RolloutCollector:
     def collect(self, policy: NumpyActorCritic, report: StepReport) -> Batch | None:
         """Act t_max vector steps with `policy`; None if told to stop part-way."""
         t_max, n = self.t_max, self.envs.num_envs
-        states = np.empty((t_max + 1, n, self.obs.shape[1]), dtype=np.float32)
+        obs_shape = self.obs.shape[1:]
+        states = np.empty((t_max + 1, n, *obs_shape), dtype=self.obs.dtype)
         actions = np.empty((t_max, n), dtype=np.int32)
         rewards = np.empty((t_max, n), dtype=np.float32)
         terminated = np.empty((t_max, n), dtype=bool)
@@ -134,19 +140,21 @@ class RolloutCollector:
         for t in range(t_max):
             states[t] = self.obs
             actions[t] = policy.sample(self.obs, self.rng)
-            obs, reward, term, trunc, _ = self.envs.step(actions[t])
-            self.obs = np.asarray(obs, dtype=np.float32)
+            obs, reward, term, trunc, infos = self.envs.step(actions[t])
+            self.obs = np.asarray(obs, dtype=states.dtype)
             rewards[t], terminated[t], truncated[t] = reward, term, trunc
             valid[t] = ~self.resetting
             finished = self._account(reward, term | trunc, valid[t])
+            if self.scores_in_info:
+                finished = whole_games(infos)
             if not report(int(valid[t].sum()), finished):
                 return None
         states[t_max] = self.obs
 
-        next_values = policy.values(states[1:].reshape(t_max * n, -1)).reshape(t_max, n)
+        next_values = policy.values(states[1:].reshape(t_max * n, *obs_shape)).reshape(t_max, n)
         returns = lambda_returns(rewards, terminated, truncated, next_values, self.gamma, self.lam)
         return Batch(
-            states[:t_max].reshape(t_max * n, -1),
+            states[:t_max].reshape(t_max * n, *obs_shape),
             actions.reshape(-1),
             returns.reshape(-1),
             valid.reshape(-1).astype(np.float32),
@@ -177,9 +185,25 @@ class RolloutCollector:
         return finished
 
 
+def whole_games(infos: dict) -> list[FinishedEpisode]:
+    """The games that ended at this vector step, at their real score, from gymnasium's
+    RecordEpisodeStatistics (info["episode"], with "_episode" marking the envs it speaks for)."""
+    if "episode" not in infos:
+        return []
+    games = infos["episode"]
+    return [FinishedEpisode(float(games["r"][i]), int(games["l"][i])) for i in np.flatnonzero(infos["_episode"])]
+
+
 def make_collector(config: TrainConfig, info: EnvInfo, env_seed: int, rng_seed) -> RolloutCollector:
     """A worker's envs, seeded with `env_seed`, and its rollouts, their actions drawn with `rng_seed`."""
-    envs, first_obs = make_vector_env(info, config.envs_per_worker, env_seed)
+    envs, first_obs = make_vector_env(info, config.envs_per_worker, env_seed, training=True)
+    family = family_of(info.env_id)
     return RolloutCollector(
-        envs, first_obs, np.random.default_rng(rng_seed), config.gamma, config.update_freq, config.gae_lambda
+        envs,
+        first_obs,
+        np.random.default_rng(rng_seed),
+        config.gamma,
+        config.update_freq,
+        config.gae_lambda,
+        scores_in_info=family is not None and family.scores_in_info,
     )

@@ -12,6 +12,7 @@ episode ends is its true final state, which is what a truncated episode bootstra
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -20,25 +21,38 @@ import numpy as np
 from gymnasium.wrappers import FlattenObservation
 from gymnasium.wrappers import vector as vector_wrappers
 
+from a3c_cartpole.envs.games import family_of
 from a3c_cartpole.envs.registry import env_spec, import_env_package
 
 if TYPE_CHECKING:
     from a3c_cartpole.envs.spec import EnvInfo
 
 
-def make(env_id: str, env_kwargs: Mapping[str, Any], num_envs: int | None = None, **options):
+def make(env_id: str, env_kwargs: Mapping[str, Any], num_envs: int | None = None, training: bool = False, **options):
     """The one place an env is made: a single env, or a vector env of `num_envs`, one-hot if observed by index.
 
     `options` (e.g. render_mode) come from this package and win over the user's keyword arguments.
     With keyword arguments, each env of a vector env is made by gymnasium.make as a single env is.
+    A game (games.py) gets its family's options, time limit and wrappers; `training` adds the
+    wrappers that are for training only (Atari's clipped rewards and loss of a life).
     """
     kwargs = {**env_kwargs, **options}
+    wrappers = []
+    family = family_of(env_id)
+    if family is not None:
+        kwargs = {**family.make_options, **kwargs}
+        if env_spec(env_id).max_episode_steps is None:
+            kwargs.setdefault("max_episode_steps", family.time_limit)
+        if family.wrap is not None:
+            wrappers.append(functools.partial(family.wrap, training=training))
     if num_envs is None:
         env = gym.make(env_id, **kwargs)
+        for wrapper in wrappers:
+            env = wrapper(env)
         return FlattenObservation(env) if isinstance(env.observation_space, gym.spaces.Discrete) else env
-    native = has_native_vector_env(env_id, env_kwargs)
+    native = family is None and has_native_vector_env(env_id, env_kwargs)
     mode = gym.VectorizeMode.VECTOR_ENTRY_POINT if native else gym.VectorizeMode.SYNC
-    envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **kwargs)
+    envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, wrappers=wrappers or None, **kwargs)
     if isinstance(envs.single_observation_space, gym.spaces.Discrete):
         return vector_wrappers.FlattenObservation(envs)
     return envs
@@ -46,8 +60,8 @@ def make(env_id: str, env_kwargs: Mapping[str, Any], num_envs: int | None = None
 
 def has_native_vector_env(env_id: str, env_kwargs: Mapping[str, Any]) -> bool:
     """Is the env's own vector version (CartPole's) used? Only without keyword arguments: it may take
-    other arguments than the single env, or none."""
-    return not env_kwargs and env_spec(env_id).vector_entry_point is not None
+    other arguments than the single env, or none; never for a game, whose wrappers go on each env."""
+    return not env_kwargs and family_of(env_id) is None and env_spec(env_id).vector_entry_point is not None
 
 
 def steps_all_at_once(info: EnvInfo) -> bool:
@@ -62,13 +76,17 @@ def make_env(info: EnvInfo, **options) -> gym.Env:
     return make(info.env_id, info.env_kwargs, **options)
 
 
-def make_vector_env(info: EnvInfo, num_envs: int, seed: int | None) -> tuple[gym.vector.VectorEnv, np.ndarray]:
-    """A vector env keeping the env's time limit, already reset; returns it and the first observations.
+def make_vector_env(
+    info: EnvInfo, num_envs: int, seed: int | None, training: bool = False
+) -> tuple[gym.vector.VectorEnv, np.ndarray]:
+    """A vector env keeping the env's time limit, already reset; returns it and the first observations
+    (in the dtype the network reads: float32, or uint8 for images).
 
     Envs with a native vectorised implementation (CartPole) use it; others are stepped in one process.
-    The package is imported here too: a Ray worker is a process of its own.
+    `training`: the workers' envs, with a game's training-only wrappers. The package is imported here
+    too: a Ray worker is a process of its own.
     """
     import_env_package(info.env_package)
-    envs = make(info.env_id, info.env_kwargs, num_envs=num_envs)
+    envs = make(info.env_id, info.env_kwargs, num_envs=num_envs, training=training)
     obs, _ = envs.reset(seed=seed)
-    return envs, np.asarray(obs, dtype=np.float32)
+    return envs, np.asarray(obs, dtype=info.obs_dtype)

@@ -15,12 +15,10 @@ from typing import TYPE_CHECKING, Any
 import gymnasium as gym
 
 from a3c_cartpole.config import ConfigError, first_line
+from a3c_cartpole.envs.games import ensure_registered
 
 if TYPE_CHECKING:
     from a3c_cartpole.envs.spec import EnvInfo
-
-NAMESPACE_PACKAGES = {"ALE": ("ale-py", "ale_py")}
-"""Env namespaces of well-known packages: what to pip install, and the module that registers them."""
 
 
 def import_env_package(module: str | None) -> None:
@@ -41,6 +39,7 @@ def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
             importlib.import_module(module)
         except Exception as err:
             raise ConfigError(f"cannot import {module!r} for {env_id}: {reason(err)}") from None
+    ensure_registered(name)
     try:
         return gym.spec(name)
     except gym.error.DeprecatedEnv as err:
@@ -49,11 +48,7 @@ def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
         raise ConfigError(f"{name} is out of date in gymnasium {gym.__version__}: {hint}") from None
     except gym.error.NamespaceNotFound:
         namespace = name.split("/")[0]
-        pip_name, module_name = NAMESPACE_PACKAGES.get(namespace, (None, None))
-        if pip_name is None:
-            hint = "install the package that registers it, and name its module with --env-package MODULE"
-        else:
-            hint = f"pip install {pip_name}, then add --env-package {module_name}"
+        hint = "install the package that registers it, and name its module with --env-package MODULE"
         raise ConfigError(f"no env namespace {namespace!r} for {name}: {hint}") from None
     except gym.error.Error as err:
         plain = not module and "/" not in name  # a bare id: perhaps a user's env whose module was not named

@@ -24,8 +24,8 @@ class EnvInfo:
     """An env this agent can drive: what the model and the solved check need, and how to make it again."""
 
     env_id: str
-    obs_size: int
-    """Inputs of the network: the length of the flat (or one-hot) observation."""
+    obs_shape: tuple[int, ...]
+    """What the network reads: (length,) of a flat or one-hot observation, or an image's (H, W, C) or (C, H, W)."""
     n_actions: int
     reward_threshold: float | None
     env_kwargs: dict = dataclasses.field(default_factory=dict)
@@ -34,10 +34,14 @@ class EnvInfo:
     """A module to import before making the env, because importing it registers the env."""
     observation_space: gym.Space | None = None
     """The env's own observation space (before one-hot encoding); None: observations are already flat."""
+    obs_dtype: str = "float32"
+    """How observations are kept until the network reads them: images stay uint8 (a quarter of the bytes)."""
+    pixels: bool = False
+    """The observation is 8-bit pixels (0-255), which the network reads scaled to [0, 1]."""
 
 
 def describe_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None, env_package: str | None = None) -> EnvInfo:
-    """Check that the env exists, can be made, and fits a softmax policy over a flat or one-hot observation."""
+    """Check that the env exists, can be made, and fits a softmax policy over a flat, one-hot or image observation."""
     env_kwargs = dict(env_kwargs or {})
     import_env_package(env_package)
     spec = env_spec(env_id)
@@ -56,12 +60,7 @@ def describe_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None, env_p
         env.close()
     if not isinstance(act_space, gym.spaces.Discrete):
         raise ConfigError(f"{env_id} has a {type(act_space).__name__} action space; A3C here needs a Discrete one")
-    if isinstance(obs_space, gym.spaces.Discrete):
-        obs_size = int(obs_space.n)
-    elif isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1:
-        obs_size = int(obs_space.shape[0])
-    else:
-        raise ConfigError(f"{env_id} needs a flat Box or a Discrete observation, it has {obs_space}")
+    obs_shape, obs_dtype, pixels = _observation(env_id, obs_space)
     if time_limit is None:
         raise ConfigError(
             f"{env_id} has no time limit, so an agent that never reaches the end would play one episode forever: "
@@ -69,17 +68,36 @@ def describe_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None, env_p
         )
     return EnvInfo(
         env_id=env_id,
-        obs_size=obs_size,
+        obs_shape=obs_shape,
         n_actions=int(act_space.n),
         reward_threshold=spec.reward_threshold,
         env_kwargs=env_kwargs,
         env_package=env_package,
         observation_space=obs_space,
+        obs_dtype=obs_dtype,
+        pixels=pixels,
     )
 
 
+def _observation(env_id: str, space: gym.Space) -> tuple[tuple[int, ...], str, bool]:
+    """The shape and dtype the network reads, and whether they are 8-bit pixels; refuses what it cannot read.
+
+    A Discrete observation is one-hot, a rank-1 Box flat; a rank-3 Box is an image (height, width,
+    channels, or a frame stack's channels first). Images of bools or bytes stay uint8 until the network.
+    """
+    if isinstance(space, gym.spaces.Discrete):
+        return (int(space.n),), "float32", False
+    if isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
+        return tuple(space.shape), "float32", False
+    if isinstance(space, gym.spaces.Box) and len(space.shape) == 3:
+        compact = space.dtype in (np.bool_, np.uint8)
+        pixels = space.dtype == np.uint8 and float(np.max(space.high)) > 1
+        return tuple(int(n) for n in space.shape), "uint8" if compact else "float32", pixels
+    raise ConfigError(f"{env_id} needs a flat Box, a Discrete or an image (rank-3 Box) observation, it has {space}")
+
+
 def encode_observation(info: EnvInfo, observation) -> np.ndarray:
-    """One observation as the network reads it, [1, obs_size] float32.
+    """One observation as the network reads it: a batch of one, [1, *obs_shape].
 
     Accepts what a plain `gymnasium.make` env returns (an index, for a Discrete observation) and
     what `make_env` returns (already one-hot), so a loaded policy acts the same in either loop.
@@ -87,4 +105,4 @@ def encode_observation(info: EnvInfo, observation) -> np.ndarray:
     space = info.observation_space
     if isinstance(space, gym.spaces.Discrete) and np.ndim(observation) == 0:
         observation = gym.spaces.flatten(space, observation)
-    return np.asarray(observation, dtype=np.float32).reshape(1, -1)
+    return np.asarray(observation, dtype=info.obs_dtype).reshape(1, *info.obs_shape)

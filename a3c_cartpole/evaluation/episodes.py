@@ -13,7 +13,7 @@ import numpy as np
 from a3c_cartpole.envs.making import make_vector_env
 from a3c_cartpole.envs.spec import EnvInfo
 
-# Maps a batch of observations [B, obs] to a batch of actions [B].
+# Maps a batch of observations [B, *obs_shape] to a batch of actions [B].
 BatchPolicy = Callable[[np.ndarray], np.ndarray]
 
 
@@ -27,7 +27,7 @@ def run_episodes(info: EnvInfo, episodes: int, act: BatchPolicy, seed: int, batc
             total = np.zeros(n)
             running = np.ones(n, dtype=bool)
             while running.any():
-                obs, reward, terminated, truncated, _ = envs.step(act(np.asarray(obs, dtype=np.float32)))
+                obs, reward, terminated, truncated, _ = envs.step(act(np.asarray(obs, dtype=info.obs_dtype)))
                 total += np.where(running, reward, 0.0)
                 running &= ~(terminated | truncated)
         finally:

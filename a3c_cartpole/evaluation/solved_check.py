@@ -156,10 +156,12 @@ class SolvedCheck:
         self.gate = None if threshold is None else threshold - GATE_SLACK * abs(threshold)
 
     def due(self, recent_training_mean: float | None, n_episodes: int, steps: int) -> bool:
-        """Could the policy pass now, and is it time to look (by the step interval or the time share)?"""
-        if self.gate is None or recent_training_mean is None or n_episodes < GATE_EPISODES:
-            return False
-        if recent_training_mean < self.gate:
+        """Could the policy pass now, and is it time to look (by the step interval or the time share)?
+
+        Without a threshold (a game), any moment may bring a new best model: only the interval decides.
+        """
+        gated = self.gate is not None
+        if gated and (recent_training_mean is None or n_episodes < GATE_EPISODES or recent_training_mean < self.gate):
             return False
         if self.every_steps is not None:
             if steps < self._next_step:
@@ -176,7 +178,8 @@ class SolvedCheck:
         """
         first = EVAL_SEED_BASE + self.count * self.episodes  # every evaluation gets fresh episodes
         threshold = self.info.reward_threshold
-        bar = threshold if threshold is None or self.best is None else min(threshold, self.best.mean)
+        best = None if self.best is None else self.best.mean
+        bar = best if threshold is None else threshold if best is None else min(threshold, best)
         return CheckRequest(policy, self.info, self.episodes, first, bar, self.registration)
 
     def finish(self, returns: np.ndarray, confirmed: bool, seconds: float) -> Evaluation:

@@ -74,7 +74,33 @@ class ObservationNormalizer(keras.layers.Layer):
         return [self.mean, self.variance, self.count]
 
 
-class ActorCriticModel(keras.Model):
+class ActingCopies:
+    """What every network here offers the workers, checkpoints and saved files: its weights as a numpy
+    acting copy, and back. A network defines `ordered_variables` and `acting_copy` in one same order."""
+
+    observation_normalizer = None
+
+    def snapshot(self):
+        """A numpy copy of the current weights for fast acting."""
+        return self.acting_copy(v.numpy() for v in self.ordered_variables())
+
+    @functools.cached_property
+    def weight_shapes(self) -> list[tuple[int, ...]]:
+        """The shape of each of `ordered_variables`: what cuts their flat concatenation apart again.
+        Kept: reading them off the Keras variables took a third of a worker's sync with the weights."""
+        return [tuple(v.shape) for v in self.ordered_variables()]
+
+    def acting_copy_of_flat(self, flat: np.ndarray):
+        """`acting_copy` of weights that come flat (out of a compiled update, or from another process)."""
+        return self.acting_copy(unflatten(flat, self.weight_shapes))
+
+    def load_snapshot(self, policy) -> None:
+        """Set the weights from a numpy snapshot (the inverse of `snapshot`)."""
+        for variable, array in zip(self.ordered_variables(), policy.arrays(), strict=True):
+            variable.assign(array)
+
+
+class ActorCriticModel(ActingCopies, keras.Model):
     """Policy logits and state value for a batch of flat observations."""
 
     def __init__(
@@ -166,38 +192,10 @@ class ActorCriticModel(keras.Model):
             return layers
         return layers + self.observation_normalizer.statistics()
 
-    def snapshot(self) -> NumpyActorCritic:
-        """A numpy copy of the current weights for fast acting."""
-        return self.acting_copy(v.numpy() for v in self.ordered_variables())
-
     def acting_copy(self, arrays) -> NumpyActorCritic:
         """A numpy network with this model's shape and activation, on `arrays` in `ordered_variables` order."""
         return NumpyActorCritic(tuple(np.asarray(a) for a in arrays), self.activation, self.normalize_obs)
 
-    @functools.cached_property
-    def weight_shapes(self) -> list[tuple[int, ...]]:
-        """The shape of each of `ordered_variables`: what cuts their flat concatenation apart again.
-        Kept: reading them off the Keras variables took a third of a worker's sync with the weights."""
-        return [tuple(v.shape) for v in self.ordered_variables()]
-
-    def acting_copy_of_flat(self, flat: np.ndarray) -> NumpyActorCritic:
-        """`acting_copy` of weights that come flat (out of a compiled update, or from another process)."""
-        return self.acting_copy(unflatten(flat, self.weight_shapes))
-
-    def load_snapshot(self, policy: NumpyActorCritic) -> None:
-        """Set the weights from a numpy snapshot (the inverse of `snapshot`)."""
-        for variable, array in zip(self.ordered_variables(), policy.arrays(), strict=True):
-            variable.assign(array)
-
 
 def _hidden_name(head: str, index: int) -> str:
     return f"{head}_hidden" if index == 0 else f"{head}_hidden_{index + 1}"
-
-
-def build_model(
-    obs_size: int, n_actions: int, hidden: int, layers: int = 1, activation: str = "relu", normalize_obs: bool = False
-) -> ActorCriticModel:
-    """A model with its variables created, so weights can be copied, saved or loaded at once."""
-    model = ActorCriticModel(n_actions, hidden, layers, activation, normalize_obs)
-    model.build((None, obs_size))
-    return model

@@ -14,15 +14,17 @@ from a3c_cartpole.a3c.rollout import Batch, StepReport, make_collector
 from a3c_cartpole.config import TrainConfig
 from a3c_cartpole.envs.spec import EnvInfo
 from a3c_cartpole.networks.acting_copy import NumpyActorCritic
-from a3c_cartpole.networks.actor_critic import ActorCriticModel, build_model
+from a3c_cartpole.networks.actor_critic import ActingCopies
+from a3c_cartpole.networks.build import build_model
+from a3c_cartpole.networks.spec import network_for
 from a3c_cartpole.parallel.tf_runtime import batch_signature, compiled
 
 
-def make_gradient_step(model: ActorCriticModel, obs_size: int, config: TrainConfig):
+def make_gradient_step(model: ActingCopies, config: TrainConfig):
     """Compile loss-and-gradient for `model`; returns (clipped gradients, `stack_stats` of the update)."""
 
     # jit_compile stays off: measured, XLA is no faster for a net this small and compiles for ~0.4 s
-    @compiled(input_signature=batch_signature(obs_size))
+    @compiled(input_signature=batch_signature(model.spec))
     def gradient_step(states, actions, returns, mask):
         gradients, terms, norm = clipped_gradients(model, states, actions, returns, mask, config)
         return gradients, stack_stats(terms, norm)
@@ -38,18 +40,16 @@ class Learner:
         self.config, self.info = config, info
 
     @functools.cached_property
-    def model(self) -> ActorCriticModel:
+    def model(self) -> ActingCopies:
         """Built on first use, as the gradient step: only a transport that applies gradients elsewhere
         (Ray) differentiates here; worker threads train through the global model's one shared step, at
         local weights the global model gives them."""
         config, info = self.config, self.info
-        return build_model(
-            info.obs_size, info.n_actions, config.hidden, config.layers, config.activation, config.normalize_obs
-        )
+        return build_model(network_for(config, info))
 
     @functools.cached_property
     def gradient_step(self):
-        return make_gradient_step(self.model, self.info.obs_size, self.config)
+        return make_gradient_step(self.model, self.config)
 
     def gradients(self, policy: NumpyActorCritic, report: StepReport) -> tuple[list, UpdateStats, Batch] | None:
         """Act with `policy` (a copy of the local weights) and differentiate the loss; None if stopped.

@@ -79,7 +79,7 @@ class RolloutActor:
         self._load = load
         # Traced now, while the driver waits for every actor to be ready, not in the first rollout's time
         load.trace(tf.TensorSpec([None], tf.float32))
-        self.learner.gradient_step.trace(*batch_signature(info.obs_size))
+        self.learner.gradient_step.trace(*batch_signature(self.learner.model.spec))
 
     def node_id(self) -> str:
         """The Ray node this actor runs on (also tells the driver it is ready)."""

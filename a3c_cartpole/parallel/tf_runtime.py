@@ -13,6 +13,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from a3c_cartpole.networks.spec import NetworkSpec
+
 
 def compiled(**options):
     """A decorator making a training step a `CompiledStep`: `tf.function` without autograph (none of the
@@ -64,10 +66,13 @@ def _any_batch_size(arg):
     return arg
 
 
-def batch_signature(obs_size: int) -> list[tf.TensorSpec]:
-    """Input signature of a compiled step on one flattened rollout: states, actions, returns, mask."""
+def batch_signature(network: NetworkSpec) -> list[tf.TensorSpec]:
+    """Input signature of a compiled step on one flattened rollout: states, actions, returns, mask.
+
+    States keep the env's compact dtype (uint8 images); the network makes them floats.
+    """
     return [
-        tf.TensorSpec([None, obs_size], tf.float32),
+        tf.TensorSpec([None, *network.obs_shape], tf.as_dtype(network.obs_dtype)),
         tf.TensorSpec([None], tf.int32),
         tf.TensorSpec([None], tf.float32),
         tf.TensorSpec([None], tf.float32),

@@ -9,35 +9,33 @@ from pathlib import Path
 
 from a3c_cartpole.config import ConfigError, first_line
 from a3c_cartpole.envs.spec import EnvInfo, encode_observation
-from a3c_cartpole.networks.acting_copy import NumpyActorCritic
-from a3c_cartpole.networks.actor_critic import ActorCriticModel, build_model
+from a3c_cartpole.networks.acting_copy import ActingPolicy
+from a3c_cartpole.networks.actor_critic import ActingCopies
+from a3c_cartpole.networks.build import build_model
+from a3c_cartpole.networks.spec import NetworkSpec
 from a3c_cartpole.playback.saved_run import SavedRun, find_run
 from a3c_cartpole.training.outputs import atomic_path
 
 
-def save_weights(policy: NumpyActorCritic, info: EnvInfo, path: Path, writer: ActorCriticModel | None = None) -> None:
+def save_weights(policy: ActingPolicy, info: EnvInfo, path: Path, writer: ActingCopies | None = None) -> None:
     """Write a numpy snapshot as a Keras weights file, atomically.
 
     `writer`, a built model of the same shape whose weights may be overwritten (a run's shared model
     once training is over), saves building one: ~0.1 s at the end of every run.
     """
     if writer is None:
-        writer = build_model(
-            info.obs_size, info.n_actions, policy.hidden, policy.layers, policy.activation, policy.normalize_obs
-        )
+        writer = build_model(policy.spec)
     writer.load_snapshot(policy)
     with atomic_path(path) as tmp:
         writer.save_weights(tmp)
 
 
-def load_model(
-    path: Path, info: EnvInfo, hidden: int, layers: int = 1, activation: str = "relu", normalize_obs: bool = False
-) -> ActorCriticModel:
-    """Rebuild the network for `info` and load `path` into it; any mismatch is a clear error."""
+def load_model(path: Path, info: EnvInfo, network: NetworkSpec) -> ActingCopies:
+    """Rebuild `network` for `info` and load `path` into it; any mismatch is a clear error."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"no weights file at {path}")
-    model = build_model(info.obs_size, info.n_actions, hidden, layers, activation, normalize_obs)
+    model = build_model(network)
     try:
         model.load_weights(path)
     except Exception as err:  # Keras raises ValueError, OSError or KeyError depending on the damage
@@ -46,8 +44,8 @@ def load_model(
         else:
             reason = first_line(err)
         raise ConfigError(
-            f"cannot load {path} as the {info.env_id} network ({info.obs_size} inputs, {info.n_actions} actions, "
-            f"{layers} x {hidden} hidden units): {reason}"
+            f"cannot load {path} as the {info.env_id} network ({network.describe()} on observations "
+            f"{'x'.join(map(str, info.obs_shape))}, {info.n_actions} actions): {reason}"
         ) from None
     return model
 
@@ -55,7 +53,7 @@ def load_model(
 class GreedyPolicy:
     """Maps one observation to the action the trained policy rates highest."""
 
-    def __init__(self, network: NumpyActorCritic, info: EnvInfo) -> None:
+    def __init__(self, network: ActingPolicy, info: EnvInfo) -> None:
         self.network = network
         self.info = info
 
@@ -70,7 +68,7 @@ class GreedyPolicy:
 
 def policy_from_run(run: SavedRun) -> GreedyPolicy:
     """Load the weights of a found run into its network (TensorFlow is imported by now)."""
-    model = load_model(run.weights, run.info, run.hidden, run.layers, run.activation, run.normalize_obs)
+    model = load_model(run.weights, run.info, run.network)
     return GreedyPolicy(model.snapshot(), run.info)
 
 

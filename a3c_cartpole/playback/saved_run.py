@@ -14,6 +14,7 @@ from pathlib import Path
 
 from a3c_cartpole.config import ACTIVATIONS, ConfigError
 from a3c_cartpole.envs.spec import EnvInfo, describe_env
+from a3c_cartpole.networks.spec import NetworkSpec, choose_network
 from a3c_cartpole.training.outputs import RunFiles
 from a3c_cartpole.training.save_dir import how_to_get_a_model
 
@@ -25,10 +26,7 @@ class SavedRun(typing.NamedTuple):
 
     weights: Path
     info: EnvInfo
-    hidden: int = 100
-    layers: int = 1
-    activation: str = "relu"
-    normalize_obs: bool = False
+    network: NetworkSpec
 
 
 def _read_record(record: Path) -> dict:
@@ -93,17 +91,42 @@ def find_run(
         env_id = saved.get("env_id", named)
     elif saved and saved.get("env_id") != env_id:
         raise ConfigError(f"{weights} was trained on {saved.get('env_id')}, not {env_id}")
-    activation = saved.get("activation", SavedRun._field_defaults["activation"])
-    if activation not in ACTIVATIONS:
-        raise ConfigError(f"{record} names an unknown activation {activation!r}")
     info = describe_env(
         env_id, {**(saved.get("env_kwargs") or {}), **(env_kwargs or {})}, env_package or saved.get("env_package")
     )
-    return SavedRun(
-        weights,
-        info,
-        hidden=int(saved.get("hidden", SavedRun._field_defaults["hidden"])),
-        layers=int(saved.get("layers", SavedRun._field_defaults["layers"])),
+    network = _network(saved, record, info)
+    if network.obs_shape != info.obs_shape:  # e.g. other --env-kwargs: FrozenLake's 4x4 map, not its 8x8
+        raise ConfigError(
+            f"cannot load {weights} for {env_id}: its network reads {_observations(network.obs_shape)}, "
+            f"the env gives {_observations(info.obs_shape)}"
+        )
+    return SavedRun(weights, info, network)
+
+
+def _observations(shape: tuple[int, ...]) -> str:
+    """ "16 inputs" or "10x10x4 images": an observation shape in words."""
+    return f"{shape[0]} inputs" if len(shape) == 1 else f"{'x'.join(map(str, shape))} images"
+
+
+def _network(saved: dict, record: Path, info: EnvInfo) -> NetworkSpec:
+    """The network the run record describes; a record written before conv nets existed (or none at all,
+    for a weights file on its own) describes an MLP by its settings, or implies the defaults."""
+    if isinstance(saved.get("network"), dict):
+        try:
+            return NetworkSpec.from_record(saved["network"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise ConfigError(f"{record} describes no network this version can build: {err!r}") from None
+    activation = saved.get("activation", "relu")
+    if activation not in ACTIVATIONS:
+        raise ConfigError(f"{record} names an unknown activation {activation!r}")
+    return choose_network(
+        "auto",
+        info.obs_shape,
+        info.n_actions,
+        hidden=int(saved.get("hidden", 100)),
+        layers=int(saved.get("layers", 1)),
         activation=activation,
-        normalize_obs=bool(saved.get("normalize_obs", SavedRun._field_defaults["normalize_obs"])),
+        normalize_obs=bool(saved.get("normalize_obs", False)),
+        pixels=info.pixels,
+        obs_dtype=info.obs_dtype,
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,8 @@ class RunState:
     activation: str = "relu"
     optimizer: str = "adam"
     normalize_obs: bool = False
+    network: str = "mlp"
+    """The network's kind (networks/spec.py): checkpoints written before conv nets hold MLPs."""
     env_kwargs: str | None = None
     """The env's keyword arguments, as `kwargs_text` gives them; None in checkpoints written before."""
 
@@ -119,9 +122,10 @@ class TrainingCheckpoints:
         self.state = RunState(
             config.env_id,
             config.hidden,
-            info.obs_size,
+            math.prod(info.obs_shape),
             info.n_actions,
             seed,
+            network=shared.model.spec.kind,
             layers=config.layers,
             activation=config.activation,
             optimizer=config.optimizer,
@@ -165,13 +169,14 @@ class TrainingCheckpoints:
                 f"{saved.env_kwargs}, not {env_kwargs}: give the same --env-kwargs"
             )
         if saved.env_id != config.env_id or (saved.obs_size, saved.n_actions) != (
-            self.info.obs_size,
-            self.info.n_actions,
+            self.state.obs_size,
+            self.state.n_actions,
         ):
             raise ConfigError(
                 f"cannot resume: the checkpoint in {self.directory} is for {saved.env_id}, not {config.env_id}"
             )
         for flag, was, now in (
+            ("--network", saved.network, self.state.network),
             ("--hidden", saved.hidden, config.hidden),
             ("--layers", saved.layers, config.layers),
             ("--activation", saved.activation, config.activation),
