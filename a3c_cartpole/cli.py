@@ -131,6 +131,27 @@ def _add_option(group: argparse._ArgumentGroup, field: dataclasses.Field) -> Non
     group.add_argument(option_flag(field), **kwargs)
 
 
+def _preset_list(names: list[str]) -> str:
+    """The presets in few words: a namespace's games as one entry (MinAtar/{Asterix,Breakout}-v1)."""
+    by_namespace: dict[str, list[str]] = {}
+    for name in names:
+        namespace, _, game = name.rpartition("/")
+        by_namespace.setdefault(namespace, []).append(game)
+    entries = []
+    for namespace, games in by_namespace.items():
+        if not namespace:
+            entries += games
+        elif len(games) == 1:
+            entries.append(f"{namespace}/{games[0]}")
+        else:
+            versions = {game.rpartition("-")[2] for game in games}
+            if len(versions) == 1:  # MinAtar/{Asterix,Breakout}-v1
+                games = [game.rpartition("-")[0] for game in games]
+            suffix = f"-{versions.pop()}" if len(versions) == 1 else ""
+            entries.append(f"{namespace}/{{{','.join(games)}}}{suffix}")
+    return ", ".join(entries)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog=PROG,
@@ -149,11 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("-h", "--help", action="help", help="show this help and exit")
     mode.add_argument("--version", action="version", version=f"%(prog)s {__version__}", help="print the version")
 
-    presets = ", ".join(preset_names())
+    presets = _preset_list(preset_names())
     groups = {
         ENVIRONMENT: p.add_argument_group("env and files"),
         TRAINING: p.add_argument_group(
-            "training", f"Unset options take the env's preset ({presets}), then the default shown."
+            "training", f"Unset options: the env's preset ({presets}), else the default shown."
         ),
         SCALING: p.add_argument_group("scaling out (pip install 'a3c-cartpole[ray]')"),
     }
@@ -169,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     play.add_argument("--record", type=Path, metavar="FILE", help="--play into a .gif or .mp4, not a window")
     play.add_argument(
-        "--json", action="store_true", help="print only the result (--play: report; --train: summary) as JSON"
+        "--json", action="store_true", help="print only the report or summary, as JSON"
     )
     return p
 

@@ -159,9 +159,7 @@ class TrainConfig:
     """The statistics are shared by every worker and saved with the weights."""
     normalize_advantage: bool = option(False, help="advantages to mean 0, std 1")
     """So the policy step does not scale with the rewards."""
-    target_score: float | None = option(
-        None, help="greedy mean that solves", metavar="SCORE", shown="the env's threshold"
-    )
+    target_score: float | None = option(None, help="greedy mean that solves", metavar="X", shown="env's threshold")
     """For envs with no reward threshold (games), or one no policy meets on most sets of episodes."""
     eval_episodes: int = option(100, help="greedy episodes per solved check", metavar="N")
     """The env's own criterion uses 100; a pass is confirmed on as many fresh ones."""
