@@ -33,9 +33,13 @@ def run_training(given: dict[str, Any], preset: str | None = None, progress: Tex
     info = describe_env(config.env_id, config.env_kwargs, config.env_package)
     check_save_dir(config)  # a run in progress there, or one a fresh start would replace
     import_tensorflow_quietly()
+    import threadpoolctl
+
     from a3c_cartpole.a3c.master import MasterAgent
 
-    return MasterAgent(config, progress, info).train()
+    # One BLAS thread while training: the workers are the parallelism (see child_process.ONE_BLAS_THREAD)
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        return MasterAgent(config, progress, info).train()
 
 
 def train(

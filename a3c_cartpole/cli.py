@@ -189,9 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"episodes to play (default: {PLAY_EPISODES}, random: {RANDOM_EPISODES})",
     )
     play.add_argument("--record", type=Path, metavar="FILE", help="--play into a .gif or .mp4, not a window")
-    play.add_argument(
-        "--json", action="store_true", help="print only the report or summary, as JSON"
-    )
+    play.add_argument("--json", action="store_true", help="print only the report or summary, as JSON")
     return p
 
 

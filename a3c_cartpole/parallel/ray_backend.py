@@ -41,6 +41,7 @@ from a3c_cartpole.config import ConfigError, TrainConfig, first_line  # noqa: E4
 from a3c_cartpole.envs.spec import EnvInfo  # noqa: E402
 from a3c_cartpole.networks.acting_copy import flatten  # noqa: E402
 from a3c_cartpole.networks.actor_critic import batch_moments  # noqa: E402
+from a3c_cartpole.parallel.child_process import ONE_BLAS_THREAD  # noqa: E402
 from a3c_cartpole.parallel.learner import Learner  # noqa: E402
 from a3c_cartpole.parallel.tf_runtime import batch_signature, compiled  # noqa: E402
 
@@ -50,7 +51,7 @@ RETRY_SECONDS = 0.5
 MAX_FAILURES_IN_A_ROW = 120
 # How long the driver sleeps in ray.wait before looking at the stop flag again.
 WAIT_SECONDS = 0.05
-ACTOR_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+ACTOR_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", **ONE_BLAS_THREAD}
 # Starting an actor imports TensorFlow (seconds); give up if Ray cannot place them all by then.
 ACTOR_START_SECONDS = 300
 
