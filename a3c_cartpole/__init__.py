@@ -2,6 +2,7 @@
 
     train(env=..., ...)     train an agent; the keywords are the flags of `a3c-cartpole --train`
     load_policy(path)       a trained agent as a function: observation -> greedy action
+    make_env(env_id)        the env as the agent sees it (a game's preprocessing), for your own loop
 
 Importing the package is cheap: TensorFlow loads, with its start-up chatter muted, only when
 training or a policy is needed.
@@ -11,12 +12,12 @@ from __future__ import annotations
 
 import importlib
 
-from a3c_cartpole.api import train
+from a3c_cartpole.api import make_env, train
 from a3c_cartpole.config import ConfigError
 
 __version__ = "0.1.0"
 
-__all__ = ["ConfigError", "GreedyPolicy", "TrainResult", "__version__", "load_policy", "train"]
+__all__ = ["ConfigError", "GreedyPolicy", "TrainResult", "__version__", "load_policy", "make_env", "train"]
 
 # Public names whose modules import TensorFlow: loaded on first use.
 _NEEDS_TENSORFLOW = {

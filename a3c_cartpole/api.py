@@ -16,6 +16,8 @@ from a3c_cartpole.presets import resolve_config
 from a3c_cartpole.tf_setup import import_tensorflow_quietly
 
 if TYPE_CHECKING:
+    import gymnasium as gym
+
     from a3c_cartpole.a3c.master import TrainResult
 
 
@@ -113,3 +115,22 @@ def _docstring() -> str:
 
 
 train.__doc__ = _docstring()
+
+
+def make_env(
+    env: str, *, env_kwargs: dict[str, Any] | None = None, env_package: str | None = None, **options: Any
+) -> gym.Env:
+    """The env as the agent sees it when it plays, for your own loop with a loaded policy.
+
+    For most envs that is `gymnasium.make(env, **env_kwargs)`; a game gets the wrappers it was trained
+    with (Atari: 84x84 grey frames, 4 stacked, frame skipping), without the training-only ones, so
+    rewards are the game's real score. `options` go to gymnasium.make (e.g. render_mode="rgb_array").
+
+    >>> env = a3c_cartpole.make_env("ALE/Pong-v5")         # doctest: +SKIP
+    >>> policy = a3c_cartpole.load_policy("a3c_runs")       # doctest: +SKIP
+    >>> obs, _ = env.reset(seed=0); action = policy(obs)    # doctest: +SKIP
+    """
+    from a3c_cartpole.envs import making
+    from a3c_cartpole.envs.spec import describe_env
+
+    return making.make_env(describe_env(env, env_kwargs, env_package), **options)

@@ -44,6 +44,7 @@ def test_public_names_are_listed():
         "TrainResult",
         "__version__",
         "load_policy",
+        "make_env",
         "train",
     }
     assert dir(a3c_cartpole) == sorted(a3c_cartpole.__all__)

@@ -140,6 +140,19 @@ def test_a_saved_cnn_agent_plays_back_with_play_and_load_policy(lit_run, capsys)
     assert capsys.readouterr().out.splitlines()[-1].startswith(f"{LIT}: mean 10.00 ± 0.00")
 
 
+def test_a_minatar_recording_draws_the_grid_in_colour(tmp_path):
+    pytest.importorskip("minatar")
+    from a3c_cartpole.envs.minatar import CELL_PIXELS, frame
+
+    state = np.zeros((10, 10, 4), bool)
+    state[9, 2, 0] = True  # Breakout's paddle channel, bottom row
+    state[0, :, 3] = True  # a row of bricks
+    picture = frame(state)
+    assert picture.shape == (10 * CELL_PIXELS, 10 * CELL_PIXELS, 3) and picture.dtype == np.uint8
+    cell = lambda row, col: tuple(picture[row * CELL_PIXELS, col * CELL_PIXELS])  # noqa: E731
+    assert cell(9, 2) != (0, 0, 0) and cell(0, 5) not in ((0, 0, 0), cell(9, 2)) and cell(5, 5) == (0, 0, 0)
+
+
 def test_minatar_ids_work_with_no_other_step_and_get_a_time_limit():
     pytest.importorskip("minatar")
     script = (
@@ -168,7 +181,7 @@ def test_atari_frames_are_four_stacked_84x84_greyscale_images():
     pytest.importorskip("cv2")
     info = describe_env("ALE/Pong-v5")
     assert (info.obs_shape, info.obs_dtype, info.pixels) == ((4, 84, 84), "uint8", True)
-    env = make_env(info)
+    env = a3c_cartpole.make_env("ALE/Pong-v5")  # a user's loop sees what the agent saw
     obs, _ = env.reset(seed=0)
     assert obs.shape == (4, 84, 84) and obs.dtype == np.uint8
     assert choose_network("auto", info.obs_shape, info.n_actions, pixels=True).kind == "nature"

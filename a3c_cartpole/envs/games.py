@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 from a3c_cartpole.config import ConfigError, first_line
 from a3c_cartpole.envs import atari, minatar
@@ -32,10 +33,13 @@ class GameFamily:
     """(env, training) -> the env the agent sees."""
     scores_in_info: bool = False
     """Training episodes (a life) differ from games: whole games' scores come in info["episode"]."""
+    frame: Callable[[np.ndarray], np.ndarray] | None = None
+    """Draws an observation as an RGB picture, for games whose own rendering needs more than we install."""
+    frames_per_second: int = 50
 
 
 FAMILIES = {
-    "MinAtar": GameFamily("minatar", minatar.register, minatar.TIME_LIMIT),
+    "MinAtar": GameFamily("minatar", minatar.register, minatar.TIME_LIMIT, frame=minatar.frame, frames_per_second=10),
     "ALE": GameFamily("atari", atari.register, atari.FRAMES_PER_EPISODE, {"frameskip": 1}, atari.wrap, True),
 }
 

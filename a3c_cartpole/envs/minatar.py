@@ -18,8 +18,9 @@ TIME_LIMIT = 10_000
 good policy may never lose: the limit ends every training episode and every look (truncated, so a
 training episode still bootstraps from the value of where it stopped)."""
 
-CELL_PIXELS = 16
-"""Each grid cell becomes a square of this many pixels in a recording (10x10 grid -> 160x160)."""
+CELL_PIXELS = 32
+"""Each grid cell becomes a square of this many pixels in a recording: 10x10 cells -> 320x320 pixels
+(a GIF keeps half of that)."""
 
 _PALETTE = np.array(
     [

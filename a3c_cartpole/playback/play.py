@@ -17,6 +17,7 @@ import gymnasium as gym
 import numpy as np
 
 from a3c_cartpole.config import ConfigError, first_line
+from a3c_cartpole.envs.games import family_of
 from a3c_cartpole.envs.making import make_env
 from a3c_cartpole.envs.spec import EnvInfo
 from a3c_cartpole.evaluation.solved_check import Evaluation
@@ -98,22 +99,28 @@ def play(
         window = record is None and has_display()
         if record is None and not window:
             echo("No display found: playing without a window (add --record play.gif to watch it later).")
-    render_mode = "rgb_array" if record is not None else ("human" if window else None)
+    family = family_of(policy.info.env_id)
+    draw = None if family is None else family.frame  # the game's own drawing needs more than we install
+    if window and draw is not None:
+        echo(f"{policy.info.env_id} opens no window here: playing without one (add --record play.gif to watch it).")
+        window = False
+    render_mode = "rgb_array" if record is not None and draw is None else ("human" if window else None)
     if not window:  # render off-screen: SDL would otherwise complain on stderr about a missing display
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     env = _make_rendering(policy.info, render_mode)
+    fps = family.frames_per_second if draw is not None else env.metadata.get("render_fps", 50)
     returns = []
     with contextlib.ExitStack() as stack:
         stack.callback(env.close)
         recorder = None
         if record is not None:
-            recorder = stack.enter_context(Recorder(record, fps=env.metadata.get("render_fps", 50)))
+            recorder = stack.enter_context(Recorder(record, fps=fps))
         for i in range(episodes):
             obs, _ = env.reset(seed=seed + i)
             total, step, done = 0.0, 0, False
             while not done:
                 if recorder is not None and recorder.wants(step):
-                    recorder.add(env.render())
+                    recorder.add(env.render() if draw is None else draw(obs))
                 obs, reward, terminated, truncated, _ = env.step(policy(obs))
                 total += float(reward)
                 step += 1
