@@ -165,8 +165,9 @@ def bench_sb3(env_id: str, seed: int, workdir: Path) -> dict:
     }
 
 
-def verified(row: dict, threshold: float) -> bool:
-    return row["solved"] and row["verified"] >= threshold
+def verified(row: dict, threshold: float | None) -> bool:
+    """Solved, and the saved agent holds the threshold on fresh episodes (an env without one is never solved)."""
+    return threshold is not None and row["solved"] and row["verified"] >= threshold
 
 
 def summarise(rows: dict[int, dict], threshold: float) -> dict:
@@ -184,11 +185,12 @@ def summarise(rows: dict[int, dict], threshold: float) -> dict:
     }
 
 
-def print_table(name: str, env_id: str, threshold: float, rows: dict[int, dict]) -> dict:
-    print(f"\n{name} on {env_id} (verified: mean of {VERIFY_EPISODES} fresh greedy episodes; threshold {threshold:g})")
+def print_table(name: str, env_id: str, threshold: float | None, rows: dict[int, dict]) -> dict:
+    bar = "no threshold: the score is the saved best model's" if threshold is None else f"threshold {threshold:g}"
+    print(f"\n{name} on {env_id} (verified: mean of {VERIFY_EPISODES} fresh greedy episodes; {bar})")
     print(f"{'seed':>4} {'solved':>6} {'wall s':>7} {'steps to solve':>14} {'train steps/s':>13} {'verified':>8}")
     for seed, r in rows.items():
-        ok = "yes" if verified(r, threshold) else ("lucky" if r["solved"] else "no")
+        ok = "-" if threshold is None else "yes" if verified(r, threshold) else ("lucky" if r["solved"] else "no")
         print(f"{seed:>4} {ok:>6} {r['wall']:>7.1f} {r['steps']:>14,} {r['sps']:>13,.0f} {r['verified']:>8.1f}")
     s = summarise(rows, threshold)
     count = f"{s['verified']}/{s['seeds']}"
@@ -249,7 +251,7 @@ def curve_on_grid(points: list[tuple[int, float]], last_step: int, grid: np.ndar
     return values
 
 
-def write_curves(path: Path, env_id: str, threshold: float, runs: dict[str, dict[int, dict]]) -> None:
+def write_curves(path: Path, env_id: str, threshold: float | None, runs: dict[str, dict[int, dict]]) -> None:
     """Median greedy evaluation return against env steps per agent, with the worst-to-best band."""
     from a3c_cartpole.training.outputs import load_pyplot
 
@@ -263,7 +265,8 @@ def write_curves(path: Path, env_id: str, threshold: float, runs: dict[str, dict
         low, median, high = (np.nanpercentile(curves[:, have], q, axis=0) for q in (0, 50, 100))
         ax.plot(grid[have], median, color=color, linewidth=2, label=f"{name}: median of {len(rows)} seeds")
         ax.fill_between(grid[have], low, high, color=color, alpha=0.2, label=f"{name}: worst to best seed")
-    ax.axhline(threshold, color="tab:red", linestyle="--", label=f"solved threshold ({threshold:g})")
+    if threshold is not None:
+        ax.axhline(threshold, color="tab:red", linestyle="--", label=f"solved threshold ({threshold:g})")
     ax.set_xlabel("env steps")
     ax.set_ylabel("greedy evaluation return (latest)")
     ax.set_title(f"{env_id}: greedy return over training")
@@ -277,9 +280,9 @@ def write_curves(path: Path, env_id: str, threshold: float, runs: dict[str, dict
 
 
 def bench_env(env_id: str, args: argparse.Namespace, workdir: Path, extra: list[str]) -> list[str]:
-    import gymnasium as gym
+    from a3c_cartpole.envs.spec import describe_env
 
-    threshold = gym.spec(env_id).reward_threshold
+    threshold = describe_env(env_id).reward_threshold  # registers a game's namespace too
     with_sb3 = args.with_sb3 and env_id in SB3_ENVS
     ours: dict[int, dict] = {}
     sb3: dict[int, dict] = {}
