@@ -153,6 +153,20 @@ def test_a_minatar_recording_draws_the_grid_in_colour(tmp_path):
     assert cell(9, 2) != (0, 0, 0) and cell(0, 5) not in ((0, 0, 0), cell(9, 2)) and cell(5, 5) == (0, 0, 0)
 
 
+@pytest.mark.parametrize(("backend", "env_id"), [("processes", LIT), ("ray", "MinAtar/Breakout-v1")])
+def test_a_cnn_trains_and_saves_on_every_backend(lit_run, backend, env_id, tmp_path):
+    # Rollout processes make the image task from its spec (registered while lit_run lives); a Ray actor
+    # knows an env by its id alone, so Ray trains MinAtar's Breakout.
+    pytest.importorskip("ray" if backend == "ray" else "numpy")
+    pytest.importorskip("minatar" if env_id.startswith("MinAtar/") else "numpy")
+    result = a3c_cartpole.train(
+        env=env_id, seed=1, workers=2, backend=backend, save_dir=tmp_path, max_steps=3000, eval_every=1000,
+        preset="none", verbose=False,
+    )  # fmt: skip
+    assert result.steps >= 3000 and result.best_evaluation is not None
+    assert a3c_cartpole.load_policy(tmp_path).network.spec.kind == "minatar"
+
+
 def test_minatar_ids_work_with_no_other_step_and_get_a_time_limit():
     pytest.importorskip("minatar")
     script = (

@@ -97,7 +97,7 @@ class RolloutActor:
         policy = model.acting_copy_of_flat(flat_weights)
         log = StepLog()  # the driver's ledger decides what counts, when the result arrives
         gradients, stats, batch = self.learner.gradients(policy, log)
-        if model.normalize_obs:
+        if model.observation_normalizer is not None:
             gradients = [*gradients, *batch_moments(batch.states)]
         return flatten(gradients), stats, log.vector_steps
 
