@@ -27,7 +27,9 @@ def register() -> None:
     """Register the ALE/ ids (ale-py does so when imported and handed to gymnasium), once."""
     if "ALE/Pong-v5" in gym.registry:
         return
-    gym.register_envs(importlib.import_module("ale_py"))
+    ale_py = importlib.import_module("ale_py")
+    ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)  # no banner on the user's terminal per env made
+    gym.register_envs(ale_py)
     importlib.import_module("cv2")  # AtariPreprocessing resizes with OpenCV: missing, say so now
 
 
