@@ -6,7 +6,6 @@ local weights, rollouts, loss, gradient push) -> ledger of episodes -> solved ch
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 import random
@@ -31,6 +30,7 @@ from a3c_cartpole.playback.saved_policy import save_weights
 from a3c_cartpole.training.checkpoints import TrainingCheckpoints
 from a3c_cartpole.training.outputs import MOVING_AVERAGE_WINDOW, RunFiles, write_episodes_csv, write_json, write_plot
 from a3c_cartpole.training.progress import ProgressPrinter
+from a3c_cartpole.training.result import TrainResult, run_record, summary
 from a3c_cartpole.training.save_dir import claim_save_dir, ensure_writable
 from a3c_cartpole.training.stop_signals import StopSignals, signal_words
 from a3c_cartpole.training.tensorboard_log import TrainingBoard, run_settings, tensorboard_dir
@@ -38,46 +38,6 @@ from a3c_cartpole.training.tensorboard_log import TrainingBoard, run_settings, t
 # How often the master looks at the workers, and rewrites the CSV while training.
 POLL_SECONDS = 0.05
 CSV_EVERY_SECONDS = 10.0
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainResult:
-    """What a training run achieved, and where it put the files."""
-
-    solved: bool
-    episodes: int
-    steps: int
-    seconds: float
-    stop_reason: str
-    best_evaluation: Evaluation | None
-    solved_at_episode: int | None
-    solved_at_step: int | None
-    solved_at_seconds: float | None
-    training_moving_average: float | None
-    seed: int
-    files: RunFiles
-    evaluations: list[EvaluationPoint] = dataclasses.field(default_factory=list)
-    """Every greedy evaluation of the run, in order (a resumed run's earlier ones included)."""
-    interrupted_by: int | None = None
-    """The signal (SIGINT for Ctrl-C) that stopped the run, if one did."""
-
-    def as_dict(self) -> dict:
-        """The outcome, JSON-ready: the run record and `--train --json` report these fields."""
-        best = self.best_evaluation
-        return {
-            "solved": self.solved,
-            "solved_at_episode": self.solved_at_episode,
-            "solved_at_step": self.solved_at_step,
-            "solved_at_seconds": self.solved_at_seconds,
-            "episodes": self.episodes,
-            "steps": self.steps,
-            "seconds": self.seconds,
-            "stop_reason": self.stop_reason,
-            "best_eval_mean": None if best is None else best.mean,
-            "best_eval_std": None if best is None else best.std,
-            "training_moving_average": self.training_moving_average,
-            "seed": self.seed,
-        }
 
 
 def seed_everything(seed: int) -> None:
@@ -349,7 +309,7 @@ class MasterAgent:
             "files_written": time.time(),  # the run record, written next, is the last file
             "evaluation_seconds": checks_seconds,
         }
-        write_json(files.run_record, _run_record(config, result, shared.updates, timeline))
+        write_json(files.run_record, run_record(config, result, shared.updates, timeline))
         failed = [w for w in workers if w.error is not None]
         if failed:
             worker = failed[0]
@@ -403,29 +363,6 @@ def _best_mean(check: SolvedCheck) -> float | None:
     return None if check.best is None else check.best.mean
 
 
-def _run_record(config: TrainConfig, result: TrainResult, updates: int, timeline: dict) -> dict:
-    """The run record: settings, outcome, every evaluation, and where this session's time went.
-
-    `timeline` holds epoch times (first env step, solved check passed, files written) and the seconds
-    the solved checks took: with a process's start and exit, they give the fixed costs of a run.
-    """
-    return {
-        "env_id": config.env_id,
-        "env_kwargs": config.env_kwargs,
-        "env_package": config.env_package,
-        "hidden": config.hidden,
-        "layers": config.layers,
-        "activation": config.activation,
-        "normalize_obs": config.normalize_obs,
-        "preset": config.preset,
-        "config": config.as_dict(),
-        "updates": updates,
-        **result.as_dict(),
-        "evaluations": [point._asdict() for point in result.evaluations],
-        "timeline": timeline,
-    }
-
-
 def _resuming_solved_run(config: TrainConfig, solved_at_episode: int, best: Evaluation | None) -> str:
     """Why a resumed solved run keeps training, and until when."""
     budget = f"--max-eps {config.max_eps:,}"
@@ -440,29 +377,3 @@ def _resuming_solved_run(config: TrainConfig, solved_at_episode: int, best: Eval
             "add --stop-when-solved-again to stop at the next passed solved check"
         )
     return f"This run was solved at episode {solved_at_episode:,}{score}: {plan}."
-
-
-def summary(result: TrainResult) -> str:
-    """The closing lines: verdict, when, and where the files are."""
-    best = result.best_evaluation
-    lines = []
-    if result.solved:
-        lines.append(
-            f"SOLVED at episode {result.solved_at_episode:,}, {result.solved_at_step:,} env steps, "
-            f"{result.solved_at_seconds:.1f} s: greedy policy averaged {best.mean_and_std()} "
-            f"over {len(best.returns)} evaluation episodes."
-        )
-    else:
-        score = "never evaluated" if best is None else f"best greedy mean {best.mean_and_std()}"
-        lines.append(f"NOT SOLVED ({result.stop_reason}): {score}.")
-    avg = "-" if result.training_moving_average is None else f"{result.training_moving_average:.1f}"
-    lines.append(
-        f"Trained {result.episodes:,} episodes, {result.steps:,} env steps in {result.seconds:.1f} s "
-        f"({result.steps / max(result.seconds, 1e-9):,.0f} steps/s); mean of the last 100 training episodes "
-        f"(the tutorial's rule): {avg}."
-    )
-    lines.append(
-        f"Files in {result.files.save_dir}/: best and final weights, episodes CSV, plot, run record; "
-        "checkpoints/ and tensorboard/."
-    )
-    return "\n".join(lines)
