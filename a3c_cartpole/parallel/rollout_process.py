@@ -29,9 +29,8 @@ from a3c_cartpole.config import TrainConfig
 from a3c_cartpole.envs.registry import register_as_the_parent_did
 from a3c_cartpole.envs.spec import EnvInfo
 from a3c_cartpole.networks.acting_copy import NumpyActorCritic
-from a3c_cartpole.parallel.child_process import finish, ignore_stop_signals, spawn
-
-PROTOCOL = pickle.HIGHEST_PROTOCOL  # 5: numpy arrays as raw buffers
+from a3c_cartpole.parallel import child_process
+from a3c_cartpole.parallel.child_process import PROTOCOL, finish, ignore_stop_signals, spawn
 
 
 class RolloutProcessFailed(RuntimeError):
@@ -106,28 +105,19 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
         collector = make_collector(config, info, env_seed, rng_seed)
     except Exception as err:
         collector, failure = None, err
-    while True:
-        try:
-            policy, rng_state = pickle.load(requests)
-        except EOFError:
-            break
+
+    def act(request: tuple[NumpyActorCritic, dict | None]) -> tuple[Batch, list, dict] | Exception:
+        policy, rng_state = request
         try:
             if collector is None:
                 raise failure
             if rng_state is not None:
                 collector.rng_state = rng_state
-            answer = _act(collector, policy)
+            return _act(collector, policy)
         except Exception as err:
-            answer = err
-        try:
-            message = pickle.dumps(answer, protocol=PROTOCOL)
-        except Exception:  # an exception that cannot be pickled still reaches the parent, as text
-            message = pickle.dumps(RuntimeError(repr(answer)), protocol=PROTOCOL)
-        try:
-            answers.write(message)
-            answers.flush()
-        except OSError:  # the parent is gone
-            break
+            return err
+
+    child_process.serve(requests, answers, act, lambda answer: RuntimeError(repr(answer)))
     if collector is not None:
         collector.close()
 
