@@ -1,9 +1,9 @@
 """A worker's rollouts in a process of its own: the `processes` backend.
 
 Worker threads share one GIL, and acting (numpy forward passes, env steps) holds it for about as
-long as the compiled update runs; two threads on two cores therefore trained only ~1.1x as fast as
-one. Here each worker thread of the master keeps its place -- it syncs, hands its rollout to the
-shared update and gets the next weights -- but the rollout itself is acted by a child process
+long as the compiled update runs, so two threads on two cores train little faster than one. Here
+each worker thread of the master keeps its place -- it syncs, hands its rollout to the shared
+update and gets the next weights -- but the rollout itself is acted by a child process
 (numpy and gymnasium only, no TensorFlow), on a core of its own. The master's threads wait on pipes,
 which leaves the GIL to the updates.
 
