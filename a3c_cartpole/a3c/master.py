@@ -27,9 +27,9 @@ from a3c_cartpole.networks.actor_critic import build_model
 from a3c_cartpole.parallel.evaluation_process import EvaluationProcess
 from a3c_cartpole.parallel.workers import WorkerGroup, make_workers
 from a3c_cartpole.training.checkpoints import RunState, TrainingCheckpoints
-from a3c_cartpole.training.outputs import MOVING_AVERAGE_WINDOW, RunFiles, write_json
+from a3c_cartpole.training.outputs import RunFiles, write_json
 from a3c_cartpole.training.progress import ProgressPrinter
-from a3c_cartpole.training.result import TrainResult, run_record, summary
+from a3c_cartpole.training.result import TrainResult, run_record, summary, train_result
 from a3c_cartpole.training.save_dir import claim_save_dir, ensure_writable
 from a3c_cartpole.training.side_jobs import (
     Checkpointing,
@@ -128,13 +128,8 @@ class MasterAgent:
                 job.close()
         finally:  # whatever happened, the evaluation process ends with the run
             evaluator.close()
-        result = self._result(end, ledger, check, interrupted_by)
-        timeline = {
-            "first_env_step": ledger.first_step_at,
-            "solved_check_passed": check.passed_at,
-            "files_written": time.time(),  # the run record, written next, is the last file
-            "evaluation_seconds": checks_seconds,
-        }
+        result = train_result(end, ledger, check, self.seed, files, interrupted_by)
+        timeline = _timeline(ledger, check, checks_seconds)
         write_json(files.run_record, run_record(config, result, shared.updates, timeline))
         self._raise_failure(workers, checks, result)
         self.progress.message(summary(result))
@@ -181,25 +176,6 @@ class MasterAgent:
         if check.solved_at is not None:
             self.progress.message(_resuming_solved_run(config, check.solved_at.episode, check.best))
 
-    def _result(self, end: Tick, ledger: EpisodeLedger, check: SolvedCheck, interrupted_by: int | None) -> TrainResult:
-        solved_at = check.solved_at
-        return TrainResult(
-            solved=solved_at is not None,
-            episodes=len(end.episodes),
-            steps=end.steps,
-            seconds=end.seconds,
-            stop_reason=ledger.stop_reason or "stopped",
-            best_evaluation=check.best,
-            solved_at_episode=None if solved_at is None else solved_at.episode,
-            solved_at_step=None if solved_at is None else solved_at.step,
-            solved_at_seconds=None if solved_at is None else solved_at.seconds,
-            training_moving_average=ledger.recent_mean(MOVING_AVERAGE_WINDOW),
-            seed=self.seed,
-            files=self.files,
-            evaluations=list(check.history),
-            interrupted_by=interrupted_by,
-        )
-
     def _raise_failure(self, workers: WorkerGroup, checks: SolvedChecks, result: TrainResult) -> None:
         """Once every file is written: a worker's failure, or the checks' if it stopped the run."""
         save_dir = self.files.save_dir
@@ -210,6 +186,16 @@ class MasterAgent:
             ) from failure.error
         if checks.failure is not None and result.stop_reason == str(checks.failure):
             raise WorkerFailed(f"{checks.failure}; what was learned is saved in {save_dir}") from checks.failure
+
+
+def _timeline(ledger: EpisodeLedger, check: SolvedCheck, evaluation_seconds: float) -> dict:
+    """The run record's timeline (see `run_record`); `evaluation_seconds`: the checks' while training ran."""
+    return {
+        "first_env_step": ledger.first_step_at,
+        "solved_check_passed": check.passed_at,
+        "files_written": time.time(),  # the run record, written next, is the last file
+        "evaluation_seconds": evaluation_seconds,
+    }
 
 
 def _count(n: int, noun: str) -> str:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from a3c_cartpole.config import TrainConfig
-from a3c_cartpole.evaluation.solved_check import Evaluation, EvaluationPoint
-from a3c_cartpole.training.outputs import RunFiles
+from a3c_cartpole.evaluation.solved_check import Evaluation, EvaluationPoint, SolvedCheck
+from a3c_cartpole.training.outputs import MOVING_AVERAGE_WINDOW, RunFiles
+
+if TYPE_CHECKING:
+    from a3c_cartpole.a3c.ledger import EpisodeLedger
+    from a3c_cartpole.training.side_jobs import Tick
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +52,29 @@ class TrainResult:
             "training_moving_average": self.training_moving_average,
             "seed": self.seed,
         }
+
+
+def train_result(
+    end: Tick, ledger: EpisodeLedger, check: SolvedCheck, seed: int, files: RunFiles, interrupted_by: int | None
+) -> TrainResult:
+    """The result of a run whose workers stopped at `end`."""
+    solved_at = check.solved_at
+    return TrainResult(
+        solved=solved_at is not None,
+        episodes=len(end.episodes),
+        steps=end.steps,
+        seconds=end.seconds,
+        stop_reason=ledger.stop_reason or "stopped",
+        best_evaluation=check.best,
+        solved_at_episode=None if solved_at is None else solved_at.episode,
+        solved_at_step=None if solved_at is None else solved_at.step,
+        solved_at_seconds=None if solved_at is None else solved_at.seconds,
+        training_moving_average=ledger.recent_mean(MOVING_AVERAGE_WINDOW),
+        seed=seed,
+        files=files,
+        evaluations=list(check.history),
+        interrupted_by=interrupted_by,
+    )
 
 
 def run_record(config: TrainConfig, result: TrainResult, updates: int, timeline: dict) -> dict:
