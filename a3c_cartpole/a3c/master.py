@@ -136,7 +136,12 @@ class MasterAgent:
         return result
 
     def _watch(
-        self, workers: WorkerGroup, ledger: EpisodeLedger, checks: SolvedChecks, jobs: list[SideJob], signals
+        self,
+        workers: WorkerGroup,
+        ledger: EpisodeLedger,
+        checks: SolvedChecks,
+        jobs: list[SideJob],
+        signals: StopSignals,
     ) -> int | None:
         """Run the workers to the end, calling every side job at each poll.
 

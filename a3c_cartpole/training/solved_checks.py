@@ -8,7 +8,6 @@ and stops the run when it is solved.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +16,6 @@ from a3c_cartpole.a3c.ledger import EpisodeLedger
 from a3c_cartpole.config import TrainConfig
 from a3c_cartpole.evaluation.solved_check import (
     GATE_EPISODES,
-    CheckOutcome,
     Evaluation,
     Look,
     SolvedCheck,
@@ -61,13 +59,12 @@ class SolvedChecks(SideJob):
         if not (idle and self.check.due(self.ledger.recent_mean(GATE_EPISODES), len(tick.episodes), tick.steps)):
             return
         look = Look(self.shared.snapshot(), len(tick.episodes), tick.steps, tick.seconds)
-        request = self.check.request(look.policy)
         if self.check.registration is not None:
-            self._alive(self.evaluator.submit, run_check, (request,), look)
+            self._alive(self.evaluator.submit, run_check, (self.check.request(look.policy),), look)
         else:  # an env no other process can make (defined in __main__): look here, meanwhile idle
-            answer = self._alive(_timed, run_check, request)
-            if answer is not None:
-                self._take(look, *answer)
+            result = self._alive(self.check.evaluate, look.policy)
+            if result is not None:
+                self._record(look, result)
 
     def settle(self) -> None:
         """Take the answer of the check in flight, if any: it may be the one that passes (a second at most)."""
@@ -82,11 +79,8 @@ class SolvedChecks(SideJob):
     def _take_answer(self, timeout: float | None) -> None:
         answer = self._alive(self.evaluator.collect, timeout)
         if answer is not None:
-            (outcome, seconds), look = answer
-            self._take(look, outcome, seconds)
-
-    def _take(self, look: Look, outcome: CheckOutcome, seconds: float) -> None:
-        self._record(look, self.check.finish(outcome.returns, outcome.confirmed, seconds))
+            (outcome, seconds), look = answer  # run_check's CheckOutcome, as the process timed it
+            self._record(look, self.check.finish(outcome.returns, outcome.confirmed, seconds))
 
     def _record(self, look: Look, result: Evaluation) -> None:
         """Log an evaluation, announce a new best, and stop the run if it is solved (or solved again)."""
@@ -118,10 +112,3 @@ class SolvedChecks(SideJob):
             self.failure = failure
             self.ledger.request_stop(str(failure))
             return None
-
-
-def _timed(task: Callable, *args) -> tuple[Any, float]:
-    """(task(*args), its seconds): what the evaluation process answers, for a task run here."""
-    start = time.perf_counter()
-    result = task(*args)
-    return result, time.perf_counter() - start
