@@ -20,6 +20,7 @@ import csv
 import dataclasses
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import tensorflow as tf
 
@@ -30,6 +31,9 @@ from a3c_cartpole.envs.registry import kwargs_text
 from a3c_cartpole.envs.spec import EnvInfo
 from a3c_cartpole.evaluation.solved_check import SolvedCheck
 from a3c_cartpole.training.outputs import CSV_HEADER, RunFiles, write_episodes_csv
+
+if TYPE_CHECKING:
+    from a3c_cartpole.parallel.workers import WorkerGroup
 
 CHECKPOINTS_KEPT = 3
 RUN_STATE_KEY = "run_state/.ATTRIBUTES/VARIABLE_VALUE"
@@ -190,13 +194,20 @@ class TrainingCheckpoints:
         self.last_saved_updates = saved.updates
         return saved, episodes
 
-    def apply(self, state: RunState, episodes: list[EpisodeRecord], ledger: EpisodeLedger, check: SolvedCheck, workers):
+    def apply(
+        self,
+        state: RunState,
+        episodes: list[EpisodeRecord],
+        ledger: EpisodeLedger,
+        check: SolvedCheck,
+        workers: WorkerGroup,
+    ) -> None:
         """Continue the counters of a resumed run: episode log, steps, evaluations, RNGs."""
         ledger.restore(episodes, state.steps)
         check.restore(state)
         workers.restore_rng_states(state.worker_rngs)
 
-    def save(self, ledger: EpisodeLedger, check: SolvedCheck, workers, seconds: float) -> str:
+    def save(self, ledger: EpisodeLedger, check: SolvedCheck, workers: WorkerGroup, seconds: float) -> str:
         """Rewrite episodes.csv, then checkpoint the model, optimizer and run state consistently with it."""
         episodes, steps = ledger.snapshot()
         write_episodes_csv(RunFiles(self.config.save_dir, self.config.env_id).episodes_csv, episodes)
