@@ -22,7 +22,7 @@ __all__ = ["ConfigError", "GreedyPolicy", "TrainResult", "__version__", "load_po
 # Public names whose modules import TensorFlow: loaded on first use.
 _NEEDS_TENSORFLOW = {
     "GreedyPolicy": "a3c_cartpole.playback.saved_policy",
-    "TrainResult": "a3c_cartpole.a3c.master",
+    "TrainResult": "a3c_cartpole.training.result",
     "load_policy": "a3c_cartpole.playback.saved_policy",
 }
 

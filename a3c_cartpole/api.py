@@ -18,7 +18,7 @@ from a3c_cartpole.tf_setup import import_tensorflow_quietly
 if TYPE_CHECKING:
     import gymnasium as gym
 
-    from a3c_cartpole.a3c.master import TrainResult
+    from a3c_cartpole.training.result import TrainResult
 
 
 def run_training(given: dict[str, Any], preset: str | None = None, progress: TextIO | None = None) -> TrainResult:

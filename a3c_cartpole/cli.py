@@ -240,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"env_id": result.files.env_id, **result.as_dict(), **_where(result.files)}))
         elif args.verbose is False:  # --quiet: no progress was printed, so the summary is still due
-            from a3c_cartpole.a3c.master import summary
+            from a3c_cartpole.training.result import summary
 
             print(summary(result))
         if result.interrupted_by is not None:

@@ -43,7 +43,7 @@ def import_tensorflow_quietly() -> None:
     """Load TensorFlow and probe its devices once, with C++ logging muted.
 
     Keras imports matplotlib.pyplot while it loads, if it can, for an image-gallery helper this package
-    never calls: 0.4 s of every run's start here (3.3 s against 2.9 s, median of three). The plot is drawn
+    never calls, which slows every run's start (docs/design-notes.md). The plot is drawn
     in the evaluation process, so matplotlib is kept out of TensorFlow's import; it stays importable after.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

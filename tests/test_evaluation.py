@@ -270,3 +270,34 @@ def test_a_confirmed_evaluation_counts_both_sets_in_the_time_share(scored_env, m
     assert not check.due(0.0, GATE_EPISODES, steps=0)
     clock.now = 110.1
     assert check.due(0.0, GATE_EPISODES, steps=0)
+
+
+def test_the_first_pass_sets_solved_at_to_its_look_and_the_best_keeps_its_policy():
+    # LunarLander's bar is 200: means 150 (best), 210 (solved: the run's moment), 250 (solved again:
+    # the best, the moment stays the first pass's).
+    check = SolvedCheck(LANDER, 4)
+    policies = [object(), object(), object()]
+    looks = [evaluation.Look(p, 10 * (i + 1), 1000 * (i + 1), 1.5 * (i + 1)) for i, p in enumerate(policies)]
+    for look, mean in zip(looks, [150.0, 210.0, 250.0], strict=True):
+        check.record(look, Evaluation(np.full(4, mean), 200.0))
+    assert check.solved_at == evaluation.SolvedAt(20, 2000, 3.0)
+    assert check.best_policy is policies[2] and check.best.mean == 250.0
+    assert [(p.episode, p.step, p.mean) for p in check.history] == [
+        (10, 1000, 150.0),
+        (20, 2000, 210.0),
+        (30, 3000, 250.0),
+    ]
+
+
+def test_a_checks_saved_state_restores_its_seeds_timeline_best_and_solved_moment():
+    check = SolvedCheck(LANDER, 4)
+    check.finish(np.full(4, 210.0), confirmed=True, seconds=0.5)  # a confirmed pass spends two sets of seeds
+    check.record(evaluation.Look(None, 20, 2000, 3.0), Evaluation(np.full(4, 210.0), 200.0))
+    saved = check.state()
+    assert saved == {"eval_count": 2, "evaluations": [[20, 2000, 210.0, 0.0]], "best_eval_returns": [210.0] * 4,
+                     "solved_at": [20, 2000, 3.0]}  # fmt: skip
+    resumed = SolvedCheck(LANDER, 4)
+    resumed.restore(type("RunState", (), json.loads(json.dumps(saved)))())  # as a checkpoint's JSON gives it back
+    assert resumed.state() == saved and resumed.solved_at == evaluation.SolvedAt(20, 2000, 3.0)
+    assert resumed.request(ANY_POLICY).first_seed == evaluation.EVAL_SEED_BASE + 2 * 4  # past both sets' seeds
+    assert resumed.best_policy is None  # the saved best's weights are on disk, not in the state

@@ -60,7 +60,8 @@ def test_the_child_outlives_a_stop_signal_that_the_parent_turns_into_a_graceful_
 
 
 def test_with_the_child_gone_the_master_is_told_to_draw_the_plot_itself(child, tmp_path):
-    from a3c_cartpole.a3c.master import _plot_drawn, _submit_plot
+    from a3c_cartpole.training.side_jobs import plot_drawn as _plot_drawn
+    from a3c_cartpole.training.side_jobs import submit_plot as _submit_plot
 
     episodes = [EpisodeRecord(1, 0, 10.0, 10, 10, 0.1)]
     plot = (tmp_path / "plot.png", episodes, "CartPole-v1", 475.0)

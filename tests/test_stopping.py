@@ -396,9 +396,9 @@ def test_an_evaluation_process_killed_mid_check_saves_every_file_in_agreement_th
 
 def test_a_check_that_raises_in_the_child_saves_every_file_in_agreement_then_exits_1(tmp_path, monkeypatch, capsys):
     # a user's env may raise in the middle of a check; the child sends the exception back
-    import a3c_cartpole.a3c.master
+    import a3c_cartpole.training.solved_checks
 
-    monkeypatch.setattr(a3c_cartpole.a3c.master, "run_check", failing_check)  # the child imports it by name
+    monkeypatch.setattr(a3c_cartpole.training.solved_checks, "run_check", failing_check)  # the child imports it by name
     code = main([*COMMAND[3:], "--quiet", *UNTIL_STOPPED, "--save-dir", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1

@@ -20,11 +20,11 @@ import pytest
 
 import a3c_cartpole
 from a3c_cartpole import train
-from a3c_cartpole.a3c.master import TrainResult, summary
 from a3c_cartpole.envs.spec import describe_env
 from a3c_cartpole.evaluation.episodes import run_episodes
 from a3c_cartpole.playback.random_agent import RandomAgent
 from a3c_cartpole.training.outputs import RunFiles
+from a3c_cartpole.training.result import TrainResult, summary
 from tests.scripted_envs import FallsLateEnv, registered
 
 ENV = "CartPole-v1"

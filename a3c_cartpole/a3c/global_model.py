@@ -89,8 +89,8 @@ class GlobalModel:
     @functools.cached_property
     def _train_local(self):
         """Compiled once for every worker thread (a step compiled per worker traced it once per worker,
-        under the lock), by `LocalLink.compile` before the run's clock starts: a trace takes ~0.16 s on
-        this project's machine, a fifth of a CartPole run, and stalled every worker.
+        under the lock), by `LocalLink.compile` before the run's clock starts: a trace takes a sizeable
+        share of a short CartPole run, and stalled every worker.
 
         The gradient is taken at the local variables (the weights the rollout was acted with), applied to
         the global ones, and the new global weights are copied back into the local variables.
@@ -153,7 +153,7 @@ class GlobalModel:
 
 def flat_weights(variables: list) -> tf.Tensor:
     """`variables` concatenated into one flat tensor: one output of a compiled call instead of one per
-    variable, read with one `.numpy()` (measured: 0.12 ms of a 0.73 ms CartPole update saved)."""
+    variable, read with one `.numpy()`: a sixth of a small update's time saved."""
     return tf.concat([tf.reshape(v, [-1]) for v in variables], axis=0)
 
 
@@ -166,10 +166,9 @@ class LocalLink:
     the global weights since.
 
     A thread's whole update -- gradient of the loss at the local weights, clipping, the optimizer step,
-    the copy back -- is one call under the lock. Measured against a gradient call outside the lock and
-    an update call under it (so two threads could differentiate at once), one call gave more env
-    steps/s with one worker and with two (one 50,000-step run each: 7,600 and 8,500 against 6,400 and
-    6,600).
+    the copy back -- is one call under the lock. A gradient call outside the lock and an update call
+    under it (so two threads could differentiate at once) gave fewer env steps/s, with one worker and
+    with two: two calls cost more than the overlap gains (docs/design-notes.md).
     """
 
     def __init__(self, shared: GlobalModel) -> None:

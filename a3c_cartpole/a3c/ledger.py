@@ -92,6 +92,11 @@ class EpisodeLedger:
                 self._stop_locked(f"step budget of {self.max_steps} reached")
             return not self._stop.is_set()
 
+    def restore(self, episodes: list[EpisodeRecord], steps: int) -> None:
+        """Continue a resumed run's log and step count (before any worker starts)."""
+        with self._lock:
+            self.episodes, self.steps = list(episodes), steps
+
     def snapshot(self) -> tuple[list[EpisodeRecord], int]:
         """A consistent copy of the log and the step count, for progress, plot and CSV."""
         with self._lock:

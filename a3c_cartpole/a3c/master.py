@@ -2,12 +2,15 @@
 
 Data flow of a run: config -> env check -> global model + optimizer -> workers (each: envs,
 local weights, rollouts, loss, gradient push) -> ledger of episodes -> solved check -> files.
+
+While the workers train, the master's loop polls them and calls its side jobs (solved checks,
+progress, TensorBoard, checkpoints; training/side_jobs.py) with what it saw; when they stop, it
+calls the jobs once more for the run's last files, and returns what the run achieved.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import random
 import time
@@ -15,71 +18,36 @@ from typing import TextIO
 
 import keras
 import numpy as np
-from gymnasium.envs.registration import EnvSpec
 
 from a3c_cartpole.a3c.global_model import GlobalModel
 from a3c_cartpole.a3c.ledger import EpisodeLedger
-from a3c_cartpole.a3c.rollout import make_collector
-from a3c_cartpole.a3c.worker import Worker
 from a3c_cartpole.config import TrainConfig, WorkerFailed
 from a3c_cartpole.envs.spec import EnvInfo, describe_env
-from a3c_cartpole.evaluation.solved_check import GATE_EPISODES, Evaluation, EvaluationPoint, SolvedCheck, run_check
-from a3c_cartpole.networks.acting_copy import ActingPolicy
+from a3c_cartpole.evaluation.solved_check import Evaluation, SolvedCheck
 from a3c_cartpole.networks.build import build_model
-from a3c_cartpole.networks.spec import NetworkSpec, network_for
-from a3c_cartpole.parallel.evaluation_process import EvaluationProcess, EvaluationProcessFailed
-from a3c_cartpole.parallel.rollout_process import RolloutProcess
-from a3c_cartpole.playback.saved_policy import save_weights
-from a3c_cartpole.training.checkpoints import TrainingCheckpoints
-from a3c_cartpole.training.outputs import MOVING_AVERAGE_WINDOW, RunFiles, write_episodes_csv, write_json, write_plot
+from a3c_cartpole.networks.spec import network_for
+from a3c_cartpole.parallel.evaluation_process import EvaluationProcess
+from a3c_cartpole.parallel.workers import WorkerGroup, make_workers
+from a3c_cartpole.training.checkpoints import RunState, TrainingCheckpoints
+from a3c_cartpole.training.outputs import RunFiles, write_json
 from a3c_cartpole.training.progress import ProgressPrinter
+from a3c_cartpole.training.result import TrainResult, run_record, summary, train_result
 from a3c_cartpole.training.save_dir import claim_save_dir, ensure_writable
+from a3c_cartpole.training.side_jobs import (
+    Checkpointing,
+    FinalWeights,
+    LogToTensorBoard,
+    Plot,
+    ShowProgress,
+    SideJob,
+    Tick,
+)
+from a3c_cartpole.training.solved_checks import SolvedChecks
 from a3c_cartpole.training.stop_signals import StopSignals, signal_words
 from a3c_cartpole.training.tensorboard_log import TrainingBoard, run_settings, tensorboard_dir
 
-# How often the master looks at the workers, and rewrites the CSV while training.
+# How often the master looks at the workers.
 POLL_SECONDS = 0.05
-CSV_EVERY_SECONDS = 10.0
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainResult:
-    """What a training run achieved, and where it put the files."""
-
-    solved: bool
-    episodes: int
-    steps: int
-    seconds: float
-    stop_reason: str
-    best_evaluation: Evaluation | None
-    solved_at_episode: int | None
-    solved_at_step: int | None
-    solved_at_seconds: float | None
-    training_moving_average: float | None
-    seed: int
-    files: RunFiles
-    evaluations: list[EvaluationPoint] = dataclasses.field(default_factory=list)
-    """Every greedy evaluation of the run, in order (a resumed run's earlier ones included)."""
-    interrupted_by: int | None = None
-    """The signal (SIGINT for Ctrl-C) that stopped the run, if one did."""
-
-    def as_dict(self) -> dict:
-        """The outcome, JSON-ready: the run record and `--train --json` report these fields."""
-        best = self.best_evaluation
-        return {
-            "solved": self.solved,
-            "solved_at_episode": self.solved_at_episode,
-            "solved_at_step": self.solved_at_step,
-            "solved_at_seconds": self.solved_at_seconds,
-            "episodes": self.episodes,
-            "steps": self.steps,
-            "seconds": self.seconds,
-            "stop_reason": self.stop_reason,
-            "best_eval_mean": None if best is None else best.mean,
-            "best_eval_std": None if best is None else best.std,
-            "training_moving_average": self.training_moving_average,
-            "seed": self.seed,
-        }
 
 
 def seed_everything(seed: int) -> None:
@@ -103,158 +71,16 @@ class MasterAgent:
         self.files = RunFiles(config.save_dir, config.env_id)
         self.seed = config.seed if config.seed is not None else int.from_bytes(os.urandom(3), "little")
         self.progress = ProgressPrinter(config.verbose, progress)
-        self.best_policy: ActingPolicy | None = None
-        self.evaluation_failure: Exception | None = None
-        self.solved_check_passed_at: float | None = None  # epoch time, for the run record's timeline
-
-    def _make_workers(self, shared: GlobalModel, ledger: EpisodeLedger, registration: EnvSpec | None) -> list[Worker]:
-        """`registration`: the env's spec for another process, None if none can make it (the check's)."""
-        config, info = self.config, self.info
-        if config.backend == "ray":  # one driver thread feeding Ray actors; same surface as a worker thread
-            from a3c_cartpole.parallel.ray_backend import RayWorkerPool
-
-            return [RayWorkerPool(config, info, self.seed, shared, ledger)]
-        rollouts = make_collector
-        if config.backend == "processes":
-            if registration is None:
-                self.progress.message(
-                    f"{info.env_id} is defined in this process only (in __main__ or in a function), "
-                    "so no other process can make it: the workers act in threads and the solved checks run here"
-                )
-            else:
-                rollouts = functools.partial(RolloutProcess, registration=registration)
-        # every child starts before the first worker thread needs its own
-        sources = [rollouts(config, info, self.seed + 10_000 * (i + 1), [self.seed, i]) for i in range(config.workers)]
-        workers = [Worker(i, source, shared.connect(), ledger) for i, source in enumerate(sources)]
-        workers[0].link.compile()  # before the clock starts (and while any children start)
-        return workers
-
-    def _judge(self, policy, check: SolvedCheck, board, n_episodes: int, steps: int) -> Evaluation:
-        """Evaluate `policy` here and now (the final model, once the workers have stopped)."""
-        return self._record(policy, check.evaluate(policy), check, board, n_episodes, steps)
-
-    def _take_answer(self, answer, check: SolvedCheck, board, ledger: EpisodeLedger, solved_at):
-        """Record a check that ran in the evaluation process; returns when the run was solved, if it was."""
-        ((returns, confirmed), seconds), (policy, n_episodes, steps, at_seconds) = answer
-        result = self._record(policy, check.finish(returns, confirmed, seconds), check, board, n_episodes, steps)
-        if result.solved and solved_at is None:
-            solved_at = (n_episodes, steps, at_seconds)  # when the weights that passed were taken
-            self.solved_check_passed_at = time.time()
-            if self.config.early_stop:
-                ledger.request_stop("solved")
-        elif result.solved and self.config.stop_when_solved_again:
-            self.progress.message(f"Solved again at episode {n_episodes:,}: stopping.")
-            ledger.request_stop("solved again")
-        return solved_at
-
-    def _collect(self, evaluator: EvaluationProcess, ledger: EpisodeLedger, timeout: float | None = 0.0):
-        """The evaluation process's answer, if one is ready (see `_evaluation_alive`)."""
-        return self._evaluation_alive(evaluator.collect, ledger, timeout)
-
-    def _wait_a_poll(self, evaluator: EvaluationProcess, ledger: EpisodeLedger):
-        """Wait one poll interval, cut short by a check's answer (returned) or by a stop (the run ends
-        at once, not a poll later: the solved check's pass is a run's last wait)."""
-        if evaluator.busy:
-            return self._collect(evaluator, ledger, timeout=POLL_SECONDS)
-        ledger.wait_for_stop(POLL_SECONDS)
-        return None
-
-    def _evaluation_alive(self, call, ledger: EpisodeLedger, *args):
-        """`call(*args)` on the evaluation process. If the process died, or the check raised there (a
-        user's env can), stop the run and return None: the run saves what it learned, as after a
-        worker's failure, and then exits 1 saying why."""
-        try:
-            return call(*args)
-        except Exception as err:  # EvaluationProcessFailed, or whatever the check raised
-            failure = (
-                err if isinstance(err, EvaluationProcessFailed) else RuntimeError(f"the solved check failed: {err!r}")
-            )
-            self.evaluation_failure = failure
-            ledger.request_stop(str(failure))
-            return None
-
-    def _record(self, policy, result: Evaluation, check: SolvedCheck, board, n_episodes: int, steps: int) -> Evaluation:
-        """Log an evaluation; keep `policy` as the best model if it beats every earlier one."""
-        board.evaluation(result.mean, result.std, steps)
-        check.history.append(EvaluationPoint(n_episodes, steps, result.mean, result.std))
-        if check.is_best(result):
-            self.best_policy = policy  # written once at the end: a save costs the workers ~0.1 s of GIL
-            verdict = "solved" if result.solved else "new best"
-            self.progress.message(
-                f"  eval at episode {n_episodes:,}, step {steps:,}: greedy mean "
-                f"{result.mean_and_std()} over {len(result.returns)} episodes ({verdict})"
-            )
-        return result
+        self.workers: WorkerGroup | None = None
 
     def train(self) -> TrainResult:
         """Train holding the save dir's lock, with SIGTERM and SIGHUP stopping the run as Ctrl-C does."""
-        self.workers: list = []
         with claim_save_dir(self.config), StopSignals() as signals:
             try:
                 return self._train(signals)
             finally:  # a failure before the workers started leaves their rollout processes waiting
-                for worker in self.workers:
-                    if worker.ident is None and hasattr(worker, "rollouts"):
-                        worker.rollouts.close()
-
-    def _watch(
-        self,
-        workers: list,
-        evaluator: EvaluationProcess,
-        shared: GlobalModel,
-        ledger: EpisodeLedger,
-        check: SolvedCheck,
-        board: TrainingBoard,
-        checkpoints: TrainingCheckpoints,
-        signals: StopSignals,
-        solved_at: tuple | None,
-    ) -> tuple[tuple | None, int | None]:
-        """Run the workers to the end, meanwhile submitting solved checks, logging and checkpointing.
-
-        Returns when the run was solved (if it was) and the signal that stopped it (if one did).
-        """
-        files = self.files
-        last_csv = time.perf_counter()
-        interrupted_by = None
-        try:
-            for worker in workers:
-                worker.start()
-            while not ledger.stopping and any(w.is_alive() for w in workers):
-                if signals.received is not None:  # noted by the handler, acted on here: never mid-write
-                    interrupted_by = signals.received
-                    ledger.request_stop(f"interrupted by {signal_words(interrupted_by)}")
-                    self.progress.message("Interrupted: stopping the workers and saving what was learned...")
-                    break
-                answer = self._wait_a_poll(evaluator, ledger)
-                if answer is not None:
-                    solved_at = self._take_answer(answer, check, board, ledger, solved_at)
-                episodes, steps = ledger.snapshot()
-                idle = not evaluator.busy and not ledger.stopping
-                if idle and check.due(ledger.recent_mean(GATE_EPISODES), len(episodes), steps):
-                    policy, now = shared.snapshot(), time.perf_counter() - ledger.start_time
-                    context, request = (policy, len(episodes), steps, now), (check.request(policy),)
-                    if check.registration is not None:
-                        self._evaluation_alive(evaluator.submit, ledger, run_check, request, context)
-                    else:  # an env no other process can make (defined in __main__): look here, meanwhile idle
-                        answer = self._evaluation_alive(_timed, ledger, run_check, *request)
-                        if answer is not None:
-                            solved_at = self._take_answer((answer, context), check, board, ledger, solved_at)
-                self.progress.update(len(episodes), steps, ledger.recent_mean(MOVING_AVERAGE_WINDOW), _best_mean(check))
-                board.poll(
-                    episodes, steps, lambda: _worker_stats(workers), lambda: float(shared.optimizer.learning_rate)
-                )
-                if checkpoints.due():  # also rewrites the CSV
-                    checkpoints.save(ledger, check, workers, time.perf_counter() - ledger.start_time, solved_at)
-                    last_csv = time.perf_counter()
-                if time.perf_counter() - last_csv > CSV_EVERY_SECONDS:
-                    write_episodes_csv(files.episodes_csv, episodes)
-                    last_csv = time.perf_counter()
-        finally:  # whatever ended the loop, no worker outlives it
-            ledger.request_stop("the master stopped")
-            for worker in workers:
-                if worker.ident is not None:
-                    worker.join()
-        return solved_at, interrupted_by
+                if self.workers is not None:
+                    self.workers.close_unstarted()
 
     def _train(self, signals: StopSignals) -> TrainResult:
         config, info, files = self.config, self.info, self.files
@@ -269,131 +95,114 @@ class MasterAgent:
         resumed, old_episodes = checkpoints.resume(files) if config.resume else (checkpoints.state, [])
         check = SolvedCheck(info, config.eval_episodes, config.eval_every)
         # Ray connects here: a bad address must fail first...
-        workers = self.workers = self._make_workers(shared, ledger, check.registration)
+        workers = self.workers = make_workers(
+            config, info, self.seed, shared, ledger, check.registration, self.progress.message
+        )
         if not config.resume:  # ...before --overwrite removes the earlier run (the lock refused a fresh start over one)
             files.remove()
         checkpoints.apply(resumed, old_episodes, ledger, check, workers)
         if not config.resume:  # from now on a run killed at any moment can be resumed
-            checkpoints.save(ledger, check, workers, 0.0, None)
-        solved_at: tuple[int, int, float] | None = tuple(resumed.solved_at) if resumed.solved_at else None
+            checkpoints.save(ledger, check, workers, 0.0)
         board = TrainingBoard(tensorboard_dir(config.save_dir, config.env_id), len(old_episodes), resumed.steps)
         board.settings(run_settings(config, self.seed, resumed_at_episode=len(old_episodes)), step=resumed.steps)
+        self._announce(resumed, checkpoints, check)
+
+        ledger.start_time = time.perf_counter() - resumed.seconds  # a resumed run's clock continues
+        self.progress.start(resumed.steps)
+        evaluator = EvaluationProcess()
+        try:
+            checks = SolvedChecks(config, check, evaluator, shared, ledger, board, self.progress)
+            jobs = [
+                checks,
+                Plot(evaluator, files, info, check),
+                Checkpointing(checkpoints, ledger, check, workers, files),
+                FinalWeights(shared, check, info, files),
+                LogToTensorBoard(board, workers, shared),
+                ShowProgress(self.progress, ledger, check),
+            ]
+            interrupted_by = self._watch(workers, ledger, checks, jobs, signals)
+            checks.settle()
+            end = Tick.of(ledger)
+            checks_seconds = check.seconds  # while training ran (a last judgement of the final model may follow)
+            for job in jobs:
+                job.on_end(end)
+            for job in jobs:
+                job.close()
+        finally:  # whatever happened, the evaluation process ends with the run
+            evaluator.close()
+        result = train_result(end, ledger, check, self.seed, files, interrupted_by)
+        timeline = _timeline(ledger, check, checks_seconds)
+        write_json(files.run_record, run_record(config, shared.model.spec, result, shared.updates, timeline))
+        self._raise_failure(workers, checks, result)
+        self.progress.message(summary(result))
+        return result
+
+    def _watch(
+        self,
+        workers: WorkerGroup,
+        ledger: EpisodeLedger,
+        checks: SolvedChecks,
+        jobs: list[SideJob],
+        signals: StopSignals,
+    ) -> int | None:
+        """Run the workers to the end, calling every side job at each poll.
+
+        Returns the signal that stopped the run, if one did.
+        """
+        try:
+            workers.start()
+            while not ledger.stopping and workers.running():
+                received = signals.received
+                if received is not None:  # noted by the handler, acted on here: never mid-write
+                    ledger.request_stop(f"interrupted by {signal_words(received)}")
+                    self.progress.message("Interrupted: stopping the workers and saving what was learned...")
+                    return received
+                checks.wait(POLL_SECONDS)
+                tick = Tick.of(ledger)
+                for job in jobs:
+                    job.on_tick(tick)
+        finally:  # whatever ended the loop, no worker outlives it
+            ledger.request_stop("the master stopped")
+            workers.join()
+        return None
+
+    def _announce(self, resumed: RunState, checkpoints: TrainingCheckpoints, check: SolvedCheck) -> None:
+        """The banner: what trains, how, and where a resumed run stands."""
+        config = self.config
         preset = f"preset {config.preset}" if config.preset else "no preset"
         self.progress.message(
             f"Training A3C on {config.env_id} ({preset}): "
             f"{_count(config.workers, 'worker')} x {_count(config.envs_per_worker, 'env')}, "
-            f"seed {self.seed}; {_solved_rule(info, config)}"
+            f"seed {self.seed}; {_solved_rule(self.info, config)}"
         )
         if config.resume:
             self.progress.message(
                 f"Resuming from {checkpoints.manager.latest_checkpoint}: episode {resumed.episodes:,}, "
                 f"{resumed.steps:,} env steps, {resumed.updates:,} updates, {resumed.seconds:.1f} s trained"
             )
-        if solved_at is not None:
-            self.progress.message(_resuming_solved_run(config, solved_at[0], check.best))
+        if check.solved_at is not None:
+            self.progress.message(_resuming_solved_run(config, check.solved_at.episode, check.best))
 
-        ledger.start_time = time.perf_counter() - resumed.seconds  # a resumed run's clock continues
-        self.progress.start(resumed.steps)
-        evaluator = EvaluationProcess()
-        try:
-            solved_at, interrupted_by = self._watch(
-                workers, evaluator, shared, ledger, check, board, checkpoints, signals, solved_at
-            )
-            # the check in flight may be the one that passes: its answer takes a second at most
-            answer = self._collect(evaluator, ledger, timeout=None)
-            if answer is not None:
-                solved_at = self._take_answer(answer, check, board, ledger, solved_at)
-            seconds = time.perf_counter() - ledger.start_time
-            checks_seconds = check.seconds  # while training ran (a last judgement of the final model may follow)
-            final = shared.snapshot()
-            # the final model may beat every evaluated one: judge it too, unless checks failed (they may again)
-            if solved_at is None and self.evaluation_failure is None:
-                episodes, steps = ledger.snapshot()
-                if self._judge(final, check, board, len(episodes), steps).solved:
-                    solved_at = (len(episodes), steps, seconds)
-                    self.solved_check_passed_at = time.time()
-            episodes, steps = ledger.snapshot()
-            # the plot is drawn in the evaluation process, which loaded matplotlib while training ran
-            solved_episode = solved_at[0] if solved_at else None
-            plot = (files.plot, episodes, config.env_id, info.reward_threshold, solved_episode, check.history)
-            plotting = _submit_plot(evaluator, plot)
-            checkpoints.save(ledger, check, workers, seconds, solved_at)  # with the CSV; at the end, and after Ctrl-C
-            # the shared model, done training, writes both weights files (first the final ones it holds)
-            save_weights(final, info, files.final_weights, writer=shared.model)
-            if self.best_policy is not None:  # None when a resumed run never beat the saved best
-                save_weights(self.best_policy, info, files.best_weights, writer=shared.model)
-            board.episodes(episodes)
-            board.stats(steps, _worker_stats(workers), float(shared.optimizer.learning_rate))
-            board.close()
-            if not (plotting and _plot_drawn(evaluator)):
-                write_plot(*plot)
-        finally:  # whatever happened, the evaluation process ends with the run
-            evaluator.close()
-        result = TrainResult(
-            solved=solved_at is not None,
-            episodes=len(episodes),
-            steps=steps,
-            seconds=seconds,
-            stop_reason=ledger.stop_reason or "stopped",
-            best_evaluation=check.best,
-            solved_at_episode=solved_at[0] if solved_at else None,
-            solved_at_step=solved_at[1] if solved_at else None,
-            solved_at_seconds=solved_at[2] if solved_at else None,
-            training_moving_average=ledger.recent_mean(MOVING_AVERAGE_WINDOW),
-            seed=self.seed,
-            files=files,
-            evaluations=list(check.history),
-            interrupted_by=interrupted_by,
-        )
-        timeline = {
-            "first_env_step": ledger.first_step_at,
-            "solved_check_passed": self.solved_check_passed_at,
-            "files_written": time.time(),  # the run record, written next, is the last file
-            "evaluation_seconds": checks_seconds,
-        }
-        write_json(files.run_record, _run_record(config, shared.model.spec, result, shared.updates, timeline))
-        failed = [w for w in workers if w.error is not None]
-        if failed:
-            worker = failed[0]
+    def _raise_failure(self, workers: WorkerGroup, checks: SolvedChecks, result: TrainResult) -> None:
+        """Once every file is written: a worker's failure, or the checks' if it stopped the run."""
+        save_dir = self.files.save_dir
+        failure = workers.failure()
+        if failure is not None:
             raise WorkerFailed(
-                f"worker {worker.worker_id} failed: {worker.error!r}; what was learned is saved in {files.save_dir}"
-            ) from worker.error
-        if self.evaluation_failure is not None and result.stop_reason == str(self.evaluation_failure):
-            raise WorkerFailed(
-                f"{self.evaluation_failure}; what was learned is saved in {files.save_dir}"
-            ) from self.evaluation_failure
-        self.progress.message(summary(result))
-        return result
+                f"worker {failure.worker} failed: {failure.error!r}; what was learned is saved in {save_dir}"
+            ) from failure.error
+        if checks.failure is not None and result.stop_reason == str(checks.failure):
+            raise WorkerFailed(f"{checks.failure}; what was learned is saved in {save_dir}") from checks.failure
 
 
-def _timed(task, *args) -> tuple:
-    """(task(*args), its seconds): what the evaluation process answers, for a task run here."""
-    start = time.perf_counter()
-    result = task(*args)
-    return result, time.perf_counter() - start
-
-
-def _submit_plot(evaluator: EvaluationProcess, plot: tuple) -> bool:
-    """Hand the plot to the evaluation process; False if it is gone (the master then draws it)."""
-    try:
-        evaluator.submit(write_plot, plot, None)
-    except EvaluationProcessFailed:  # the child died: the master draws the plot
-        return False
-    return True
-
-
-def _plot_drawn(evaluator: EvaluationProcess) -> bool:
-    """Wait for the plot; False if the evaluation process died first. A failed write is raised."""
-    try:
-        evaluator.collect(timeout=None)
-    except EvaluationProcessFailed:
-        return False
-    return True
-
-
-def _count(n: int, noun: str) -> str:
-    """ "1 worker", "2 workers": the banner reads as a sentence."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+def _timeline(ledger: EpisodeLedger, check: SolvedCheck, evaluation_seconds: float) -> dict:
+    """The run record's timeline (see `run_record`); `evaluation_seconds`: the checks' while training ran."""
+    return {
+        "first_env_step": ledger.first_step_at,
+        "solved_check_passed": check.passed_at,
+        "files_written": time.time(),  # the run record, written next, is the last file
+        "evaluation_seconds": evaluation_seconds,
+    }
 
 
 def _solved_rule(info: EnvInfo, config: TrainConfig) -> str:
@@ -403,37 +212,9 @@ def _solved_rule(info: EnvInfo, config: TrainConfig) -> str:
     return f"solved = greedy mean >= {info.reward_threshold} over {config.eval_episodes} episodes"
 
 
-def _worker_stats(workers) -> list:
-    """The latest loss terms of each worker (None before its first update)."""
-    return [getattr(w, "last_stats", None) for w in workers]
-
-
-def _best_mean(check: SolvedCheck) -> float | None:
-    return None if check.best is None else check.best.mean
-
-
-def _run_record(config: TrainConfig, network: NetworkSpec, result: TrainResult, updates: int, timeline: dict) -> dict:
-    """The run record: settings, outcome, every evaluation, and where this session's time went.
-
-    `timeline` holds epoch times (first env step, solved check passed, files written) and the seconds
-    the solved checks took: with a process's start and exit, they give the fixed costs of a run.
-    """
-    return {
-        "env_id": config.env_id,
-        "env_kwargs": config.env_kwargs,
-        "env_package": config.env_package,
-        "hidden": config.hidden,
-        "layers": config.layers,
-        "activation": config.activation,
-        "normalize_obs": config.normalize_obs,
-        "network": network.as_record(),
-        "preset": config.preset,
-        "config": config.as_dict(),
-        "updates": updates,
-        **result.as_dict(),
-        "evaluations": [point._asdict() for point in result.evaluations],
-        "timeline": timeline,
-    }
+def _count(n: int, noun: str) -> str:
+    """ "1 worker", "2 workers": the banner reads as a sentence."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _resuming_solved_run(config: TrainConfig, solved_at_episode: int, best: Evaluation | None) -> str:
@@ -450,29 +231,3 @@ def _resuming_solved_run(config: TrainConfig, solved_at_episode: int, best: Eval
             "add --stop-when-solved-again to stop at the next passed solved check"
         )
     return f"This run was solved at episode {solved_at_episode:,}{score}: {plan}."
-
-
-def summary(result: TrainResult) -> str:
-    """The closing lines: verdict, when, and where the files are."""
-    best = result.best_evaluation
-    lines = []
-    if result.solved:
-        lines.append(
-            f"SOLVED at episode {result.solved_at_episode:,}, {result.solved_at_step:,} env steps, "
-            f"{result.solved_at_seconds:.1f} s: greedy policy averaged {best.mean_and_std()} "
-            f"over {len(best.returns)} evaluation episodes."
-        )
-    else:
-        score = "never evaluated" if best is None else f"best greedy mean {best.mean_and_std()}"
-        lines.append(f"NOT SOLVED ({result.stop_reason}): {score}.")
-    avg = "-" if result.training_moving_average is None else f"{result.training_moving_average:.1f}"
-    lines.append(
-        f"Trained {result.episodes:,} episodes, {result.steps:,} env steps in {result.seconds:.1f} s "
-        f"({result.steps / max(result.seconds, 1e-9):,.0f} steps/s); mean of the last 100 training episodes "
-        f"(the tutorial's rule): {avg}."
-    )
-    lines.append(
-        f"Files in {result.files.save_dir}/: best and final weights, episodes CSV, plot, run record; "
-        "checkpoints/ and tensorboard/."
-    )
-    return "\n".join(lines)

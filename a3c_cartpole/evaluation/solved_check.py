@@ -1,7 +1,7 @@
 """The solved check: does the greedy policy average the env's threshold over 100 episodes?
 
-Training returns come from the sampling policy and lag far behind the greedy policy (measured on
-CartPole-v1: the greedy policy often passes while the training average is still below 150), and
+Training returns come from the sampling policy and lag far behind the greedy policy (on
+CartPole-v1 the greedy policy often passes while the training average is far below the threshold), and
 the tutorial's rule (mean of the last 100 training episodes) is both slow and noisy. So the master
 evaluates the greedy policy itself, in one batched vector env, whenever recent training returns are
 within |threshold| of the threshold, for at most a fifth of the wall time. An evaluation of a bad
@@ -34,7 +34,7 @@ from a3c_cartpole.envs.spec import EnvInfo
 from a3c_cartpole.evaluation.episodes import run_episodes
 from a3c_cartpole.networks.acting_copy import NumpyActorCritic
 
-# Evaluation seeds: a block of their own (training envs use seed + 10_000 * k with the run's seed).
+# Evaluation seeds: a block of their own (the training envs': parallel/workers.worker_seeds).
 EVAL_SEED_BASE = 1_000_000
 # Training episodes whose mean opens the gate, and how close to the threshold it must be.
 GATE_EPISODES = 20
@@ -80,6 +80,30 @@ class Evaluation:
         return f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
 
 
+class Look(typing.NamedTuple):
+    """The weights a check evaluates, and where in the run they were taken."""
+
+    policy: NumpyActorCritic
+    episode: int
+    step: int
+    seconds: float
+
+
+class SolvedAt(typing.NamedTuple):
+    """When the weights that first passed the solved check were taken."""
+
+    episode: int
+    step: int
+    seconds: float
+
+
+class CheckOutcome(typing.NamedTuple):
+    """What one check played: the set that decides, and whether it is the confirmation (a second set)."""
+
+    returns: np.ndarray
+    confirmed: bool
+
+
 class CheckRequest(typing.NamedTuple):
     """One solved check, as plain data: it may run in another process (evaluation_process.py)."""
 
@@ -94,11 +118,11 @@ class CheckRequest(typing.NamedTuple):
     """The env's spec, for a process that may not know its id (an env registered at run time)."""
 
 
-def run_check(request: CheckRequest) -> tuple[np.ndarray, bool]:
+def run_check(request: CheckRequest) -> CheckOutcome:
     """Greedy returns of one set of episodes (or of its screen, if that falls short of the bar), or
     of a second fresh set if the first passes.
 
-    Returns the set that decides and whether it is the confirmation (so the caller counts the seeds used).
+    The outcome says whether the set is the confirmation, so the caller counts the seeds used.
     """
     if request.registration is not None:
         register_as_the_parent_did(request.info, request.registration)
@@ -108,11 +132,11 @@ def run_check(request: CheckRequest) -> tuple[np.ndarray, bool]:
     returns = play(0, screen)
     if screen < episodes:
         if falls_short(returns, request.bar):
-            return returns, False
+            return CheckOutcome(returns, False)
         returns = np.concatenate([returns, play(screen, episodes - screen)])
     if not Evaluation(returns, request.info.reward_threshold).solved:
-        return returns, False
-    return play(episodes, episodes), True
+        return CheckOutcome(returns, False)
+    return CheckOutcome(play(episodes, episodes), True)
 
 
 def _episode_player(request: CheckRequest) -> typing.Callable[[int, int], np.ndarray]:
@@ -137,7 +161,8 @@ def falls_short(screen: np.ndarray, bar: float) -> bool:
 
 
 class SolvedCheck:
-    """Decides when an evaluation is worth its cost, runs it, and remembers the best."""
+    """Decides when an evaluation is worth its cost, runs it, and remembers the best and when the run
+    was solved: every count a checkpoint keeps of the checks lives here."""
 
     def __init__(self, info: EnvInfo, episodes: int, every_steps: int | None = None) -> None:
         self.info = info
@@ -149,7 +174,11 @@ class SolvedCheck:
         self.count = 0
         self.seconds = 0.0  # spent on checks, wherever they ran: the run record reports their share
         self.best: Evaluation | None = None
+        self.best_policy: NumpyActorCritic | None = None
+        """The weights of `best`, if this session evaluated them (a resumed run's saved best is on disk)."""
         self.history: list[EvaluationPoint] = []
+        self.solved_at: SolvedAt | None = None
+        self.passed_at: float | None = None  # epoch time of this session's first pass, for the run record's timeline
         self._next_allowed = 0.0  # wall clock, under the time share
         self._next_step = 0  # env steps, under every_steps
         threshold = info.reward_threshold
@@ -201,3 +230,32 @@ class SolvedCheck:
             self.best = result
             return True
         return False
+
+    def record(self, look: Look, result: Evaluation) -> bool:
+        """Put `result` on the run's timeline; keep its policy if it is the best so far (returns whether it
+        is), and the look's moment if it is the run's first pass."""
+        self.history.append(EvaluationPoint(look.episode, look.step, result.mean, result.std))
+        best = self.is_best(result)
+        if best:
+            self.best_policy = look.policy  # written once at the end: a save costs the workers ~0.1 s of GIL
+        if result.solved and self.solved_at is None:
+            self.solved_at = SolvedAt(look.episode, look.step, look.seconds)
+            self.passed_at = time.time()
+        return best
+
+    def state(self) -> dict:
+        """What a checkpoint keeps of the checks, as the run state's fields (training/checkpoints.py)."""
+        return {
+            "eval_count": self.count,
+            "evaluations": [list(point) for point in self.history],
+            "best_eval_returns": None if self.best is None else [float(x) for x in self.best.returns],
+            "solved_at": None if self.solved_at is None else list(self.solved_at),
+        }
+
+    def restore(self, saved) -> None:
+        """Continue the checks of a resumed run from `saved`, a run state with the fields `state` gives."""
+        self.count = saved.eval_count
+        self.history = [EvaluationPoint(*point) for point in saved.evaluations]
+        if saved.best_eval_returns:
+            self.best = Evaluation(np.asarray(saved.best_eval_returns), self.info.reward_threshold)
+        self.solved_at = SolvedAt(*saved.solved_at) if saved.solved_at else None

@@ -8,8 +8,8 @@ per-step quantity downstream has one shape (SPEC §3, defect 1).
 
 Weights start orthogonal, as SB3 and CleanRL initialise them: gain sqrt(2) in the hidden layers,
 1 at the value output, 0.01 at the logits. The small logits make every env start from a
-near-uniform policy instead of a random preference: on LunarLander this alone lifted the
-training average at 1.1M steps from 42 to 122 (seed 1).
+near-uniform policy instead of a random preference, so no action is favoured before anything
+is learned (docs/design-notes.md: what it did on LunarLander).
 
 With `normalize_obs` the network first scales each observation by running statistics
 (`ObservationNormalizer`); they are non-trainable weights of the model, so the weights file, the

@@ -1,1 +1,1 @@
-"""Where workers act and learn: compiled TensorFlow steps, child processes, Ray."""
+"""Where workers act and learn: the worker group and its seeds, compiled TensorFlow steps, child processes, Ray."""

@@ -10,11 +10,16 @@ if the parent is killed.
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 from a3c_cartpole.training.stop_signals import STOP_SIGNALS
+
+PROTOCOL = pickle.HIGHEST_PROTOCOL  # 5: numpy arrays as raw buffers
 
 ONE_BLAS_THREAD = {"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 """For a process that acts with numpy: the workers are the parallelism, and a BLAS thread pool in each
@@ -43,3 +48,27 @@ def ignore_stop_signals() -> None:
     """In the child: leave stop signals to the parent, which still needs this process to finish."""
     for stop_signal in STOP_SIGNALS:
         signal.signal(stop_signal, signal.SIG_IGN)
+
+
+def serve(requests: BinaryIO, answers: BinaryIO, handle: Callable[[Any], Any], readable: Callable[[Any], Any]) -> None:
+    """In the child: answer each pickled request with `handle(request)` until the parent closes the pipe.
+
+    `handle` returns what the parent must see, an exception included; `readable(answer)` stands in
+    for an answer that cannot be pickled (an exception of a user's env, say), so it still reaches the
+    parent, as text. A parent that is gone (it exited at a second stop signal, or was killed) ends the loop.
+    """
+    while True:
+        try:
+            request = pickle.load(requests)
+        except EOFError:
+            return
+        answer = handle(request)
+        try:
+            message = pickle.dumps(answer, protocol=PROTOCOL)
+        except Exception:
+            message = pickle.dumps(readable(answer), protocol=PROTOCOL)
+        try:
+            answers.write(message)
+            answers.flush()
+        except OSError:
+            return

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
+from a3c_cartpole.parallel import child_process
 from a3c_cartpole.parallel.child_process import finish, ignore_stop_signals, spawn
 from a3c_cartpole.training.outputs import warm_up_plotting, write_plot
 
@@ -96,11 +97,9 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
     """
     warming_up = threading.Thread(target=_warm_up_quietly, name="a3c-plot-warm-up", daemon=True)
     warming_up.start()
-    while True:
-        try:
-            task, args = pickle.load(requests)
-        except EOFError:
-            return
+
+    def run_task(request: tuple[Callable, tuple]) -> TaskAnswer:
+        task, args = request
         if task is write_plot:
             warming_up.join()
         start = time.perf_counter()
@@ -108,16 +107,15 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
             answer = (True, task(*args))
         except Exception as err:  # e.g. OSError: the disk is full
             answer = (False, err)
-        seconds = time.perf_counter() - start
-        try:
-            message = pickle.dumps((*answer, seconds))
-        except Exception:  # an exception that cannot be pickled still reaches the parent, as text
-            message = pickle.dumps((False, RuntimeError(repr(answer[1])), seconds))
-        try:
-            answers.write(message)
-            answers.flush()
-        except OSError:  # the parent is gone (it exited at a second stop signal, or was killed)
-            return
+        return (*answer, time.perf_counter() - start)
+
+    child_process.serve(requests, answers, run_task, _as_text)
+
+
+def _as_text(answer: TaskAnswer) -> TaskAnswer:
+    """An answer that cannot be pickled, as an exception that can."""
+    _, result, seconds = answer
+    return False, RuntimeError(repr(result)), seconds
 
 
 def _warm_up_quietly() -> None:

@@ -11,8 +11,8 @@ An actor's episodes and env steps reach the ledger only when its gradient does. 
 with a dead actor is never counted, and the ledger keeps the episode budget exact. Ray restarts the
 actor and the driver gives it the latest weights again; training goes on.
 
-`RayWorkerPool` is a thread with the surface of a worker thread (`start`, `is_alive`, `join`,
-`error`), so the master's monitoring, solved check, outputs and Ctrl-C handling serve both backends.
+`RayWorkerPool` is a thread that drives them all and a `WorkerGroup` (parallel/workers.py), so the
+master's monitoring, solved check, outputs and Ctrl-C handling serve every backend.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from a3c_cartpole.networks.actor_critic import batch_moments  # noqa: E402
 from a3c_cartpole.parallel.child_process import ONE_BLAS_THREAD  # noqa: E402
 from a3c_cartpole.parallel.learner import Learner  # noqa: E402
 from a3c_cartpole.parallel.tf_runtime import batch_signature, compiled  # noqa: E402
+from a3c_cartpole.parallel.workers import WorkerFailure, worker_seeds  # noqa: E402
 
 # Restarting an actor (a new process importing TensorFlow) takes seconds; calls to it fail fast
 # meanwhile. The driver retries after a pause, and gives up after this many failures in a row.
@@ -132,7 +133,8 @@ class RayWorkerPool(threading.Thread):
         ledger: EpisodeLedger,
     ) -> None:
         super().__init__(name="a3c-ray-driver", daemon=True)
-        self.worker_id: int | str = "ray driver"
+        self.failing: int | str = "ray driver"
+        """Who a failure is reported against: the driver, or the actor that kept failing."""
         self.shared = shared
         self.ledger = ledger
         self.error: BaseException | None = None
@@ -166,16 +168,40 @@ class RayWorkerPool(threading.Thread):
             scheduling_strategy="SPREAD",
             runtime_env={"env_vars": ACTOR_ENV},
         )
-        return [actor_class.remote(config, info, seed + 10_000 * (i + 1), [seed, i]) for i in range(config.workers)]
+        return [actor_class.remote(config, info, *worker_seeds(seed, i)) for i in range(config.workers)]
 
     def run(self) -> None:
         try:
             self._drive()
         except BaseException as err:  # handed to the master, which reports it
             self.error = err
-            self.ledger.request_stop(f"worker {self.worker_id} failed: {err}")
+            self.ledger.request_stop(f"worker {self.failing} failed: {err}")
         finally:
             self._release()
+
+    # The WorkerGroup the master drives: actors keep their own sampling states, which no checkpoint holds.
+    def running(self) -> bool:
+        return self.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self.ident is not None:  # a run that failed before the driver started has nothing to wait for
+            super().join(timeout)
+
+    def close_unstarted(self) -> None:
+        if self.ident is None:
+            self._release()
+
+    def rng_states(self) -> list:
+        return []
+
+    def restore_rng_states(self, states: list) -> None:
+        pass
+
+    def latest_stats(self) -> list[UpdateStats | None]:
+        return [self.last_stats]
+
+    def failure(self) -> WorkerFailure | None:
+        return None if self.error is None else WorkerFailure(self.failing, self.error)
 
     def _drive(self) -> None:
         weights = ray.put(flatten(self.shared.snapshot().arrays()))
@@ -200,7 +226,7 @@ class RayWorkerPool(threading.Thread):
                 self.lost_rollouts += 1
                 failures[i] += 1
                 if failures[i] >= MAX_FAILURES_IN_A_ROW or getattr(err, "actor_init_failed", False):
-                    self.worker_id = i
+                    self.failing = i
                     raise
                 retry_at[i] = time.monotonic() + RETRY_SECONDS
                 continue

@@ -1,9 +1,9 @@
 """A worker's rollouts in a process of its own: the `processes` backend.
 
 Worker threads share one GIL, and acting (numpy forward passes, env steps) holds it for about as
-long as the compiled update runs; two threads on two cores therefore trained only ~1.1x as fast as
-one. Here each worker thread of the master keeps its place -- it syncs, hands its rollout to the
-shared update and gets the next weights -- but the rollout itself is acted by a child process
+long as the compiled update runs, so two threads on two cores train little faster than one. Here
+each worker thread of the master keeps its place -- it syncs, hands its rollout to the shared
+update and gets the next weights -- but the rollout itself is acted by a child process
 (numpy and gymnasium only, no TensorFlow), on a core of its own. The master's threads wait on pipes,
 which leaves the GIL to the updates.
 
@@ -29,9 +29,8 @@ from a3c_cartpole.config import TrainConfig
 from a3c_cartpole.envs.registry import register_as_the_parent_did
 from a3c_cartpole.envs.spec import EnvInfo
 from a3c_cartpole.networks.acting_copy import NumpyActorCritic
-from a3c_cartpole.parallel.child_process import finish, ignore_stop_signals, spawn
-
-PROTOCOL = pickle.HIGHEST_PROTOCOL  # 5: numpy arrays as raw buffers
+from a3c_cartpole.parallel import child_process
+from a3c_cartpole.parallel.child_process import PROTOCOL, finish, ignore_stop_signals, spawn
 
 
 class RolloutProcessFailed(RuntimeError):
@@ -106,28 +105,19 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
         collector = make_collector(config, info, env_seed, rng_seed)
     except Exception as err:
         collector, failure = None, err
-    while True:
-        try:
-            policy, rng_state = pickle.load(requests)
-        except EOFError:
-            break
+
+    def act(request: tuple[NumpyActorCritic, dict | None]) -> tuple[Batch, list, dict] | Exception:
+        policy, rng_state = request
         try:
             if collector is None:
                 raise failure
             if rng_state is not None:
                 collector.rng_state = rng_state
-            answer = _act(collector, policy)
+            return _act(collector, policy)
         except Exception as err:
-            answer = err
-        try:
-            message = pickle.dumps(answer, protocol=PROTOCOL)
-        except Exception:  # an exception that cannot be pickled still reaches the parent, as text
-            message = pickle.dumps(RuntimeError(repr(answer)), protocol=PROTOCOL)
-        try:
-            answers.write(message)
-            answers.flush()
-        except OSError:  # the parent is gone
-            break
+            return err
+
+    child_process.serve(requests, answers, act, lambda answer: RuntimeError(repr(answer)))
     if collector is not None:
         collector.close()
 

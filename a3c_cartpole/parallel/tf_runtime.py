@@ -19,8 +19,7 @@ from a3c_cartpole.networks.spec import NetworkSpec
 def compiled(**options):
     """A decorator making a training step a `CompiledStep`: `tf.function` without autograph (none of the
     steps has Python control flow on tensors, and autograph's rewriting of every Keras call it traces
-    doubled their first call: a worker's update traced in 2.4 s instead of 5.3 s on a loaded 2-core
-    machine), called directly as its concrete function."""
+    about doubles their first call), called directly as its concrete function."""
     return functools.partial(CompiledStep, **options)
 
 
@@ -31,15 +30,15 @@ SINGLE_THREADED = "SINGLE_THREADED_EXECUTOR"
 class CompiledStep:
     """A compiled step called as the concrete function of its one trace, made at the first call.
 
-    Calling a tf.function binds and checks each argument in Python every time: with TensorFlow 2.21 on
-    this project's machine, 1.2 ms of a CartPole update's 2.8 ms. The concrete function skips that.
+    Calling a tf.function binds and checks each argument in Python every time, which costs a small
+    update as much as a third of its time. The concrete function skips that.
     Arrays are made tensors with tf.constant first (faster than the concrete function's own
     conversion), and the trace leaves their first dimension, the batch, open. Not locked: every caller
     holds the global model's lock or owns its step.
 
     The step runs on TensorFlow's single-threaded executor: a graph of a few hundred tiny ops gains
     nothing from the default executor's thread pool, whose handoffs and spinning cost more than the ops
-    (measured, a CartPole update: 0.63 ms and 0.62 ms of CPU against 0.82 ms and 1.01 ms of CPU).
+    (docs/design-notes.md has the figures).
     """
 
     def __init__(self, function: Callable, **options) -> None:

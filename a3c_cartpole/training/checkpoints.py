@@ -21,8 +21,8 @@ import dataclasses
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import tensorflow as tf
 
 from a3c_cartpole.a3c.global_model import GlobalModel, learning_rate
@@ -30,8 +30,11 @@ from a3c_cartpole.a3c.ledger import EpisodeLedger, EpisodeRecord
 from a3c_cartpole.config import ConfigError, TrainConfig, first_line
 from a3c_cartpole.envs.registry import kwargs_text
 from a3c_cartpole.envs.spec import EnvInfo
-from a3c_cartpole.evaluation.solved_check import Evaluation, EvaluationPoint, SolvedCheck
+from a3c_cartpole.evaluation.solved_check import SolvedCheck
 from a3c_cartpole.training.outputs import CSV_HEADER, RunFiles, write_episodes_csv
+
+if TYPE_CHECKING:
+    from a3c_cartpole.parallel.workers import WorkerGroup
 
 CHECKPOINTS_KEPT = 3
 RUN_STATE_KEY = "run_state/.ATTRIBUTES/VARIABLE_VALUE"
@@ -76,21 +79,6 @@ class RunState:
         """Read a saved run state; fields that older versions stored and this one dropped are ignored."""
         known = {field.name for field in dataclasses.fields(cls)}
         return cls(**{key: value for key, value in json.loads(text).items() if key in known})
-
-
-def worker_rng_states(workers) -> list:
-    """Action-sampling RNG state of each worker thread, whether it acts itself or in its child process
-    (Ray actors keep their own)."""
-    return [worker.rollouts.rng_state for worker in workers if hasattr(worker, "rollouts")]
-
-
-def restore_worker_rngs(workers, states: list) -> None:
-    """Give each worker its saved RNG state back (only when the worker count is unchanged)."""
-    sources = [getattr(worker, "rollouts", None) for worker in workers]
-    if len(states) != len(sources) or None in sources:
-        return
-    for source, state in zip(sources, states, strict=True):
-        source.rng_state = state
 
 
 def read_episodes_csv(path: Path) -> list[EpisodeRecord]:
@@ -211,27 +199,31 @@ class TrainingCheckpoints:
         self.last_saved_updates = saved.updates
         return saved, episodes
 
-    def apply(self, state: RunState, episodes: list[EpisodeRecord], ledger: EpisodeLedger, check: SolvedCheck, workers):
+    def apply(
+        self,
+        state: RunState,
+        episodes: list[EpisodeRecord],
+        ledger: EpisodeLedger,
+        check: SolvedCheck,
+        workers: WorkerGroup,
+    ) -> None:
         """Continue the counters of a resumed run: episode log, steps, evaluations, RNGs."""
-        ledger.episodes = list(episodes)
-        ledger.steps = state.steps
-        check.count = state.eval_count
-        check.history = [EvaluationPoint(*point) for point in state.evaluations]
-        if state.best_eval_returns:
-            check.best = Evaluation(np.asarray(state.best_eval_returns), self.info.reward_threshold)
-        restore_worker_rngs(workers, state.worker_rngs)
+        ledger.restore(episodes, state.steps)
+        check.restore(state)
+        workers.restore_rng_states(state.worker_rngs)
 
-    def save(self, ledger: EpisodeLedger, check: SolvedCheck, workers, seconds: float, solved_at) -> str:
+    def save(self, ledger: EpisodeLedger, check: SolvedCheck, workers: WorkerGroup, seconds: float) -> str:
         """Rewrite episodes.csv, then checkpoint the model, optimizer and run state consistently with it."""
         episodes, steps = ledger.snapshot()
         write_episodes_csv(RunFiles(self.config.save_dir, self.config.env_id).episodes_csv, episodes)
-        state = self.state
-        state.episodes, state.steps, state.seconds = len(episodes), steps, seconds
-        state.worker_rngs = worker_rng_states(workers)
-        state.eval_count = check.count
-        state.evaluations = [list(point) for point in check.history]
-        state.best_eval_returns = None if check.best is None else [float(x) for x in check.best.returns]
-        state.solved_at = None if solved_at is None else list(solved_at)
+        state = self.state = dataclasses.replace(
+            self.state,
+            episodes=len(episodes),
+            steps=steps,
+            seconds=seconds,
+            worker_rngs=workers.rng_states(),
+            **check.state(),
+        )
         with self.shared.lock:  # no update lands half-way through the save
             state.updates = self.shared.updates
             self._run_state.assign(json.dumps(dataclasses.asdict(state)))

@@ -1,0 +1,51 @@
+"""The worker group the master drives, the one seed scheme of every backend, and the helpers' serve loop."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import threading
+import types
+
+from a3c_cartpole.parallel import child_process
+from a3c_cartpole.parallel.workers import ThreadWorkers, WorkerFailure, worker_seeds
+
+
+def test_each_worker_gets_a_block_of_env_seeds_and_its_own_sampling_stream():
+    assert [worker_seeds(7, i) for i in range(3)] == [(10_007, [7, 0]), (20_007, [7, 1]), (30_007, [7, 2])]
+
+
+def fake_worker(worker_id: int, rng_state: dict, error: BaseException | None = None):
+    return types.SimpleNamespace(
+        worker_id=worker_id, rollouts=types.SimpleNamespace(rng_state=rng_state), error=error, last_stats=None
+    )
+
+
+def test_thread_workers_give_back_their_sampling_states_only_to_as_many_workers():
+    workers = ThreadWorkers([fake_worker(0, {"s": 1}), fake_worker(1, {"s": 2})])
+    assert workers.rng_states() == [{"s": 1}, {"s": 2}]
+    workers.restore_rng_states([{"s": 3}])  # saved by a run with another worker count: ignored
+    assert workers.rng_states() == [{"s": 1}, {"s": 2}]
+    workers.restore_rng_states([{"s": 3}, {"s": 4}])
+    assert workers.rng_states() == [{"s": 3}, {"s": 4}]
+
+
+def test_the_failure_reported_is_the_first_failed_workers():
+    crash, later = RuntimeError("crash"), RuntimeError("later")
+    workers = ThreadWorkers([fake_worker(0, {}), fake_worker(1, {}, crash), fake_worker(2, {}, later)])
+    assert workers.failure() == WorkerFailure(1, crash)
+    assert ThreadWorkers([fake_worker(0, {})]).failure() is None
+
+
+def test_the_serve_loop_answers_each_request_and_sends_what_cannot_be_pickled_as_text():
+    requests, answers = io.BytesIO(), io.BytesIO()
+    for message in (2, "lock", 5):
+        pickle.dump(message, requests)
+    requests.seek(0)
+
+    def handle(request):
+        return threading.Lock() if request == "lock" else request * 10  # a lock cannot be pickled
+
+    child_process.serve(requests, answers, handle, lambda answer: f"unreadable {type(answer).__name__}")
+    answers.seek(0)
+    assert [pickle.load(answers) for _ in range(3)] == [20, "unreadable lock", 50]
