@@ -396,3 +396,12 @@ def test_headless_recording_prints_nothing_on_stderr(trained, tmp_path):
     )
     assert proc.returncode == 0 and (tmp_path / "x.gif").is_file()
     assert proc.stderr == ""
+
+
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_save_dir_that_is_a_file_is_named_as_a_file(tmp_path, capsys, below):
+    blocker = tmp_path / "results"
+    blocker.write_text("my notes")
+    code, out, err = run_cli([*TRAIN_SMALL, "--save-dir", blocker / below], capsys)
+    assert_one_line_error(code, out, err, f"{blocker} is a file")
+    assert tree(tmp_path) == {"results": b"my notes"}

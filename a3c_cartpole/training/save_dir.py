@@ -66,6 +66,9 @@ def check_save_dir(config: TrainConfig) -> None:
 
 def ensure_writable(directory: Path) -> None:
     """Fail before training, not after, if results could not be saved."""
+    blocker = next((path for path in (directory, *directory.parents) if path.exists()), None)
+    if blocker is not None and not blocker.is_dir():  # mkdir would only say "File exists" or "Not a directory"
+        raise ConfigError(f"cannot use save dir {directory}: {blocker} is a file, not a folder")
     try:
         directory.mkdir(parents=True, exist_ok=True)
         probe = directory / f".write-test-{os.getpid()}"
