@@ -14,7 +14,7 @@ from pathlib import Path
 
 from a3c_cartpole.config import ACTIVATIONS, ConfigError
 from a3c_cartpole.envs.spec import EnvInfo, describe_env
-from a3c_cartpole.training.outputs import RunFiles
+from a3c_cartpole.training.outputs import RunFiles, env_id_from_file_name
 from a3c_cartpole.training.save_dir import how_to_get_a_model
 
 WEIGHTS_SUFFIX = ".weights.h5"
@@ -49,8 +49,8 @@ def _weights_in_dir(path: Path, env_id: str | None) -> tuple[Path, str]:
     """
     if env_id is None:
         records = sorted(path.glob("*_run.json"))
-        found = [r.name.removesuffix("_run.json") for r in records]
-        found = found or sorted(p.parent.name for p in path.glob("checkpoints/*/checkpoint"))
+        found = [env_id_from_file_name(r.name.removesuffix("_run.json")) for r in records]
+        found = found or sorted(env_id_from_file_name(p.parent.name) for p in path.glob("checkpoints/*/checkpoint"))
         if not found:
             raise ConfigError(
                 f"no trained model in {path}: train one first with 'a3c-cartpole --train --save-dir {path}'"
@@ -90,7 +90,7 @@ def find_run(
     record = RunFiles(weights.parent, named).run_record
     saved = _read_record(record) if record.is_file() else {}
     if env_id is None:  # the file name holds the id only up to "/" -> "_": the record has it whole
-        env_id = saved.get("env_id", named)
+        env_id = saved.get("env_id", env_id_from_file_name(named))
     elif saved and saved.get("env_id") != env_id:
         raise ConfigError(f"{weights} was trained on {saved.get('env_id')}, not {env_id}")
     activation = saved.get("activation", SavedRun._field_defaults["activation"])
