@@ -41,7 +41,9 @@ def _read_record(record: Path) -> dict:
     return saved
 
 
-def _weights_in_dir(path: Path, env_id: str | None) -> tuple[Path, str]:
+def _weights_in_dir(
+    path: Path, env_id: str | None, env_kwargs: dict | None, env_package: str | None
+) -> tuple[Path, str]:
     """The best (else the final) weights of the run in save dir `path`, and its env id.
 
     A save dir without a run record names the env whose run left a checkpoint (a run stopped before
@@ -52,9 +54,7 @@ def _weights_in_dir(path: Path, env_id: str | None) -> tuple[Path, str]:
         found = [env_id_from_file_name(r.name.removesuffix("_run.json")) for r in records]
         found = found or sorted(env_id_from_file_name(p.parent.name) for p in path.glob("checkpoints/*/checkpoint"))
         if not found:
-            raise ConfigError(
-                f"no trained model in {path}: train one first with 'a3c-cartpole --train --save-dir {path}'"
-            )
+            raise ConfigError(f"no trained model in {path}: {how_to_get_a_model(path, None, env_kwargs, env_package)}")
         if len(found) > 1:
             raise ConfigError(f"{path} holds runs for {', '.join(found)}; name the env (env_id / --env)")
         env_id = _read_record(records[0]).get("env_id") if records else found[0]
@@ -63,7 +63,8 @@ def _weights_in_dir(path: Path, env_id: str | None) -> tuple[Path, str]:
     files = RunFiles(path, env_id)
     weights = files.best_weights if files.best_weights.is_file() else files.final_weights
     if not weights.is_file():
-        raise ConfigError(f"no trained model for {env_id} in {path}: {how_to_get_a_model(files)}")
+        hint = how_to_get_a_model(path, env_id, env_kwargs, env_package)
+        raise ConfigError(f"no trained model for {env_id} in {path}: {hint}")
     return weights, env_id
 
 
@@ -78,11 +79,11 @@ def find_run(
     """
     path = Path(path)
     if path.is_dir():
-        weights, env_id = _weights_in_dir(path, env_id)
+        weights, env_id = _weights_in_dir(path, env_id, env_kwargs, env_package)
     elif path.name.endswith(WEIGHTS_SUFFIX):
         weights = path
     elif not path.exists():
-        raise ConfigError(f"no trained model in {path}: train one first with 'a3c-cartpole --train --save-dir {path}'")
+        raise ConfigError(f"no trained model in {path}: {how_to_get_a_model(path, env_id, env_kwargs, env_package)}")
     else:
         raise ConfigError(f"{path} is neither a save dir nor a '*{WEIGHTS_SUFFIX}' file")
     # A weights file is named <env>_best or <env>_final; its record is <env>_run.json beside it.
