@@ -117,7 +117,11 @@ class TrainConfig:
     save_dir: Path = option(Path("a3c_runs"), help="runs are saved here", group=ENVIRONMENT, metavar="DIR")
     """Not /tmp, so that --play finds what --train wrote."""
     seed: int | None = option(
-        None, help="seed of envs, sampling, weights", group=ENVIRONMENT, metavar="N", shown="random"
+        None,
+        help="seed of envs, sampling, weights",
+        group=ENVIRONMENT,
+        metavar="N",
+        shown="random for --train, 0 for --play and random",
     )
     preset: str | None = option(None, help="tuned settings, or none", metavar="NAME", shown="the env's own")
     """The preset the settings were resolved with (presets.resolve_config); recorded, not applied here."""

@@ -460,3 +460,17 @@ def test_play_while_the_run_trains_says_to_wait_for_it(tmp_path, capsys):
         code, out, err = run_cli(["--play", "--save-dir", tmp_path], capsys)
     assert_one_line_error(code, out, err, f"training there now (pid {os.getpid()})")
     assert "--resume" not in err and "--overwrite" not in err
+
+
+def test_random_baseline_refuses_two_different_episode_counts(capsys):
+    code, out, err = run_cli(["--algorithm=random", "--max-eps=40", "--episodes=10"], capsys)
+    assert_one_line_error(code, out, err, "--max-eps 40 and --episodes 10")
+    code, out, err = run_cli(["--algorithm=random", "--max-eps=40", "--episodes=40"], capsys)
+    assert code == 0 and "over 40 episodes" in out, err
+
+
+def test_help_gives_the_seed_one_default_and_numbers_one_style(capsys):
+    _, out, _ = run_cli(["--help"], capsys)
+    text = " ".join(out.split())
+    assert "(default: random for --train, 0 for --play and random)" in text and "default 0" not in text
+    assert "(default: 20,000)" in text and "(default: 20000)" not in text  # --max-eps, as messages print it

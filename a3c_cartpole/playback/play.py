@@ -62,7 +62,7 @@ class PlayReport:
     def summary(self) -> str:
         line = (
             f"{self.env_id}: mean {Evaluation(self.returns, self.threshold).mean_and_std()} "
-            f"(min {np.min(self.returns):g}, max {np.max(self.returns):g}) over {len(self.returns)} episodes"
+            f"(min {np.min(self.returns):g}, max {np.max(self.returns):g}) over {len(self.returns):,} episodes"
         )
         if self.threshold is None:
             return line + " (the env defines no solved threshold)"
@@ -122,5 +122,5 @@ def play(
             echo(f"episode {i + 1}: return {total:g}")
     if recorder is not None:
         note = " (a GIF stops there: record an .mp4 for every frame)" if recorder.full else ""
-        echo(f"Recorded {recorder.frames} frames to {record}{note}")
+        echo(f"Recorded {recorder.frames:,} frames to {record}{note}")
     return PlayReport(policy.env_id, np.asarray(returns), policy.info.reward_threshold)

@@ -182,16 +182,17 @@ class TrainingCheckpoints:
                 raise ConfigError(f"cannot resume: the checkpoint in {self.directory} has {flag} {was}, not {now}")
         if saved.episodes >= config.max_eps:
             raise ConfigError(
-                f"cannot resume: the run already has {saved.episodes} episodes; give a --max-eps above that"
+                f"cannot resume: the run already has {saved.episodes:,} episodes; give a --max-eps above that"
             )
         if config.max_steps is not None and saved.steps >= config.max_steps:
             raise ConfigError(
-                f"cannot resume: the run already has {saved.steps} env steps; give a --max-steps above that"
+                f"cannot resume: the run already has {saved.steps:,} env steps; give a --max-steps above that"
             )
         episodes = [e for e in read_episodes_csv(files.episodes_csv) if e.episode <= saved.episodes]
         if [e.episode for e in episodes] != list(range(1, saved.episodes + 1)):
             raise ConfigError(
-                f"cannot resume: {files.episodes_csv} has {len(episodes)} of the checkpoint's {saved.episodes} episodes"
+                f"cannot resume: {files.episodes_csv} has {len(episodes):,} "
+                f"of the checkpoint's {saved.episodes:,} episodes"
             )
         with self.shared.lock:
             try:
