@@ -180,7 +180,7 @@ def test_cli_train_writes_the_run_and_prints_only_the_summary(trained):
     lines = out.strip().splitlines()
     # --quiet: no live progress, just the closing summary: verdict, counts, where the files are
     assert len(lines) == 3, out
-    assert lines[0].startswith(("SOLVED", "NOT SOLVED")) and str(save_dir) in lines[2]
+    assert lines[0].startswith(("SOLVED", "NOT SOLVED")) and str(save_dir) in lines[3]
 
 
 def expected_play(save_dir, episodes):

@@ -23,14 +23,21 @@ from a3c_cartpole.a3c.rollout import make_collector
 from a3c_cartpole.a3c.worker import Worker
 from a3c_cartpole.config import TrainConfig, WorkerFailed
 from a3c_cartpole.envs.spec import EnvInfo, describe_env
-from a3c_cartpole.evaluation.solved_check import GATE_EPISODES, Evaluation, EvaluationPoint, SolvedCheck, run_check
+from a3c_cartpole.evaluation.solved_check import (
+    GATE_EPISODES,
+    Evaluation,
+    EvaluationPoint,
+    SolvedCheck,
+    format_mean_and_std,
+    run_check,
+)
 from a3c_cartpole.networks.actor_critic import NumpyActorCritic, build_model
 from a3c_cartpole.parallel.evaluation_process import EvaluationProcess, EvaluationProcessFailed
 from a3c_cartpole.parallel.rollout_process import RolloutProcess
 from a3c_cartpole.playback.saved_policy import save_weights
 from a3c_cartpole.training.checkpoints import TrainingCheckpoints
 from a3c_cartpole.training.outputs import MOVING_AVERAGE_WINDOW, RunFiles, write_episodes_csv, write_json, write_plot
-from a3c_cartpole.training.progress import ProgressPrinter
+from a3c_cartpole.training.progress import ProgressPrinter, budget_words, opening_lines, plural
 from a3c_cartpole.training.save_dir import claim_save_dir, ensure_writable
 from a3c_cartpole.training.stop_signals import StopSignals, signal_words
 from a3c_cartpole.training.tensorboard_log import TrainingBoard, run_settings, tensorboard_dir
@@ -276,12 +283,8 @@ class MasterAgent:
         solved_at: tuple[int, int, float] | None = tuple(resumed.solved_at) if resumed.solved_at else None
         board = TrainingBoard(tensorboard_dir(config.save_dir, config.env_id), len(old_episodes), resumed.steps)
         board.settings(run_settings(config, self.seed, resumed_at_episode=len(old_episodes)), step=resumed.steps)
-        preset = f"preset {config.preset}" if config.preset else "no preset"
-        self.progress.message(
-            f"Training A3C on {config.env_id} ({preset}): "
-            f"{_count(config.workers, 'worker')} x {_count(config.envs_per_worker, 'env')}, "
-            f"seed {self.seed}; solved = greedy mean >= {info.reward_threshold} over {config.eval_episodes} episodes"
-        )
+        for line in opening_lines(config, info, self.seed):
+            self.progress.message(line)
         if config.resume:
             self.progress.message(
                 f"Resuming from {checkpoints.manager.latest_checkpoint}: episode {resumed.episodes:,}, "
@@ -389,11 +392,6 @@ def _plot_drawn(evaluator: EvaluationProcess) -> bool:
     return True
 
 
-def _count(n: int, noun: str) -> str:
-    """ "1 worker", "2 workers": the banner reads as a sentence."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def _worker_stats(workers) -> list:
     """The latest loss terms of each worker (None before its first update)."""
     return [getattr(w, "last_stats", None) for w in workers]
@@ -428,9 +426,7 @@ def _run_record(config: TrainConfig, result: TrainResult, updates: int, timeline
 
 def _resuming_solved_run(config: TrainConfig, solved_at_episode: int, best: Evaluation | None) -> str:
     """Why a resumed solved run keeps training, and until when."""
-    budget = f"--max-eps {config.max_eps:,}"
-    if config.max_steps is not None:
-        budget += f" / --max-steps {config.max_steps:,}"
+    budget = budget_words(config)
     score = "" if best is None else f" (best greedy mean {best.mean:.1f} ± {best.std:.1f})"
     if config.stop_when_solved_again:
         plan = f"training on until the solved check passes again, or to the budget ({budget})"
@@ -443,26 +439,54 @@ def _resuming_solved_run(config: TrainConfig, solved_at_episode: int, best: Eval
 
 
 def summary(result: TrainResult) -> str:
-    """The closing lines: verdict, when, and where the files are."""
-    best = result.best_evaluation
+    """The closing lines: the verdict with the numbers of the look that gave it, which model the best
+    weights hold and why, the tutorial's rule, and where the files are."""
+    best, looks = result.best_evaluation, result.evaluations
+    threshold = None if best is None else best.threshold
     lines = []
     if result.solved:
+        passed = _look(looks, result.solved_at_episode, result.solved_at_step)
+        score = "" if passed is None else f": that look's greedy policy averaged {_score(passed, threshold)}"
         lines.append(
             f"SOLVED at episode {result.solved_at_episode:,}, {result.solved_at_step:,} env steps, "
-            f"{result.solved_at_seconds:.1f} s: greedy policy averaged {best.mean_and_std()} "
-            f"over {len(best.returns)} evaluation episodes."
+            f"{result.solved_at_seconds:.1f} s{score} (threshold {threshold:g})."
         )
     else:
-        score = "never evaluated" if best is None else f"best greedy mean {best.mean_and_std()}"
-        lines.append(f"NOT SOLVED ({result.stop_reason}): {score}.")
+        lines.append(f"NOT SOLVED ({result.stop_reason}).")
+    kept = _look(looks, mean=best.mean, std=best.std) if best is not None else None
+    if kept is None:
+        lines.append("Best weights: none evaluated in this run; final weights: the model at the end.")
+    elif result.solved and (kept.episode, kept.step) == (result.solved_at_episode, result.solved_at_step):
+        lines.append(
+            f"Best weights: that look's model, the highest of {plural(len(looks), 'look')}; "
+            "final weights: the model at the end."
+        )
+    else:
+        lines.append(
+            f"Best weights: the model of the look at episode {kept.episode:,} ({kept.step:,} env steps), greedy mean "
+            f"{_score(kept, threshold)}, the highest of {plural(len(looks), 'look')}; "
+            "final weights: the model at the end."
+        )
     avg = "-" if result.training_moving_average is None else f"{result.training_moving_average:.1f}"
     lines.append(
         f"Trained {result.episodes:,} episodes, {result.steps:,} env steps in {result.seconds:.1f} s "
         f"({result.steps / max(result.seconds, 1e-9):,.0f} steps/s); mean of the last 100 training episodes "
-        f"(the tutorial's rule): {avg}."
+        f"(the tutorial's rule): {avg}; training samples its actions, so this lags the greedy score."
     )
     lines.append(
         f"Files in {result.files.save_dir}/: best and final weights, episodes CSV, plot, run record; "
         "checkpoints/ and tensorboard/."
     )
     return "\n".join(lines)
+
+
+def _look(looks: list[EvaluationPoint], episode=None, step=None, mean=None, std=None) -> EvaluationPoint | None:
+    """The evaluation taken at `episode` and `step`, or the first that scored `mean` and `std`."""
+    for point in looks:
+        if (point.episode, point.step) == (episode, step) or (point.mean, point.std) == (mean, std):
+            return point
+    return None
+
+
+def _score(point: EvaluationPoint, threshold: float | None) -> str:
+    return format_mean_and_std(point.mean, point.std, threshold)

@@ -75,9 +75,13 @@ class Evaluation:
         return self.threshold is not None and self.mean >= self.threshold
 
     def mean_and_std(self) -> str:
-        """ "mean ± std", with two decimals where the threshold is small: FrozenLake's 0.7 is not 0.66."""
-        digits = 2 if self.threshold is not None and abs(self.threshold) < 10 else 1
-        return f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
+        return format_mean_and_std(self.mean, self.std, self.threshold)
+
+
+def format_mean_and_std(mean: float, std: float, threshold: float | None) -> str:
+    """ "mean ± std", with two decimals where the threshold is small: FrozenLake's 0.7 is not 0.66."""
+    digits = 2 if threshold is not None and abs(threshold) < 10 else 1
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 class CheckRequest(typing.NamedTuple):
