@@ -296,3 +296,13 @@ def test_stop_when_solved_again_ends_a_resumed_solved_run_at_the_next_passed_che
     assert result.stop_reason == "solved again" and "Solved again at episode" in screen
     # the first check may come before any new episode ends: the model it resumed with still passes
     assert solved.episodes <= result.episodes < solved.episodes + 5000
+
+
+def test_a_resumed_run_keeps_its_seed_and_records_the_seed_of_each_segment(tmp_path):
+    options = dict(workers=1, envs_per_worker=2, verbose=False, save_dir=tmp_path)
+    first = train(seed=3, max_eps=10, **options)
+    second = train(resume=True, max_eps=20, **options)  # no seed given: this segment draws one
+    third = train(resume=True, max_eps=30, seed=11, **options)
+    record = json.loads(RunFiles(tmp_path, "CartPole-v1").run_record.read_text())
+    assert first.seed == second.seed == third.seed == record["seed"] == 3
+    assert len(record["segment_seeds"]) == 3 and record["segment_seeds"][0] == 3 and record["segment_seeds"][2] == 11

@@ -62,6 +62,7 @@ class TrainResult:
     solved_at_seconds: float | None
     training_moving_average: float | None
     seed: int
+    """The run's seed: a resumed run keeps its first segment's (the run record lists every segment's)."""
     files: RunFiles
     evaluations: list[EvaluationPoint] = dataclasses.field(default_factory=list)
     """Every greedy evaluation of the run, in order (a resumed run's earlier ones included)."""
@@ -283,12 +284,13 @@ class MasterAgent:
         solved_at: tuple[int, int, float] | None = tuple(resumed.solved_at) if resumed.solved_at else None
         board = TrainingBoard(tensorboard_dir(config.save_dir, config.env_id), len(old_episodes), resumed.steps)
         board.settings(run_settings(config, self.seed, resumed_at_episode=len(old_episodes)), step=resumed.steps)
-        for line in opening_lines(config, info, self.seed):
+        for line in opening_lines(config, info, resumed.seed):  # the run's seed, kept by every resume
             self.progress.message(line)
         if config.resume:
             self.progress.message(
                 f"Resuming from {checkpoints.manager.latest_checkpoint}: episode {resumed.episodes:,}, "
-                f"{resumed.steps:,} env steps, {resumed.updates:,} updates, {resumed.seconds:.1f} s trained"
+                f"{resumed.steps:,} env steps, {resumed.updates:,} updates, {resumed.seconds:.1f} s trained; "
+                f"this segment's envs and sampling are seeded with {self.seed:,}"
             )
         if solved_at is not None:
             self.progress.message(_resuming_solved_run(config, solved_at[0], check.best))
@@ -341,7 +343,7 @@ class MasterAgent:
             solved_at_step=solved_at[1] if solved_at else None,
             solved_at_seconds=solved_at[2] if solved_at else None,
             training_moving_average=ledger.recent_mean(MOVING_AVERAGE_WINDOW),
-            seed=self.seed,
+            seed=resumed.seed,
             files=files,
             evaluations=list(check.history),
             interrupted_by=interrupted_by,
@@ -352,7 +354,8 @@ class MasterAgent:
             "files_written": time.time(),  # the run record, written next, is the last file
             "evaluation_seconds": checks_seconds,
         }
-        write_json(files.run_record, _run_record(config, result, shared.updates, timeline))
+        record = _run_record(config, result, shared.updates, timeline)
+        write_json(files.run_record, {**record, "segment_seeds": checkpoints.state.segment_seeds})
         failed = [w for w in workers if w.error is not None]
         if failed:
             worker = failed[0]

@@ -67,6 +67,9 @@ class RunState:
     normalize_obs: bool = False
     env_kwargs: str | None = None
     """The env's keyword arguments, as `kwargs_text` gives them; None in checkpoints written before."""
+    segment_seeds: list = dataclasses.field(default_factory=list)
+    """The seed of each segment of the run, the first one's (`seed`) included: a resumed segment seeds its
+    envs anew, so that it does not replay the first segment's episodes. Empty in checkpoints written before."""
 
     @classmethod
     def from_json(cls, text: str) -> RunState:
@@ -127,6 +130,7 @@ class TrainingCheckpoints:
             optimizer=config.optimizer,
             normalize_obs=config.normalize_obs,
             env_kwargs=kwargs_text(info.env_kwargs),
+            segment_seeds=[seed],
         )
         self._run_state = tf.Variable("", dtype=tf.string, trainable=False)
         self._checkpoint = tf.train.Checkpoint(
@@ -202,7 +206,8 @@ class TrainingCheckpoints:
             # this invocation's --lr and schedule, not the saved rate
             self.shared.optimizer.learning_rate = learning_rate(config, saved.steps)
             self.shared.updates = saved.updates
-        saved.seed, saved.env_kwargs = self.state.seed, env_kwargs
+        saved.segment_seeds = [*(saved.segment_seeds or [saved.seed]), self.state.seed]  # saved.seed: the run's
+        saved.env_kwargs = env_kwargs
         self.state = saved
         self.last_saved_updates = saved.updates
         return saved, episodes
