@@ -10,6 +10,7 @@ import dataclasses
 import importlib.util
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -259,6 +260,18 @@ def option_flag(field: dataclasses.Field) -> str:
 def option_keyword(field: dataclasses.Field) -> str:
     """The keyword of `a3c_cartpole.train` that sets `field` (the field's own name, except env for env_id)."""
     return field.metadata.get("keyword", field.name)
+
+
+def python_spelling(text: str) -> str:
+    """`text` (a message or a flag's help) with each flag written as `a3c_cartpole.train` takes it:
+    --save-dir as save_dir, --resume as resume=True, --no-early-stop as early_stop=False."""
+    spelled = {}
+    for field in dataclasses.fields(TrainConfig):
+        keyword = option_keyword(field)
+        if field.type in (bool, "bool") and "flag" in field.metadata:  # a switch: its flag sets the opposite
+            keyword = f"{keyword}={not option_default(field)}"
+        spelled[option_flag(field)] = keyword
+    return re.sub(r"(?<![\w-])--[a-z][a-z-]*(?![\w-])", lambda flag: spelled.get(flag[0], flag[0]), text)
 
 
 def option_default(field: dataclasses.Field) -> Any:

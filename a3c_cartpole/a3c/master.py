@@ -69,6 +69,15 @@ class TrainResult:
     interrupted_by: int | None = None
     """The signal (SIGINT for Ctrl-C) that stopped the run, if one did."""
 
+    def __repr__(self) -> str:
+        """The outcome at a glance, for a Python prompt (the looks and the files are attributes)."""
+        best = "None" if self.best_evaluation is None else repr(self.best_evaluation.mean_and_std())
+        return (
+            f"TrainResult(solved={self.solved}, solved_at_episode={self.solved_at_episode}, "
+            f"episodes={self.episodes}, steps={self.steps}, seconds={self.seconds:.1f}, best_eval={best}, "
+            f"stop_reason={self.stop_reason!r}, seed={self.seed}, save_dir={str(self.files.save_dir)!r})"
+        )
+
     def as_dict(self) -> dict:
         """The outcome, JSON-ready: the run record and `--train --json` report these fields."""
         best = self.best_evaluation

@@ -77,6 +77,10 @@ class Evaluation:
     def mean_and_std(self) -> str:
         return format_mean_and_std(self.mean, self.std, self.threshold)
 
+    def __repr__(self) -> str:
+        """Its verdict and score, not its hundred returns (they are `returns`)."""
+        return f"Evaluation({self.mean_and_std()!r} over {len(self.returns)} episodes, solved={self.solved})"
+
 
 def format_mean_and_std(mean: float, std: float, threshold: float | None) -> str:
     """ "mean ± std", with two decimals where the threshold is small: FrozenLake's 0.7 is not 0.66."""

@@ -55,6 +55,9 @@ class RunFiles:
             if not self.existing():
                 self._name(file_name(env_id))
 
+    def __repr__(self) -> str:
+        return f"RunFiles(save_dir={str(self.save_dir)!r}, env_id={self.env_id!r})"
+
     def _name(self, name: str) -> None:
         stem = name.replace("/", "_")  # namespaced ids ("ALE/Pong-ram-v5") stay one file name
         self.best_weights = self.save_dir / f"{stem}_best.weights.h5"
