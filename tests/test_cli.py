@@ -229,7 +229,7 @@ def test_play_records_a_gif(trained, capsys, tmp_path, no_display):
     length = int(expected_play(save_dir, 1)[0])  # the episode's length, played with plain gymnasium
     assert f"episode 1: return {length}\n" in out
     kept = (length + 1) // 2
-    assert f"Recorded {kept} frames" in out
+    assert f"Recorded 1 episode ({kept} frames) to {gif}\n" in out
     with Image.open(gif) as image:
         durations = [frame.info["duration"] for frame in ImageSequence.Iterator(image)]
     assert kept // 2 < len(durations) <= kept and sum(durations) == kept * 40
