@@ -191,7 +191,8 @@ class TrainConfig:
     """"threads": workers act and learn in this process, sharing Python's GIL, which leaves a core to the
     solved checks' process; "processes": each worker thread has a child process act its rollouts, so
     acting uses every core (faster training, slower checks); "ray": Ray actors, on this machine or a
-    cluster (pip install 'a3c-cartpole[ray]'). docs/algorithm.md#workers-and-backends says when to pick which."""
+    cluster (pip install 'a3c-cartpole[ray]'). When to pick which: docs/algorithm.md, "Choosing a
+    backend and using more cores"."""
     ray_address: str | None = option(
         None, help="cluster: auto or HOST:PORT", group=SCALING, metavar="ADDR", shown="start one"
     )
