@@ -299,7 +299,7 @@ class MasterAgent:
             self.progress.message(
                 f"Resuming from {checkpoints.manager.latest_checkpoint}: episode {resumed.episodes:,}, "
                 f"{resumed.steps:,} env steps, {resumed.updates:,} updates, {resumed.seconds:.1f} s trained; "
-                f"this segment's envs and sampling are seeded with {self.seed:,}"
+                f"this segment's envs and sampling are seeded with {self.seed}"
             )
         if solved_at is not None:
             self.progress.message(_resuming_solved_run(config, solved_at[0], check.best))

@@ -44,7 +44,7 @@ def opening_lines(config: TrainConfig, info: EnvInfo, seed: int) -> list[str]:
         plan = f"stops when solved, or at {budget_words(config)}"
     else:
         plan = f"trains its whole budget ({budget_words(config)}) and keeps the best evaluated model"
-    return [f"Training A3C on {config.env_id} ({preset}), seed {seed:,}: {goal}; {plan}.", _workers_line(config)]
+    return [f"Training A3C on {config.env_id} ({preset}), seed {seed}: {goal}; {plan}.", _workers_line(config)]
 
 
 def _workers_line(config: TrainConfig) -> str:
