@@ -178,8 +178,8 @@ def test_cli_train_writes_the_run_and_prints_only_the_summary(trained):
     for suffix in ("_best.weights.h5", "_final.weights.h5", "_episodes.csv", "_returns.png", "_run.json"):
         assert (save_dir / f"{ENV}{suffix}").is_file(), suffix
     lines = out.strip().splitlines()
-    # --quiet: no live progress, just the closing summary: verdict, counts, where the files are
-    assert len(lines) == 3, out
+    # --quiet: no live progress, just the closing summary: verdict, the model kept, counts, where the files are
+    assert len(lines) == 4, out
     assert lines[0].startswith(("SOLVED", "NOT SOLVED")) and str(save_dir) in lines[3]
 
 
