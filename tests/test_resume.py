@@ -123,17 +123,17 @@ def test_checkpoint_manager_keeps_three(stopped_and_resumed):
 
 @pytest.mark.parametrize(
     ("options", "message"),
-    [
-        (dict(hidden=32, max_eps=200), "has --hidden 100, not 32"),
-        (dict(layers=2, max_eps=200), "has --layers 1, not 2"),
-        (dict(activation="tanh", max_eps=200), "has --activation relu, not tanh"),
-        (dict(optimizer="rmsprop", max_eps=200), "has --optimizer adam, not rmsprop"),
+    [  # from Python, the refusals name keywords; the command line's name flags (below)
+        (dict(hidden=32, max_eps=200), "has hidden 100, not 32"),
+        (dict(layers=2, max_eps=200), "has layers 1, not 2"),
+        (dict(activation="tanh", max_eps=200), "has activation relu, not tanh"),
+        (dict(optimizer="rmsprop", max_eps=200), "has optimizer adam, not rmsprop"),
         (dict(env="CartPole-v0", max_eps=200), "there are checkpoints for CartPole-v1"),
         (
             dict(env_kwargs={"sutton_barto_reward": True}, max_eps=200),
-            "was trained with --env-kwargs none, not sutton_barto_reward=True: give the same --env-kwargs",
+            "was trained with env_kwargs none, not sutton_barto_reward=True: give the same env_kwargs",
         ),
-        (dict(max_eps=60), "already has .* episodes; give a --max-eps above that"),
+        (dict(max_eps=60), "already has .* episodes; give a max_eps above that"),
     ],
 )
 def test_resume_refuses_a_mismatch_and_keeps_the_files(stopped_and_resumed, options, message):
@@ -156,7 +156,7 @@ def test_a_run_made_with_env_kwargs_resumes_only_with_the_same_ones(tmp_path):
     # so only the stored keyword arguments can tell a resume on the plain env from one on this.
     kwargs = {"sutton_barto_reward": True}
     first = train(save_dir=tmp_path, env_kwargs=kwargs, max_eps=20, **RUN)
-    with pytest.raises(ConfigError, match="trained with --env-kwargs sutton_barto_reward=True, not none"):
+    with pytest.raises(ConfigError, match="trained with env_kwargs sutton_barto_reward=True, not none"):
         train(save_dir=tmp_path, resume=True, max_eps=40, **RUN)
     second = train(save_dir=tmp_path, env_kwargs=kwargs, resume=True, max_eps=40, **RUN)
     assert (first.episodes, second.episodes) == (20, 40)
