@@ -284,7 +284,7 @@ def test_resuming_a_solved_run_says_so_and_trains_to_the_budget(solved_run, tmp_
         f"training on to the budget (--max-eps {budget:,}) with early stopping off; "
         "add --stop-when-solved-again to stop at the next passed solved check." in screen
     )
-    assert result.episodes == budget and result.stop_reason == f"episode budget of {budget} reached"
+    assert result.episodes == budget and result.stop_reason == f"episode budget of {budget:,} reached"
     assert result.solved and result.solved_at_episode == solved.solved_at_episode
 
 
