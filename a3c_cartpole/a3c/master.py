@@ -466,8 +466,10 @@ def summary(result: TrainResult) -> str:
     else:
         lines.append(f"NOT SOLVED ({result.stop_reason}).")
     kept = _look(looks, mean=best.mean, std=best.std) if best is not None else None
-    if kept is None:
+    if best is None:
         lines.append("Best weights: none evaluated in this run; final weights: the model at the end.")
+    elif kept is None:  # a checkpoint of an earlier version kept the best score, not when it was taken
+        lines.append(f"Best weights: greedy mean {best.mean_and_std()}; final weights: the model at the end.")
     elif result.solved and (kept.episode, kept.step) == (result.solved_at_episode, result.solved_at_step):
         lines.append(
             f"Best weights: that look's model, the highest of {plural(len(looks), 'look')}; "
