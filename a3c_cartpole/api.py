@@ -11,7 +11,7 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from a3c_cartpole.config import TrainConfig, option_default, option_keyword
+from a3c_cartpole.config import ConfigError, TrainConfig, option_default, option_keyword, python_spelling
 from a3c_cartpole.presets import resolve_config
 from a3c_cartpole.tf_setup import import_tensorflow_quietly
 
@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     import gymnasium as gym
 
     from a3c_cartpole.training.result import TrainResult
+
+PYTHON_DEFAULTS = {"verbose": False}
+"""Where `train` differs from `--train`: a program that calls it prints nothing unless asked."""
+SHOWN_IN_PYTHON = {"seed": "random"}
+"""Defaults whose words in --help speak of other modes (--play's seed)."""
 
 
 def run_training(given: dict[str, Any], preset: str | None = None, progress: TextIO | None = None) -> TrainResult:
@@ -85,31 +90,41 @@ def train(
     ray_address: str | None = None,
 ) -> TrainResult:
     keywords = locals()  # exactly the parameters: one per TrainConfig field (tests/test_api.py holds them to it)
-    given = {
-        field.name: keywords[option_keyword(field)]
+    given = {**PYTHON_DEFAULTS}
+    given.update(
+        (field.name, keywords[option_keyword(field)])
         for field in dataclasses.fields(TrainConfig)
         if field.name != "preset" and keywords[option_keyword(field)] is not None
-    }
-    return run_training(given, preset)
+    )
+    try:
+        return run_training(given, preset)
+    except ConfigError as err:  # the shared checks name flags: name this function's keywords instead
+        raise ConfigError(python_spelling(str(err))) from None
 
 
 def _docstring() -> str:
     """train()'s docstring: a paragraph on how settings resolve, then every keyword with its help and default."""
     lines = []
     for field in dataclasses.fields(TrainConfig):
-        default = option_default(field)
-        shown = field.metadata.get("shown") or repr(str(default) if isinstance(default, Path) else default)
+        default = PYTHON_DEFAULTS.get(field.name, option_default(field))
+        shown = (
+            SHOWN_IN_PYTHON.get(field.name)
+            or field.metadata.get("shown")
+            or repr(str(default) if isinstance(default, Path) else default)
+        )
         choices = field.metadata.get("choices")
         allowed = f", one of {', '.join(map(repr, choices))}" if choices else ""
-        lines.append(f"    {option_keyword(field)}: {field.metadata['help']}{allowed} (default: {shown})")
+        help_ = python_spelling(f"{field.metadata['help']}{allowed} (default: {shown})")
+        lines.append(f"    {option_keyword(field)}: {help_}")
     return (
         "Train A3C on a gymnasium env, as `a3c-cartpole --train` does, and return a TrainResult.\n\n"
-        "Each keyword is the flag of the same name (`env` is --env, `early_stop=False` is --no-early-stop,\n"
-        "`verbose=False` is --quiet). One left out (None) takes the env's preset -- or the one `preset`\n"
-        'names; "none" for no preset -- and then the default shown. Bad values raise ConfigError (a\n'
-        "ValueError) before TensorFlow loads.\n\n"
-        "    >>> result = a3c_cartpole.train(env='CartPole-v1', seed=0)   # doctest: +SKIP\n"
-        "    >>> result.solved, result.files.best_weights                  # doctest: +SKIP\n\n"
+        "Each keyword is the flag of the same name (`env` is --env, `early_stop=False` is --no-early-stop).\n"
+        'One left out (None) takes the env\'s preset -- or the one `preset` names; "none" for no preset --\n'
+        "and then the default shown. It prints nothing unless given verbose=True. Bad values raise\n"
+        "ConfigError (a ValueError) before TensorFlow loads. A save dir that holds a run of the env is\n"
+        "refused unless given resume=True (continue it) or overwrite=True (replace it).\n\n"
+        "    >>> result = a3c_cartpole.train(env='CartPole-v1', seed=0, overwrite=True)   # doctest: +SKIP\n"
+        "    >>> result.solved, result.files.best_weights                                  # doctest: +SKIP\n\n"
         "Keywords:\n" + "\n".join(lines) + "\n"
     )
 

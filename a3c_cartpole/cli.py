@@ -106,6 +106,8 @@ def _shown_default(field: dataclasses.Field) -> str | None:
         return "on" if default else "off"
     if isinstance(default, float):
         return f"{default:g}"
+    if isinstance(default, int):  # numbers read as in every message: 20,000
+        return f"{default:,}"
     return None if default is None or default == {} else str(default)
 
 
@@ -181,12 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     for field in dataclasses.fields(TrainConfig):
         _add_option(groups[field.metadata["group"]], field)
 
-    play = p.add_argument_group("play and random baseline (seeds --seed, --seed + 1, ...; default 0)")
+    play = p.add_argument_group("play and random baseline (episodes on seeds --seed, --seed + 1, ...)")
     play.add_argument(
         "--episodes",
         type=int,
         metavar="N",
-        help=f"episodes to play (default: {PLAY_EPISODES}, random: {RANDOM_EPISODES})",
+        help=f"episodes to play (default: {PLAY_EPISODES}, random: {RANDOM_EPISODES}, or --max-eps)",
     )
     play.add_argument("--record", type=Path, metavar="FILE", help="--play into a .gif or .mp4, not a window")
     play.add_argument("--json", action="store_true", help="print only the report or summary, as JSON")
@@ -219,11 +221,16 @@ def run(args: argparse.Namespace) -> int:
         from a3c_cartpole.evaluation.solved_check import Evaluation
         from a3c_cartpole.playback.random_agent import RandomAgent
 
+        if None not in (args.max_eps, args.episodes) and args.max_eps != args.episodes:
+            raise ConfigError(
+                f"--max-eps {args.max_eps:,} and --episodes {args.episodes:,} both count the random baseline's "
+                "episodes: give one"
+            )
         info = describe_env(_env_id(args), args.env_kwargs, args.env_package)
         episodes = args.max_eps or args.episodes or RANDOM_EPISODES
         returns = RandomAgent(info, episodes, seed=args.seed or 0).run()
         score = Evaluation(returns, info.reward_threshold).mean_and_std()
-        print(f"Random baseline on {info.env_id}: average score {score} over {episodes} episodes")
+        print(f"Random baseline on {info.env_id}: average score {score} over {episodes:,} episodes")
         return 0
 
     if args.train == args.play:

@@ -10,6 +10,7 @@ import dataclasses
 import importlib.util
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -120,7 +121,11 @@ class TrainConfig:
     save_dir: Path = option(Path("a3c_runs"), help="runs are saved here", group=ENVIRONMENT, metavar="DIR")
     """Not /tmp, so that --play finds what --train wrote."""
     seed: int | None = option(
-        None, help="seed of envs, sampling, weights", group=ENVIRONMENT, metavar="N", shown="random"
+        None,
+        help="seed of envs, sampling, weights",
+        group=ENVIRONMENT,
+        metavar="N",
+        shown="random for --train, 0 for --play and random",
     )
     preset: str | None = option(None, help="tuned settings, or none", metavar="NAME", shown="the env's own")
     """The preset the settings were resolved with (presets.resolve_config); recorded, not applied here."""
@@ -153,7 +158,7 @@ class TrainConfig:
     activation: str = option("relu", help="hidden-layer nonlinearity", choices=ACTIVATIONS)
     max_grad_norm: float = option(0.5, help="clip gradients to this norm; 0: off")
     """So one bad rollout cannot wreck the shared model."""
-    clip_per_head: bool = option(False, help="clip the policy and value gradients apart")
+    clip_per_head: bool = option(False, help="clip policy, value gradients apart")
     """A critic's gradient grows with the returns' scale: clipped together, it would shrink the actor's."""
     normalize_obs: bool = option(False, help="scale inputs by running mean, std")
     """The statistics are shared by every worker and saved with the weights."""
@@ -188,12 +193,13 @@ class TrainConfig:
     checkpoint_every: int = option(1000, help="updates between checkpoints", metavar="N")
     """One is also written at the end and on Ctrl-C."""
     backend: str = option(
-        "threads", help="where workers act: threads, a process each, Ray actors", group=SCALING, choices=BACKENDS
+        "threads", help="where workers act", group=SCALING, choices=BACKENDS
     )
     """"threads": workers act and learn in this process, sharing Python's GIL, which leaves a core to the
     solved checks' process; "processes": each worker thread has a child process act its rollouts, so
     acting uses every core (faster training, slower checks); "ray": Ray actors, on this machine or a
-    cluster (pip install 'a3c-cartpole[ray]'). docs/algorithm.md#workers-and-backends says when to pick which."""
+    cluster (pip install 'a3c-cartpole[ray]'). When to pick which: docs/algorithm.md, "Choosing a
+    backend and using more cores"."""
     ray_address: str | None = option(
         None, help="cluster: auto or HOST:PORT", group=SCALING, metavar="ADDR", shown="start one"
     )
@@ -262,6 +268,18 @@ def option_flag(field: dataclasses.Field) -> str:
 def option_keyword(field: dataclasses.Field) -> str:
     """The keyword of `a3c_cartpole.train` that sets `field` (the field's own name, except env for env_id)."""
     return field.metadata.get("keyword", field.name)
+
+
+def python_spelling(text: str) -> str:
+    """`text` (a message or a flag's help) with each flag written as `a3c_cartpole.train` takes it:
+    --save-dir as save_dir, --resume as resume=True, --no-early-stop as early_stop=False."""
+    spelled = {}
+    for field in dataclasses.fields(TrainConfig):
+        keyword = option_keyword(field)
+        if field.type in (bool, "bool") and "flag" in field.metadata:  # a switch: its flag sets the opposite
+            keyword = f"{keyword}={not option_default(field)}"
+        spelled[option_flag(field)] = keyword
+    return re.sub(r"(?<![\w-])--[a-z][a-z-]*(?![\w-])", lambda flag: spelled.get(flag[0], flag[0]), text)
 
 
 def option_default(field: dataclasses.Field) -> Any:

@@ -208,23 +208,21 @@ def spread(values: list[float], fmt: str, worst=max) -> str:
 
 
 def print_costs(rows: dict[int, dict], tf_imports: list[float]) -> None:
-    """The fixed costs, the share of time the solved checks took, and the effective rate, with their targets.
+    """The fixed costs, the share of time the solved checks took, and the effective rate.
 
-    Start-up is judged against the median of `tf_imports`, bare imports timed beside the runs: on this
-    project's machine one import of TensorFlow took from 6.6 to 9.6 s within a minute."""
+    Start-up is printed beside its peer, bare imports of TensorFlow timed beside the runs: most of a
+    run's start is that import, whose time varies from one minute to the next on a busy machine."""
     startup = [r["startup"] for r in rows.values() if r["startup"] is not None]
-    floor = statistics.median(tf_imports)
     print(f"import tensorflow alone, {len(tf_imports)} times beside the runs: {spread(tf_imports, '.2f')} s")
-    target = f"target <= that median + 0.3 s = {floor + 0.3:.2f} s"
-    print(f"process start to first env step: {spread(startup, '.2f')} s ({target})")
+    print(f"process start to first env step: {spread(startup, '.2f')} s")
     after = [r["after_solved"] for r in rows.values() if r["after_solved"] is not None]
     if after:
-        print(f"solved check passed to process exit: {spread(after, '.2f')} s (target <= 0.30 s)")
+        print(f"solved check passed to process exit: {spread(after, '.2f')} s")
     shares = [r["eval_share"] for r in rows.values()]
     print(f"solved checks' own time (beside training) over training wall time: {spread(shares, '.1%')}")
     rates = [r["effective_sps"] for r in rows.values()]
     rate = spread(rates, ",.0f", worst=min)
-    print(f"effective rate, CSV last global_step / wall_time: {rate} env steps/s (target >= 30,000)")
+    print(f"effective rate, CSV last global_step / wall_time: {rate} env steps/s")
 
 
 def markdown_row(env_id: str, name: str, s: dict) -> str:
@@ -315,7 +313,8 @@ def bench_env(env_id: str, args: argparse.Namespace, workdir: Path, extra: list[
 
 
 def time_refusals(workdir: Path) -> None:
-    """Bad input that needs no TensorFlow to judge: each must be one line on stderr, exit 2, in < 1 s."""
+    """Bad input that needs no TensorFlow to judge: how long each refusal takes, and whether it is one
+    line on stderr with exit 2, as the README promises."""
     not_a_dir = workdir / "a-file"
     not_a_dir.write_text("")
     cases = {
@@ -325,7 +324,7 @@ def time_refusals(workdir: Path) -> None:
         "unknown preset": ["--preset", "nosuch"],
         "save dir is a file": ["--save-dir", str(not_a_dir)],
     }
-    print("\nrefusals (target: < 1 s each, one line on stderr, exit 2)")
+    print("\nrefusals: seconds to the answer, exit code, the line on stderr")
     for name, flags in cases.items():
         seconds, proc = run_timed([*TRAIN, *flags])
         lines = proc.stderr.strip().splitlines()
@@ -351,7 +350,7 @@ def time_scaling(workdir: Path, env_id: str, steps: int) -> None:
                 sys.exit(f"scaling run failed ({proc.returncode}): {proc.stderr[-1000:]}")
             rates[workers] = effective_rate(RunFiles(save_dir, env_id).episodes_csv)
             print(f"  {backend:<8} {workers} worker(s): {rates[workers]:>8,.0f} env steps/s ({seconds:.1f} s in all)")
-        print(f"  {backend:<8} 2 workers / 1 worker: {rates[2] / rates[1]:.2f}x (target >= 1.6x)")
+        print(f"  {backend:<8} 2 workers / 1 worker: {rates[2] / rates[1]:.2f}x")
 
 
 def time_eval_cost(workdir: Path, seeds: list[int], steps: int) -> None:
@@ -384,7 +383,7 @@ def time_eval_cost(workdir: Path, seeds: list[int], steps: int) -> None:
             f"  seed {seed}: {seconds[None]:.2f} s with looks, {seconds[one_look]:.2f} s with one ({ratios[-1]:.2f}x)"
         )
     cost = [ratio - 1 for ratio in ratios]
-    print(f"  training time added by the looks: {spread(cost, '+.1%')} (target <= 10%)")
+    print(f"  training time added by the looks: {spread(cost, '+.1%')}")
     if gaps:
         print(f"  env steps between looks: {spread(gaps, ',.0f')} (the interval: {interval:,})")
 

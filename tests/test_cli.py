@@ -10,6 +10,7 @@ import contextlib
 import io
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -177,9 +178,9 @@ def test_cli_train_writes_the_run_and_prints_only_the_summary(trained):
     for suffix in ("_best.weights.h5", "_final.weights.h5", "_episodes.csv", "_returns.png", "_run.json"):
         assert (save_dir / f"{ENV}{suffix}").is_file(), suffix
     lines = out.strip().splitlines()
-    # --quiet: no live progress, just the closing summary: verdict, counts, where the files are
-    assert len(lines) == 3, out
-    assert lines[0].startswith(("SOLVED", "NOT SOLVED")) and str(save_dir) in lines[2]
+    # --quiet: no live progress, just the closing summary: verdict, the model kept, counts, where the files are
+    assert len(lines) == 4, out
+    assert lines[0].startswith(("SOLVED", "NOT SOLVED")) and str(save_dir) in lines[3]
 
 
 def expected_play(save_dir, episodes):
@@ -228,7 +229,7 @@ def test_play_records_a_gif(trained, capsys, tmp_path, no_display):
     length = int(expected_play(save_dir, 1)[0])  # the episode's length, played with plain gymnasium
     assert f"episode 1: return {length}\n" in out
     kept = (length + 1) // 2
-    assert f"Recorded {kept} frames" in out
+    assert f"Recorded 1 episode ({kept} frames) to {gif}\n" in out
     with Image.open(gif) as image:
         durations = [frame.info["duration"] for frame in ImageSequence.Iterator(image)]
     assert kept // 2 < len(durations) <= kept and sum(durations) == kept * 40
@@ -396,3 +397,80 @@ def test_headless_recording_prints_nothing_on_stderr(trained, tmp_path):
     )
     assert proc.returncode == 0 and (tmp_path / "x.gif").is_file()
     assert proc.stderr == ""
+
+
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_save_dir_that_is_a_file_is_named_as_a_file(tmp_path, capsys, below):
+    blocker = tmp_path / "results"
+    blocker.write_text("my notes")
+    code, out, err = run_cli([*TRAIN_SMALL, "--save-dir", blocker / below], capsys)
+    assert_one_line_error(code, out, err, f"{blocker} is a file")
+    assert tree(tmp_path) == {"results": b"my notes"}
+
+
+# --- every command a refusal of --play suggests works in that situation -------------------------------
+
+SHORT = ["--workers", "1", "--max-steps", "400", "--quiet"]  # appended to a suggestion: a budget, nothing else
+
+
+def _stopped_before_weights(save_dir: Path) -> None:
+    """A run that left checkpoints but no weights or record (as if killed mid-run)."""
+    assert main(["--train", "--seed", "0", "--save-dir", str(save_dir), *SHORT, "--max-steps", "200"]) == 3
+    for path in [*save_dir.glob("*.weights.h5"), *save_dir.glob("*_run.json")]:
+        path.unlink()
+
+
+def _episodes_only(save_dir: Path) -> None:
+    """A run that left its episode log and nothing to resume."""
+    save_dir.mkdir()
+    (save_dir / f"{ENV}_episodes.csv").write_text("episode,worker,return,length,global_step,wall_time\n")
+
+
+PLAY_SITUATIONS = {
+    "no folder, another env": (lambda d: None, ["--env", "Acrobot-v1"], "train one first"),
+    "empty folder": (lambda d: d.mkdir(), [], "train one first"),
+    "env kwargs": (lambda d: None, ["--env", "FrozenLake-v1", "--env-kwargs", "map_name=8x8"], "train one first"),
+    "stopped before weights": (_stopped_before_weights, [], "--resume"),
+    "no checkpoint": (_episodes_only, [], "--overwrite"),
+}
+
+
+@pytest.mark.parametrize("situation", list(PLAY_SITUATIONS))
+def test_play_refusal_suggests_a_command_that_works(situation, tmp_path, capsys, no_display):
+    prepare, env_flags, advice = PLAY_SITUATIONS[situation]
+    save_dir = tmp_path / "runs dir"  # a space: the command must be quoted for the shell
+    prepare(save_dir)
+    play = ["--play", "--episodes", "1", *env_flags, "--save-dir", save_dir]
+    code, out, err = run_cli(play, capsys)
+    assert_one_line_error(code, out, err, advice)
+    suggested = shlex.split(err[err.index(": a3c-cartpole --train ") + 2 :])
+    code, _, err = run_cli([*suggested[1:], *SHORT], capsys)
+    assert code in (0, 3), err  # trained (solved or not): the suggestion was accepted
+    code, out, err = run_cli(play, capsys)
+    assert code == 0 and "episode 1: return" in out, err
+
+
+def test_play_while_the_run_trains_says_to_wait_for_it(tmp_path, capsys):
+    from a3c_cartpole.training.outputs import RunFiles
+    from a3c_cartpole.training.run_lock import RunLock
+
+    tmp_path.joinpath("checkpoints", ENV).mkdir(parents=True)
+    tmp_path.joinpath("checkpoints", ENV, "checkpoint").write_text('model_checkpoint_path: "ckpt-1"\n')
+    with RunLock(RunFiles(tmp_path, ENV).lock, "a run"):  # held as a training run holds it
+        code, out, err = run_cli(["--play", "--save-dir", tmp_path], capsys)
+    assert_one_line_error(code, out, err, f"training there now (pid {os.getpid()})")
+    assert "--resume" not in err and "--overwrite" not in err
+
+
+def test_random_baseline_refuses_two_different_episode_counts(capsys):
+    code, out, err = run_cli(["--algorithm=random", "--max-eps=40", "--episodes=10"], capsys)
+    assert_one_line_error(code, out, err, "--max-eps 40 and --episodes 10")
+    code, out, err = run_cli(["--algorithm=random", "--max-eps=40", "--episodes=40"], capsys)
+    assert code == 0 and "over 40 episodes" in out, err
+
+
+def test_help_gives_the_seed_one_default_and_numbers_one_style(capsys):
+    _, out, _ = run_cli(["--help"], capsys)
+    text = " ".join(out.split())
+    assert "(default: random for --train, 0 for --play and random)" in text and "default 0" not in text
+    assert "(default: 20,000)" in text and "(default: 20000)" not in text  # --max-eps, as messages print it

@@ -9,6 +9,7 @@ runs also cover the one-hot encoding of Discrete observations, and FrozenLake co
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import textwrap
 
@@ -108,6 +109,30 @@ def test_load_policy_walks_right_from_every_cell_given_plain_indices(corridor_ru
     for _ in range(LENGTH - 1):
         obs, reward, terminated, _, _ = env.step(policy(obs))
     assert terminated and reward == 1.0
+
+
+def test_own_env_files_are_named_without_a_colon(corridor_run):
+    names = [path.name for path in corridor_run[0].rglob("*")]
+    assert "myenvs+Corridor-v0_best.weights.h5" in names and "myenvs+Corridor-v0" in names  # + checkpoints/
+    assert not [name for name in names if ":" in name]
+
+
+def test_run_saved_under_the_old_names_still_plays_loads_and_resumes(corridor_run, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    old = tmp_path / "old"
+    shutil.copytree(corridor_run[0], old)
+    for path in sorted(old.rglob("*myenvs+*"), key=lambda p: -len(p.parts)):  # deepest first
+        path.rename(path.with_name(path.name.replace("myenvs+", "myenvs:")))
+    policy = a3c_cartpole.load_policy(old)
+    assert policy.env_id == ENV and [policy(cell) for cell in range(LENGTH - 1)] == [1] * (LENGTH - 1)
+    code, out, err = run_cli(["--play", "--env", ENV, "--episodes", "1", "--save-dir", old], capsys)
+    assert code == 0 and "episode 1: return 1" in out, err
+    episodes_before = len(RunFiles(old, ENV).episodes_csv.read_text().splitlines())
+    code, out, err = run_cli(["--train", "--resume", "--env", ENV, "--max-steps", "21000", "--workers", "1",
+                              "--quiet", "--save-dir", old], capsys)  # fmt: skip
+    assert code == 0, err
+    assert not list(old.rglob("*myenvs+*"))  # the resumed run kept writing under the names it had
+    assert len((old / "myenvs:Corridor-v0_episodes.csv").read_text().splitlines()) > episodes_before
 
 
 def test_env_package_names_the_module_for_the_random_baseline(myenvs, capsys):

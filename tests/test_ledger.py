@@ -106,7 +106,7 @@ def test_budget_stop_is_reported_and_later_reports_are_refused(runs):
     for ledger, _, answers in runs:
         assert ledger.stopping
         assert "episode budget" in ledger.stop_reason
-        assert str(MAX_EPS) in ledger.stop_reason
+        assert f"{MAX_EPS:,}" in ledger.stop_reason
         # Every worker was told to stop, at its last report only: none ran to GIVE_UP.
         for worker_answers in answers.values():
             assert worker_answers[-1] is False

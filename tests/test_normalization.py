@@ -104,5 +104,5 @@ def test_resume_restores_the_statistics_and_keeps_merging(normalized_run, tmp_pa
     assert result.episodes == 50
     resumed_count = saved_statistics(RunFiles(normalized_run, ENV).final_weights)[-1]
     assert resumed_count == ROLLOUT * updates(normalized_run)  # continued from the saved count, not from zero
-    with pytest.raises(a3c_cartpole.config.ConfigError, match="--normalize-obs"):
+    with pytest.raises(a3c_cartpole.config.ConfigError, match="has normalize_obs True, not False"):
         train(save_dir=normalized_run, max_eps=60, resume=True, **{**RUN, "normalize_obs": False})

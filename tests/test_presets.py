@@ -95,3 +95,29 @@ def test_python_keywords_override_the_preset_like_flags(tmp_path):
     train(env="CartPole-v1", save_dir=tmp_path / "b", seed=0, preset="none", **SHORT)
     record = json.loads(RunFiles(tmp_path / "b", "CartPole-v1").run_record.read_text())
     assert record["preset"] is None and record["config"]["optimizer"] == TrainConfig.optimizer
+
+
+def test_a_run_that_trains_on_after_a_pass_says_so_in_its_first_line():
+    from a3c_cartpole.envs.spec import describe_env
+    from a3c_cartpole.training.progress import opening_lines
+
+    acrobot = opening_lines(resolve_config({"env_id": "Acrobot-v1", "workers": 2}), describe_env("Acrobot-v1"), 7)
+    assert acrobot[0] == (
+        "Training A3C on Acrobot-v1 (preset Acrobot-v1), seed 7: solved = greedy mean >= -100 over 100 episodes; "
+        "trains its whole budget (--max-eps 20,000 / --max-steps 500,000) and keeps the best evaluated model."
+    )
+    cartpole = opening_lines(resolve_config({"workers": 1}), describe_env("CartPole-v1"), 7)
+    assert cartpole[0].endswith("; stops when solved, or at --max-eps 20,000.")
+
+
+def test_the_opening_says_where_workers_act_and_how_to_use_more_cores():
+    from a3c_cartpole.envs.spec import describe_env
+    from a3c_cartpole.training.progress import opening_lines
+
+    info = describe_env("CartPole-v1")
+    threads = opening_lines(resolve_config({"workers": 2}), info, 0)[1]
+    assert threads.startswith("2 workers x 8 envs, as threads") and "--backend processes" in threads
+    one = opening_lines(resolve_config({"workers": 1}), info, 0)[1]
+    assert one.startswith("1 worker x 8 envs") and "--workers N --backend processes" in one
+    processes = opening_lines(resolve_config({"workers": 2, "backend": "processes"}), info, 0)[1]
+    assert processes == "2 workers x 8 envs, each worker acting in a process of its own."

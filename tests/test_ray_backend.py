@@ -217,7 +217,7 @@ class TestLocalRay:
         assert not pool.is_alive() and pool.error is None
         episodes, _ = ledger.snapshot()
         assert [e.episode for e in episodes] == list(range(1, budget + 1))
-        assert ledger.stop_reason == f"episode budget of {budget} reached"
+        assert ledger.stop_reason == f"episode budget of {budget:,} reached"
 
 
 def test_two_node_cluster_places_one_actor_per_node_and_trains(tmp_path):

@@ -118,3 +118,44 @@ def test_mp4_without_the_video_extra_names_the_extra(monkeypatch, save_dir, caps
 def test_unknown_record_format_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"supports \.gif, \.mp4"):
         recording.record_format(tmp_path / "run.avi")
+
+
+def gif_frames_shown(path) -> int:
+    """Frames of a GIF at 40 ms each (Pillow merges identical neighbours into one longer frame)."""
+    from PIL import Image, ImageSequence
+
+    with Image.open(path) as gif:
+        return sum(frame.info["duration"] for frame in ImageSequence.Iterator(gif)) // 40
+
+
+def test_a_gif_holds_whole_episodes_up_to_its_cap_and_says_how_many(tmp_path, monkeypatch):
+    cap = 12
+    monkeypatch.setattr(recording, "GIF_MAX_FRAMES", cap)
+    per_episode = [(n + 1) // 2 for n in episode_lengths(6)]  # frames before steps 0, 2, 4, ...
+    fitting = next(k for k in range(7) if k == 6 or sum(per_episode[: k + 1]) > cap)  # whole episodes in the cap
+    assert 0 < fitting < 6  # the cap falls inside the run, so the test means something
+    lines = []
+    path = tmp_path / "run.gif"
+    play(GreedyPolicy(ALWAYS_RIGHT, describe_env("CartPole-v1")), 6, 0, record=path, echo=lines.append)
+    frames = sum(per_episode[:fitting])
+    assert gif_frames_shown(path) == frames
+    assert lines[-1] == (
+        f"Recorded {fitting} of 6 episodes ({frames} frames) to {path}: a GIF holds whole episodes up to "
+        f"{cap} frames (an .mp4 holds all)"
+    )
+
+
+def test_a_first_episode_longer_than_the_cap_is_kept_cut_and_said_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(recording, "GIF_MAX_FRAMES", 3)
+    assert (episode_lengths(1)[0] + 1) // 2 > 3
+    lines = []
+    path = tmp_path / "run.gif"
+    play(GreedyPolicy(ALWAYS_RIGHT, describe_env("CartPole-v1")), 2, 0, record=path, echo=lines.append)
+    assert gif_frames_shown(path) == 3
+    assert lines[-1].startswith(f"Recorded 1 of 2 episodes (3 frames) to {path}: the first 3 frames of the first")
+
+
+def test_downscaling_averages_each_block_of_four_pixels():
+    frame = np.array([[[0], [4], [10], [10]], [[8], [4], [250], [255]]], dtype=np.uint8)  # 2 x 4, one channel
+    # blocks: (0 + 4 + 8 + 4) / 4 = 4; (10 + 10 + 250 + 255) / 4 = 131.25 -> 131
+    assert recording.downscale(frame, 2).tolist() == [[[4], [131]]]

@@ -123,17 +123,17 @@ def test_checkpoint_manager_keeps_three(stopped_and_resumed):
 
 @pytest.mark.parametrize(
     ("options", "message"),
-    [
-        (dict(hidden=32, max_eps=200), "has --hidden 100, not 32"),
-        (dict(layers=2, max_eps=200), "has --layers 1, not 2"),
-        (dict(activation="tanh", max_eps=200), "has --activation relu, not tanh"),
-        (dict(optimizer="rmsprop", max_eps=200), "has --optimizer adam, not rmsprop"),
+    [  # from Python, the refusals name keywords; the command line's name flags (below)
+        (dict(hidden=32, max_eps=200), "has hidden 100, not 32"),
+        (dict(layers=2, max_eps=200), "has layers 1, not 2"),
+        (dict(activation="tanh", max_eps=200), "has activation relu, not tanh"),
+        (dict(optimizer="rmsprop", max_eps=200), "has optimizer adam, not rmsprop"),
         (dict(env="CartPole-v0", max_eps=200), "there are checkpoints for CartPole-v1"),
         (
             dict(env_kwargs={"sutton_barto_reward": True}, max_eps=200),
-            "was trained with --env-kwargs none, not sutton_barto_reward=True: give the same --env-kwargs",
+            "was trained with env_kwargs none, not sutton_barto_reward=True: give the same env_kwargs",
         ),
-        (dict(max_eps=60), "already has .* episodes; give a --max-eps above that"),
+        (dict(max_eps=60), "already has .* episodes; give a max_eps above that"),
     ],
 )
 def test_resume_refuses_a_mismatch_and_keeps_the_files(stopped_and_resumed, options, message):
@@ -156,7 +156,7 @@ def test_a_run_made_with_env_kwargs_resumes_only_with_the_same_ones(tmp_path):
     # so only the stored keyword arguments can tell a resume on the plain env from one on this.
     kwargs = {"sutton_barto_reward": True}
     first = train(save_dir=tmp_path, env_kwargs=kwargs, max_eps=20, **RUN)
-    with pytest.raises(ConfigError, match="trained with --env-kwargs sutton_barto_reward=True, not none"):
+    with pytest.raises(ConfigError, match="trained with env_kwargs sutton_barto_reward=True, not none"):
         train(save_dir=tmp_path, resume=True, max_eps=40, **RUN)
     second = train(save_dir=tmp_path, env_kwargs=kwargs, resume=True, max_eps=40, **RUN)
     assert (first.episodes, second.episodes) == (20, 40)
@@ -284,7 +284,7 @@ def test_resuming_a_solved_run_says_so_and_trains_to_the_budget(solved_run, tmp_
         f"training on to the budget (--max-eps {budget:,}) with early stopping off; "
         "add --stop-when-solved-again to stop at the next passed solved check." in screen
     )
-    assert result.episodes == budget and result.stop_reason == f"episode budget of {budget} reached"
+    assert result.episodes == budget and result.stop_reason == f"episode budget of {budget:,} reached"
     assert result.solved and result.solved_at_episode == solved.solved_at_episode
 
 
@@ -296,3 +296,13 @@ def test_stop_when_solved_again_ends_a_resumed_solved_run_at_the_next_passed_che
     assert result.stop_reason == "solved again" and "Solved again at episode" in screen
     # the first check may come before any new episode ends: the model it resumed with still passes
     assert solved.episodes <= result.episodes < solved.episodes + 5000
+
+
+def test_a_resumed_run_keeps_its_seed_and_records_the_seed_of_each_segment(tmp_path):
+    options = dict(workers=1, envs_per_worker=2, verbose=False, save_dir=tmp_path)
+    first = train(seed=3, max_eps=10, **options)
+    second = train(resume=True, max_eps=20, **options)  # no seed given: this segment draws one
+    third = train(resume=True, max_eps=30, seed=11, **options)
+    record = json.loads(RunFiles(tmp_path, "CartPole-v1").run_record.read_text())
+    assert first.seed == second.seed == third.seed == record["seed"] == 3
+    assert len(record["segment_seeds"]) == 3 and record["segment_seeds"][0] == 3 and record["segment_seeds"][2] == 11

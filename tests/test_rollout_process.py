@@ -173,7 +173,7 @@ def test_an_env_defined_inside_a_function_is_acted_and_checked_here_and_the_user
     with registered("FallsLateHere-v0", FallsLateHere, max_episode_steps=7, reward_threshold=7.0) as env_id:
         assert registration_for_a_child(describe_env(env_id)) is None
         result = train(env=env_id, seed=0, workers=2, envs_per_worker=2, max_eps=400, eval_episodes=10,
-                       backend="processes", save_dir=tmp_path)  # fmt: skip
+                       backend="processes", save_dir=tmp_path, verbose=True)  # fmt: skip
     assert result.solved and result.stop_reason == "solved"
     np.testing.assert_array_equal(result.best_evaluation.returns, np.full(10, 7.0))
     assert "no other process can make it: the workers act in threads and the solved checks run here" in (

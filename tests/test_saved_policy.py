@@ -190,11 +190,12 @@ def test_dir_whose_run_stopped_before_saving_weights_says_to_resume_it(tmp_path)
         with pytest.raises(ConfigError) as caught:
             a3c_cartpole.load_policy(tmp_path, env_id=env_id)
         assert str(caught.value).endswith(
-            f"finish it with 'a3c-cartpole --train --env {ENV} --save-dir {tmp_path} --resume'"
+            "finish it, with any network flags it began with: "
+            f"a3c-cartpole --train --env {ENV} --save-dir {tmp_path} --resume"
         )
 
 
 def test_dir_with_a_run_but_no_checkpoint_or_weights_says_to_overwrite_it(tmp_path):
     (tmp_path / f"{ENV}_episodes.csv").write_text("episode,worker,return,length,global_step,wall_time\n")
-    with pytest.raises(ConfigError, match=r"start over with 'a3c-cartpole --train .* --overwrite'$"):
+    with pytest.raises(ConfigError, match=r"start over: a3c-cartpole --train .* --overwrite$"):
         a3c_cartpole.load_policy(tmp_path, env_id=ENV)

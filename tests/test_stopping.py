@@ -278,7 +278,7 @@ def test_resume_after_kill_9_continues_the_numbering_and_its_files_agree(stopped
 
 def test_a_run_that_reaches_its_budget_unsolved_exits_3(stopped):
     assert stopped.resumed.returncode == 3, stopped.resumed.stderr[-2000:]
-    assert f"NOT SOLVED (episode budget of {stopped.killed_at + 30} reached)" in stopped.resumed.stdout
+    assert f"NOT SOLVED (episode budget of {stopped.killed_at + 30:,} reached)" in stopped.resumed.stdout
 
 
 # --- a fresh --train over an earlier run --------------------------------------------------------------

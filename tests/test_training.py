@@ -22,6 +22,7 @@ import a3c_cartpole
 from a3c_cartpole import train
 from a3c_cartpole.envs.spec import describe_env
 from a3c_cartpole.evaluation.episodes import run_episodes
+from a3c_cartpole.evaluation.solved_check import Evaluation, EvaluationPoint
 from a3c_cartpole.playback.random_agent import RandomAgent
 from a3c_cartpole.training.outputs import RunFiles
 from a3c_cartpole.training.result import TrainResult, summary
@@ -132,8 +133,8 @@ def test_summary_reports_the_tutorials_rule_as_the_mean_of_the_last_100_training
     last_100 = [float(r["return"]) for r in rows[-100:]]
     assert len(rows) > 100  # the window is full, so "last 100" differs from "all"
     assert result.training_moving_average == pytest.approx(sum(last_100) / 100)
-    line = summary(result).splitlines()[1]
-    assert f"mean of the last 100 training episodes (the tutorial's rule): {sum(last_100) / 100:.1f}." in line
+    line = summary(result).splitlines()[2]
+    assert f"mean of the last 100 training episodes (the tutorial's rule): {sum(last_100) / 100:.1f}; " in line
 
 
 def test_summary_line_of_the_tutorials_rule_without_episodes_shows_a_dash(tmp_path):
@@ -142,7 +143,32 @@ def test_summary_line_of_the_tutorials_rule_without_episodes_shows_a_dash(tmp_pa
         solved_at_episode=None, solved_at_step=None, solved_at_seconds=None, training_moving_average=None, seed=0,
         files=RunFiles(tmp_path, ENV),
     )  # fmt: skip
-    assert summary(result).splitlines()[1].endswith("(the tutorial's rule): -.")
+    assert "(the tutorial's rule): -; " in summary(result).splitlines()[2]
+
+
+def test_summary_gives_the_pass_its_own_numbers_and_names_the_best_model_kept_after_it(tmp_path):
+    # Acrobot's preset trains on after a pass: the pass (-95.3) and the best look (-78.4) are different looks.
+    best = Evaluation(np.array([-78.4 - 9.7, -78.4 + 9.7]), -100.0)  # mean -78.4, std 9.7
+    looks = [
+        EvaluationPoint(400, 40_000, -300.0, 150.0),
+        EvaluationPoint(835, 92_805, -95.3, 20.1),
+        EvaluationPoint(3_795, 418_230, best.mean, best.std),  # a run records each look from its Evaluation
+        EvaluationPoint(4_100, 500_006, -88.0, 12.0),
+    ]
+    result = TrainResult(
+        solved=True, episodes=4_100, steps=500_006, seconds=71.0, stop_reason="step budget of 500,000 reached",
+        best_evaluation=best, solved_at_episode=835, solved_at_step=92_805, solved_at_seconds=15.7,
+        training_moving_average=-120.0, seed=0, files=RunFiles(tmp_path, "Acrobot-v1"), evaluations=looks,
+    )  # fmt: skip
+    verdict, kept = summary(result).splitlines()[:2]
+    assert verdict == (
+        "SOLVED at episode 835, 92,805 env steps, 15.7 s: that look's greedy policy averaged -95.3 ± 20.1 "
+        "(threshold -100)."
+    )
+    assert kept.startswith(
+        "Best weights: the model of the look at episode 3,795 (418,230 env steps), greedy mean -78.4 ± 9.7, "
+        "the highest of 4 looks;"
+    )
 
 
 # --- files -----------------------------------------------------------------------------------------
@@ -327,6 +353,6 @@ def test_cartpole_v0_best_model_scores_the_threshold_on_fresh_episodes(tmp_path)
         verbose=False,
     )
     assert result.solved and result.solved_at_step < result.steps
-    assert result.steps >= 60_000 and "60000" in result.stop_reason  # kept training to the budget
+    assert result.steps >= 60_000 and "60,000" in result.stop_reason  # kept training to the budget
     # 100 fresh greedy episodes (seeds 0..99; the solved check plays seeds from 1,000,000 on)
     assert greedy_mean(tmp_path / "trained", "CartPole-v0", seed=0) >= 195

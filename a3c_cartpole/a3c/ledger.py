@@ -87,9 +87,9 @@ class EpisodeLedger:
                     )
                 )
             if len(self.episodes) >= self.max_eps:
-                self._stop_locked(f"episode budget of {self.max_eps} reached")
+                self._stop_locked(f"episode budget of {self.max_eps:,} reached")
             elif self.max_steps is not None and self.steps >= self.max_steps:
-                self._stop_locked(f"step budget of {self.max_steps} reached")
+                self._stop_locked(f"step budget of {self.max_steps:,} reached")
             return not self._stop.is_set()
 
     def restore(self, episodes: list[EpisodeRecord], steps: int) -> None:

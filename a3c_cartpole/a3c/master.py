@@ -30,7 +30,7 @@ from a3c_cartpole.parallel.evaluation_process import EvaluationProcess
 from a3c_cartpole.parallel.workers import WorkerGroup, make_workers
 from a3c_cartpole.training.checkpoints import RunState, TrainingCheckpoints
 from a3c_cartpole.training.outputs import RunFiles, write_json
-from a3c_cartpole.training.progress import ProgressPrinter
+from a3c_cartpole.training.progress import ProgressPrinter, budget_words, opening_lines
 from a3c_cartpole.training.result import TrainResult, run_record, summary, train_result
 from a3c_cartpole.training.save_dir import claim_save_dir, ensure_writable
 from a3c_cartpole.training.side_jobs import (
@@ -130,9 +130,10 @@ class MasterAgent:
                 job.close()
         finally:  # whatever happened, the evaluation process ends with the run
             evaluator.close()
-        result = train_result(end, ledger, check, self.seed, files, interrupted_by)
+        result = train_result(end, ledger, check, resumed.seed, files, interrupted_by)
         timeline = _timeline(ledger, check, checks_seconds)
-        write_json(files.run_record, run_record(config, shared.model.spec, result, shared.updates, timeline))
+        record = run_record(config, shared.model.spec, result, shared.updates, timeline)
+        write_json(files.run_record, {**record, "segment_seeds": checkpoints.state.segment_seeds})
         self._raise_failure(workers, checks, result)
         self.progress.message(summary(result))
         return result
@@ -169,16 +170,13 @@ class MasterAgent:
     def _announce(self, resumed: RunState, checkpoints: TrainingCheckpoints, check: SolvedCheck) -> None:
         """The banner: what trains, how, and where a resumed run stands."""
         config = self.config
-        preset = f"preset {config.preset}" if config.preset else "no preset"
-        self.progress.message(
-            f"Training A3C on {config.env_id} ({preset}): "
-            f"{_count(config.workers, 'worker')} x {_count(config.envs_per_worker, 'env')}, "
-            f"seed {self.seed}; {_solved_rule(self.info, config)}"
-        )
+        for line in opening_lines(config, self.info, resumed.seed):  # the run's seed, kept by every resume
+            self.progress.message(line)
         if config.resume:
             self.progress.message(
                 f"Resuming from {checkpoints.manager.latest_checkpoint}: episode {resumed.episodes:,}, "
-                f"{resumed.steps:,} env steps, {resumed.updates:,} updates, {resumed.seconds:.1f} s trained"
+                f"{resumed.steps:,} env steps, {resumed.updates:,} updates, {resumed.seconds:.1f} s trained; "
+                f"this segment's envs and sampling are seeded with {self.seed}"
             )
         if check.solved_at is not None:
             self.progress.message(_resuming_solved_run(config, check.solved_at.episode, check.best))
@@ -205,23 +203,9 @@ def _timeline(ledger: EpisodeLedger, check: SolvedCheck, evaluation_seconds: flo
     }
 
 
-def _solved_rule(info: EnvInfo, config: TrainConfig) -> str:
-    """What "solved" means for this run, in words."""
-    if info.reward_threshold is None:
-        return "no reward threshold: trains its whole budget and keeps the best evaluated model"
-    return f"solved = greedy mean >= {info.reward_threshold} over {config.eval_episodes} episodes"
-
-
-def _count(n: int, noun: str) -> str:
-    """ "1 worker", "2 workers": the banner reads as a sentence."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def _resuming_solved_run(config: TrainConfig, solved_at_episode: int, best: Evaluation | None) -> str:
     """Why a resumed solved run keeps training, and until when."""
-    budget = f"--max-eps {config.max_eps:,}"
-    if config.max_steps is not None:
-        budget += f" / --max-steps {config.max_steps:,}"
+    budget = budget_words(config)
     score = "" if best is None else f" (best greedy mean {best.mean:.1f} ± {best.std:.1f})"
     if config.stop_when_solved_again:
         plan = f"training on until the solved check passes again, or to the budget ({budget})"

@@ -75,9 +75,17 @@ class Evaluation:
         return self.threshold is not None and self.mean >= self.threshold
 
     def mean_and_std(self) -> str:
-        """ "mean ± std", with two decimals where the threshold is small: FrozenLake's 0.7 is not 0.66."""
-        digits = 2 if self.threshold is not None and abs(self.threshold) < 10 else 1
-        return f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
+        return format_mean_and_std(self.mean, self.std, self.threshold)
+
+    def __repr__(self) -> str:
+        """Its verdict and score, not its hundred returns (they are `returns`)."""
+        return f"Evaluation({self.mean_and_std()!r} over {len(self.returns)} episodes, solved={self.solved})"
+
+
+def format_mean_and_std(mean: float, std: float, threshold: float | None) -> str:
+    """ "mean ± std", with two decimals where the threshold is small: FrozenLake's 0.7 is not 0.66."""
+    digits = 2 if threshold is not None and abs(threshold) < 10 else 1
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 class Look(typing.NamedTuple):

@@ -23,6 +23,7 @@ from a3c_cartpole.envs.spec import EnvInfo
 from a3c_cartpole.evaluation.solved_check import Evaluation
 from a3c_cartpole.playback.recording import RECORD_FORMATS, Recorder, record_format
 from a3c_cartpole.playback.saved_policy import GreedyPolicy
+from a3c_cartpole.training.progress import plural
 
 __all__ = ["RECORD_FORMATS", "PlayReport", "has_display", "play"]
 
@@ -63,7 +64,7 @@ class PlayReport:
     def summary(self) -> str:
         line = (
             f"{self.env_id}: mean {Evaluation(self.returns, self.threshold).mean_and_std()} "
-            f"(min {np.min(self.returns):g}, max {np.max(self.returns):g}) over {len(self.returns)} episodes"
+            f"(min {np.min(self.returns):g}, max {np.max(self.returns):g}) over {len(self.returns):,} episodes"
         )
         if self.threshold is None:
             return line + " (the env defines no solved threshold)"
@@ -82,6 +83,17 @@ def _make_rendering(info: EnvInfo, render_mode: str | None) -> gym.Env:
         return make_env(info, render_mode=render_mode)
     except Exception as err:  # TypeError from a constructor without render_mode, or gymnasium's own Error
         raise ConfigError(f"{info.env_id} cannot render frames ({render_mode}): {first_line(err)}") from None
+
+
+def recording_note(recorder: Recorder, played: int) -> str:
+    """What the file holds, and why not every episode if it does not."""
+    what = plural(played, "episode") if recorder.episodes == played else f"{recorder.episodes:,} of {played:,} episodes"
+    line = f"Recorded {what} ({recorder.frames:,} frames) to {recorder.path}"
+    if recorder.cut:
+        return f"{line}: the first {recorder.max_frames:,} frames of the first, all a GIF holds (an .mp4 holds all)"
+    if recorder.full:
+        return f"{line}: a GIF holds whole episodes up to {recorder.max_frames:,} frames (an .mp4 holds all)"
+    return line
 
 
 def play(
@@ -126,8 +138,9 @@ def play(
                 step += 1
                 done = terminated or truncated
             returns.append(total)
+            if recorder is not None:
+                recorder.end_episode()
             echo(f"episode {i + 1}: return {total:g}")
     if recorder is not None:
-        note = " (a GIF stops there: record an .mp4 for every frame)" if recorder.full else ""
-        echo(f"Recorded {recorder.frames} frames to {record}{note}")
+        echo(recording_note(recorder, episodes))
     return PlayReport(policy.env_id, np.asarray(returns), policy.info.reward_threshold)

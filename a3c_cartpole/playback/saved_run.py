@@ -15,7 +15,7 @@ from pathlib import Path
 from a3c_cartpole.config import ACTIVATIONS, ConfigError
 from a3c_cartpole.envs.spec import EnvInfo, describe_env
 from a3c_cartpole.networks.spec import NetworkSpec, choose_network
-from a3c_cartpole.training.outputs import RunFiles
+from a3c_cartpole.training.outputs import RunFiles, env_id_from_file_name
 from a3c_cartpole.training.save_dir import how_to_get_a_model
 
 WEIGHTS_SUFFIX = ".weights.h5"
@@ -39,7 +39,9 @@ def _read_record(record: Path) -> dict:
     return saved
 
 
-def _weights_in_dir(path: Path, env_id: str | None) -> tuple[Path, str]:
+def _weights_in_dir(
+    path: Path, env_id: str | None, env_kwargs: dict | None, env_package: str | None
+) -> tuple[Path, str]:
     """The best (else the final) weights of the run in save dir `path`, and its env id.
 
     A save dir without a run record names the env whose run left a checkpoint (a run stopped before
@@ -47,12 +49,10 @@ def _weights_in_dir(path: Path, env_id: str | None) -> tuple[Path, str]:
     """
     if env_id is None:
         records = sorted(path.glob("*_run.json"))
-        found = [r.name.removesuffix("_run.json") for r in records]
-        found = found or sorted(p.parent.name for p in path.glob("checkpoints/*/checkpoint"))
+        found = [env_id_from_file_name(r.name.removesuffix("_run.json")) for r in records]
+        found = found or sorted(env_id_from_file_name(p.parent.name) for p in path.glob("checkpoints/*/checkpoint"))
         if not found:
-            raise ConfigError(
-                f"no trained model in {path}: train one first with 'a3c-cartpole --train --save-dir {path}'"
-            )
+            raise ConfigError(f"no trained model in {path}: {how_to_get_a_model(path, None, env_kwargs, env_package)}")
         if len(found) > 1:
             raise ConfigError(f"{path} holds runs for {', '.join(found)}; name the env (env_id / --env)")
         env_id = _read_record(records[0]).get("env_id") if records else found[0]
@@ -61,7 +61,8 @@ def _weights_in_dir(path: Path, env_id: str | None) -> tuple[Path, str]:
     files = RunFiles(path, env_id)
     weights = files.best_weights if files.best_weights.is_file() else files.final_weights
     if not weights.is_file():
-        raise ConfigError(f"no trained model for {env_id} in {path}: {how_to_get_a_model(files)}")
+        hint = how_to_get_a_model(path, env_id, env_kwargs, env_package)
+        raise ConfigError(f"no trained model for {env_id} in {path}: {hint}")
     return weights, env_id
 
 
@@ -76,11 +77,11 @@ def find_run(
     """
     path = Path(path)
     if path.is_dir():
-        weights, env_id = _weights_in_dir(path, env_id)
+        weights, env_id = _weights_in_dir(path, env_id, env_kwargs, env_package)
     elif path.name.endswith(WEIGHTS_SUFFIX):
         weights = path
     elif not path.exists():
-        raise ConfigError(f"no trained model in {path}: train one first with 'a3c-cartpole --train --save-dir {path}'")
+        raise ConfigError(f"no trained model in {path}: {how_to_get_a_model(path, env_id, env_kwargs, env_package)}")
     else:
         raise ConfigError(f"{path} is neither a save dir nor a '*{WEIGHTS_SUFFIX}' file")
     # A weights file is named <env>_best or <env>_final; its record is <env>_run.json beside it.
@@ -88,7 +89,7 @@ def find_run(
     record = RunFiles(weights.parent, named).run_record
     saved = _read_record(record) if record.is_file() else {}
     if env_id is None:  # the file name holds the id only up to "/" -> "_": the record has it whole
-        env_id = saved.get("env_id", named)
+        env_id = saved.get("env_id", env_id_from_file_name(named))
     elif saved and saved.get("env_id") != env_id:
         raise ConfigError(f"{weights} was trained on {saved.get('env_id')}, not {env_id}")
     info = describe_env(

@@ -73,6 +73,9 @@ class RunState:
     """The network's kind (networks/spec.py): checkpoints written before conv nets hold MLPs."""
     env_kwargs: str | None = None
     """The env's keyword arguments, as `kwargs_text` gives them; None in checkpoints written before."""
+    segment_seeds: list = dataclasses.field(default_factory=list)
+    """The seed of each segment of the run, the first one's (`seed`) included: a resumed segment seeds its
+    envs anew, so that it does not replay the first segment's episodes. Empty in checkpoints written before."""
 
     @classmethod
     def from_json(cls, text: str) -> RunState:
@@ -119,6 +122,7 @@ class TrainingCheckpoints:
             optimizer=config.optimizer,
             normalize_obs=config.normalize_obs,
             env_kwargs=kwargs_text(info.env_kwargs),
+            segment_seeds=[seed],
         )
         self._run_state = tf.Variable("", dtype=tf.string, trainable=False)
         self._checkpoint = tf.train.Checkpoint(
@@ -175,16 +179,17 @@ class TrainingCheckpoints:
                 raise ConfigError(f"cannot resume: the checkpoint in {self.directory} has {flag} {was}, not {now}")
         if saved.episodes >= config.max_eps:
             raise ConfigError(
-                f"cannot resume: the run already has {saved.episodes} episodes; give a --max-eps above that"
+                f"cannot resume: the run already has {saved.episodes:,} episodes; give a --max-eps above that"
             )
         if config.max_steps is not None and saved.steps >= config.max_steps:
             raise ConfigError(
-                f"cannot resume: the run already has {saved.steps} env steps; give a --max-steps above that"
+                f"cannot resume: the run already has {saved.steps:,} env steps; give a --max-steps above that"
             )
         episodes = [e for e in read_episodes_csv(files.episodes_csv) if e.episode <= saved.episodes]
         if [e.episode for e in episodes] != list(range(1, saved.episodes + 1)):
             raise ConfigError(
-                f"cannot resume: {files.episodes_csv} has {len(episodes)} of the checkpoint's {saved.episodes} episodes"
+                f"cannot resume: {files.episodes_csv} has {len(episodes):,} "
+                f"of the checkpoint's {saved.episodes:,} episodes"
             )
         with self.shared.lock:
             try:
@@ -194,7 +199,8 @@ class TrainingCheckpoints:
             # this invocation's --lr and schedule, not the saved rate
             self.shared.optimizer.learning_rate = learning_rate(config, saved.steps)
             self.shared.updates = saved.updates
-        saved.seed, saved.env_kwargs = self.state.seed, env_kwargs
+        saved.segment_seeds = [*(saved.segment_seeds or [saved.seed]), self.state.seed]  # saved.seed: the run's
+        saved.env_kwargs = env_kwargs
         self.state = saved
         self.last_saved_updates = saved.updates
         return saved, episodes

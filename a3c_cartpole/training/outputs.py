@@ -28,20 +28,45 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 
+def file_name(env_id: str) -> str:
+    """The env id as a name in a folder: a user's "module:Env-v0" gets "module+Env-v0", since a colon is
+    awkward in shells and refused by some file systems (gymnasium ids never hold a "+": reversible)."""
+    return env_id.replace(":", "+")
+
+
+def env_id_from_file_name(name: str) -> str:
+    """The env id back from a folder's name (`file_name`'s inverse)."""
+    return name.replace("+", ":")
+
+
 class RunFiles:
-    """Names of the files and folders of one env's run in a save dir (each carries the env id)."""
+    """Names of the files and folders of one env's run in a save dir (each carries the env id).
+
+    Runs written before ids were made safe for file names keep the names they have: where only those
+    exist, they are the run's names, so --play, load_policy and --resume find an earlier run.
+    """
 
     def __init__(self, save_dir: Path, env_id: str) -> None:
         self.save_dir = Path(save_dir)
         self.env_id = env_id
-        stem = env_id.replace("/", "_")  # namespaced ids ("ALE/Pong-ram-v5") stay one file name
+        self._name(file_name(env_id))
+        if file_name(env_id) != env_id and not self.existing():
+            self._name(env_id)  # the names an earlier version gave
+            if not self.existing():
+                self._name(file_name(env_id))
+
+    def __repr__(self) -> str:
+        return f"RunFiles(save_dir={str(self.save_dir)!r}, env_id={self.env_id!r})"
+
+    def _name(self, name: str) -> None:
+        stem = name.replace("/", "_")  # namespaced ids ("ALE/Pong-ram-v5") stay one file name
         self.best_weights = self.save_dir / f"{stem}_best.weights.h5"
         self.final_weights = self.save_dir / f"{stem}_final.weights.h5"
         self.episodes_csv = self.save_dir / f"{stem}_episodes.csv"
         self.plot = self.save_dir / f"{stem}_returns.png"
         self.run_record = self.save_dir / f"{stem}_run.json"
-        self.checkpoints = self.save_dir / "checkpoints" / env_id
-        self.tensorboard = self.save_dir / "tensorboard" / env_id
+        self.checkpoints = self.save_dir / "checkpoints" / name
+        self.tensorboard = self.save_dir / "tensorboard" / name
         self.lock = self.save_dir / f".{stem}.lock"
 
     def outputs(self) -> dict[str, Path]:

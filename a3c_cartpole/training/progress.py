@@ -1,14 +1,66 @@
-"""Live progress on the terminal while training, and the closing summary.
+"""Live progress on the terminal while training, and the lines that open a run.
 
 On a terminal one status line is rewritten in place; in a log file (no TTY) a line is appended
-every few seconds instead, so CI logs stay short.
+every few seconds instead, so CI logs stay short. The opening lines say what the run will do before
+it does it: when it stops, and how much of the machine its workers use.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from a3c_cartpole.config import TrainConfig
+    from a3c_cartpole.envs.spec import EnvInfo
+
+
+def budget_words(config: TrainConfig) -> str:
+    """The run's budget as a user set it: "--max-eps 20,000", with " / --max-steps N" if one is set."""
+    budget = f"--max-eps {config.max_eps:,}"
+    if config.max_steps is not None:
+        budget += f" / --max-steps {config.max_steps:,}"
+    return budget
+
+
+def plural(n: int, noun: str) -> str:
+    """ "1 worker", "2 workers": messages read as sentences."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+def opening_lines(config: TrainConfig, info: EnvInfo, seed: int) -> list[str]:
+    """What the run trains, when it stops and which model it keeps; then where its workers act.
+
+    A run with early stopping off (Acrobot's preset turns it off) passes the solved check and trains on:
+    said here, so a pass followed by more training surprises nobody.
+    """
+    preset = f"preset {config.preset}" if config.preset else "no preset"
+    if info.reward_threshold is None:
+        goal = "the env sets no solved threshold"
+    else:
+        goal = f"solved = greedy mean >= {info.reward_threshold:g} over {config.eval_episodes:,} episodes"
+    if config.early_stop and info.reward_threshold is not None:
+        plan = f"stops when solved, or at {budget_words(config)}"
+    else:
+        plan = f"trains its whole budget ({budget_words(config)}) and keeps the best evaluated model"
+    return [f"Training A3C on {config.env_id} ({preset}), seed {seed}: {goal}; {plan}.", _workers_line(config)]
+
+
+def _workers_line(config: TrainConfig) -> str:
+    """Where the workers act, and how to use more of the machine: with threads, Python's GIL lets the
+    workers act about as fast as one (docs/benchmark.md: two threads, 0.92x to 0.95x one's env steps/s)."""
+    team = f"{plural(config.workers, 'worker')} x {plural(config.envs_per_worker, 'env')}"
+    if config.backend == "processes":
+        return f"{team}, each worker acting in a process of its own."
+    if config.backend == "ray":
+        return f"{team}, as Ray actors."
+    if config.workers == 1:
+        return f"{team}, in this process (--workers N --backend processes acts on N cores)."
+    return (
+        f"{team}, as threads of this process: they act at about one core's speed (Python's GIL); "
+        "--backend processes gives each worker a core."
+    )
 
 
 class ProgressPrinter:

@@ -6,9 +6,10 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from a3c_cartpole.config import TrainConfig
-from a3c_cartpole.evaluation.solved_check import Evaluation, EvaluationPoint, SolvedCheck
+from a3c_cartpole.evaluation.solved_check import Evaluation, EvaluationPoint, SolvedCheck, format_mean_and_std
 from a3c_cartpole.networks.spec import NetworkSpec
 from a3c_cartpole.training.outputs import MOVING_AVERAGE_WINDOW, RunFiles
+from a3c_cartpole.training.progress import plural
 
 if TYPE_CHECKING:
     from a3c_cartpole.a3c.ledger import EpisodeLedger
@@ -30,11 +31,21 @@ class TrainResult:
     solved_at_seconds: float | None
     training_moving_average: float | None
     seed: int
+    """The run's seed: a resumed run keeps its first segment's (the run record lists every segment's)."""
     files: RunFiles
     evaluations: list[EvaluationPoint] = dataclasses.field(default_factory=list)
     """Every greedy evaluation of the run, in order (a resumed run's earlier ones included)."""
     interrupted_by: int | None = None
     """The signal (SIGINT for Ctrl-C) that stopped the run, if one did."""
+
+    def __repr__(self) -> str:
+        """The outcome at a glance, for a Python prompt (the looks and the files are attributes)."""
+        best = "None" if self.best_evaluation is None else repr(self.best_evaluation.mean_and_std())
+        return (
+            f"TrainResult(solved={self.solved}, solved_at_episode={self.solved_at_episode}, "
+            f"episodes={self.episodes}, steps={self.steps}, seconds={self.seconds:.1f}, best_eval={best}, "
+            f"stop_reason={self.stop_reason!r}, seed={self.seed}, save_dir={str(self.files.save_dir)!r})"
+        )
 
     def as_dict(self) -> dict:
         """The outcome, JSON-ready: the run record and `--train --json` report these fields."""
@@ -105,26 +116,56 @@ def run_record(config: TrainConfig, network: NetworkSpec, result: TrainResult, u
 
 
 def summary(result: TrainResult) -> str:
-    """The closing lines: verdict, when, and where the files are."""
-    best = result.best_evaluation
+    """The closing lines: the verdict with the numbers of the look that gave it, which model the best
+    weights hold and why, the tutorial's rule, and where the files are."""
+    best, looks = result.best_evaluation, result.evaluations
+    threshold = None if best is None else best.threshold
     lines = []
     if result.solved:
+        passed = _look(looks, result.solved_at_episode, result.solved_at_step)
+        score = "" if passed is None else f": that look's greedy policy averaged {_score(passed, threshold)}"
         lines.append(
             f"SOLVED at episode {result.solved_at_episode:,}, {result.solved_at_step:,} env steps, "
-            f"{result.solved_at_seconds:.1f} s: greedy policy averaged {best.mean_and_std()} "
-            f"over {len(best.returns)} evaluation episodes."
+            f"{result.solved_at_seconds:.1f} s{score} (threshold {threshold:g})."
         )
     else:
-        score = "never evaluated" if best is None else f"best greedy mean {best.mean_and_std()}"
-        lines.append(f"NOT SOLVED ({result.stop_reason}): {score}.")
+        lines.append(f"NOT SOLVED ({result.stop_reason}).")
+    kept = _look(looks, mean=best.mean, std=best.std) if best is not None else None
+    if best is None:
+        lines.append("Best weights: none evaluated in this run; final weights: the model at the end.")
+    elif kept is None:  # a checkpoint of an earlier version kept the best score, not when it was taken
+        lines.append(f"Best weights: greedy mean {best.mean_and_std()}; final weights: the model at the end.")
+    elif result.solved and (kept.episode, kept.step) == (result.solved_at_episode, result.solved_at_step):
+        lines.append(
+            f"Best weights: that look's model, the highest of {plural(len(looks), 'look')}; "
+            "final weights: the model at the end."
+        )
+    else:
+        lines.append(
+            f"Best weights: the model of the look at episode {kept.episode:,} ({kept.step:,} env steps), greedy mean "
+            f"{_score(kept, threshold)}, the highest of {plural(len(looks), 'look')}; "
+            "final weights: the model at the end."
+        )
     avg = "-" if result.training_moving_average is None else f"{result.training_moving_average:.1f}"
     lines.append(
         f"Trained {result.episodes:,} episodes, {result.steps:,} env steps in {result.seconds:.1f} s "
         f"({result.steps / max(result.seconds, 1e-9):,.0f} steps/s); mean of the last 100 training episodes "
-        f"(the tutorial's rule): {avg}."
+        f"(the tutorial's rule): {avg}; training samples its actions, so this lags the greedy score."
     )
     lines.append(
         f"Files in {result.files.save_dir}/: best and final weights, episodes CSV, plot, run record; "
         "checkpoints/ and tensorboard/."
     )
     return "\n".join(lines)
+
+
+def _look(looks: list[EvaluationPoint], episode=None, step=None, mean=None, std=None) -> EvaluationPoint | None:
+    """The evaluation taken at `episode` and `step`, or the first that scored `mean` and `std`."""
+    for point in looks:
+        if (point.episode, point.step) == (episode, step) or (point.mean, point.std) == (mean, std):
+            return point
+    return None
+
+
+def _score(point: EvaluationPoint, threshold: float | None) -> str:
+    return format_mean_and_std(point.mean, point.std, threshold)

@@ -47,23 +47,33 @@ class RunLock:
 
     def ensure_free(self) -> None:
         """Refuse at once if another run holds the lock, without taking it and without creating anything."""
+        holder = self.holder()
+        if holder is not None:
+            raise ConfigError(self._refusal(holder))
+
+    def holder(self) -> str | None:
+        """The pid of the run holding the lock (as it wrote it), or None if no run does; takes nothing."""
         try:
             fd = os.open(self.path, os.O_RDONLY)
         except OSError:  # no lock file (or no save dir yet): nobody is training there
-            return
+            return None
         try:
-            self._take(fd)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
         finally:
-            os.close(fd)
+            os.close(fd)  # drops the lock if it was taken here
+        return None
+
+    def _refusal(self, holder: str) -> str:
+        return f"{self.what} is being trained by another process (pid {holder}); wait for it or use another --save-dir"
 
     def _take(self, fd: int) -> None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise ConfigError(
-                f"{self.what} is being trained by another process (pid {holder}); wait for it or use another --save-dir"
-            ) from None
+            raise ConfigError(self._refusal(holder)) from None
 
     def __enter__(self) -> RunLock:
         self.acquire()

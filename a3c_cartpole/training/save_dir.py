@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,6 +67,9 @@ def check_save_dir(config: TrainConfig) -> None:
 
 def ensure_writable(directory: Path) -> None:
     """Fail before training, not after, if results could not be saved."""
+    blocker = next((path for path in (directory, *directory.parents) if path.exists()), None)
+    if blocker is not None and not blocker.is_dir():  # mkdir would only say "File exists" or "Not a directory"
+        raise ConfigError(f"cannot use save dir {directory}: {blocker} is a file, not a folder")
     try:
         directory.mkdir(parents=True, exist_ok=True)
         probe = directory / f".write-test-{os.getpid()}"
@@ -85,11 +89,37 @@ def claim_save_dir(config: TrainConfig) -> Iterator[None]:
         yield
 
 
-def how_to_get_a_model(files: RunFiles) -> str:
-    """What to run for trained weights in `files`' save dir, without destroying anything there."""
-    command = f"a3c-cartpole --train --env {files.env_id} --save-dir {files.save_dir}"
+def train_command(
+    save_dir: Path, env_id: str | None, env_kwargs: dict | None = None, env_package: str | None = None
+) -> str:
+    """The `--train` command line for this env (the default one if None) and save dir, ready to paste."""
+    words = ["a3c-cartpole", "--train"]
+    if env_id is not None:
+        words += ["--env", env_id]
+    if env_package:
+        words += ["--env-package", env_package]
+    if env_kwargs:
+        words += ["--env-kwargs", *(f"{key}={value}" for key, value in env_kwargs.items())]
+    words += ["--save-dir", str(save_dir)]
+    return shlex.join(words)
+
+
+def how_to_get_a_model(
+    save_dir: Path, env_id: str | None, env_kwargs: dict | None = None, env_package: str | None = None
+) -> str:
+    """What to run for trained weights of `env_id` in `save_dir`, without destroying anything there:
+    each suggestion is a command that works in that situation (a run in progress is waited for). The
+    command ends the line, quoted for a shell, so it can be pasted as it is."""
+    command = train_command(save_dir, env_id, env_kwargs, env_package)
+    if env_id is None:
+        return f"train one first: {command}"
+    files = RunFiles(save_dir, env_id)
+    holder = _lock(files).holder()
+    if holder is not None:
+        return f"a run of it is training there now (pid {holder}) and has saved no weights yet: play it when it ends"
     if has_checkpoint(files):
-        return f"its run stopped before saving weights: finish it with '{command} --resume'"
+        began = "with any network flags it began with"
+        return f"its run stopped before saving weights; finish it, {began}: {command} --resume"
     if files.existing():
-        return f"its run left no checkpoint to resume: start over with '{command} --overwrite'"
-    return f"train one first with '{command}'"
+        return f"its run left no checkpoint to resume; start over: {command} --overwrite"
+    return f"train one first: {command}"
