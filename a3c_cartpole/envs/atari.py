@@ -63,7 +63,12 @@ class EndEpisodeOnLifeLoss(gym.Wrapper):
 
 
 def wrap(env: gym.Env, training: bool) -> gym.Env:
-    """The preprocessing every Atari env of this package gets; with `training`, the training devices too."""
+    """The preprocessing every Atari env of this package gets; with `training`, the training devices too.
+
+    An env observing ALE's RAM (obs_type="ram", a flat vector) has no frames to preprocess: it is left as it is.
+    """
+    if len(env.observation_space.shape) != 3:
+        return env
     env = FrameStackObservation(AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84), STACK)
     return training_devices(env) if training else env
 
