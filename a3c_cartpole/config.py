@@ -38,7 +38,8 @@ def first_line(err: BaseException) -> str:
 
 
 class WorkerFailed(RuntimeError):
-    """A worker or the evaluation process died; the run stopped and saved what it had learned."""
+    """A worker, the evaluation process or the env failed: the run stopped and saved what it had
+    learned (or --play stopped); reported in one line, exit code 1."""
 
 
 # numpy and gymnasium take seeds in [0, 2**32); envs and evaluations add offsets to the seed.

@@ -22,6 +22,7 @@ from a3c_cartpole.a3c.ledger import EpisodeLedger
 from a3c_cartpole.a3c.rollout import make_collector
 from a3c_cartpole.a3c.worker import Worker
 from a3c_cartpole.config import TrainConfig, WorkerFailed
+from a3c_cartpole.envs.making import EnvFailed
 from a3c_cartpole.envs.spec import EnvInfo, describe_env
 from a3c_cartpole.evaluation.solved_check import GATE_EPISODES, Evaluation, EvaluationPoint, SolvedCheck, run_check
 from a3c_cartpole.networks.actor_critic import NumpyActorCritic, build_model
@@ -29,7 +30,15 @@ from a3c_cartpole.parallel.evaluation_process import EvaluationProcess, Evaluati
 from a3c_cartpole.parallel.rollout_process import RolloutProcess
 from a3c_cartpole.playback.saved_policy import save_weights
 from a3c_cartpole.training.checkpoints import TrainingCheckpoints
-from a3c_cartpole.training.outputs import MOVING_AVERAGE_WINDOW, RunFiles, write_episodes_csv, write_json, write_plot
+from a3c_cartpole.training.failures import failure_line, report_failure
+from a3c_cartpole.training.outputs import (
+    MOVING_AVERAGE_WINDOW,
+    RunFiles,
+    WriteFailed,
+    write_episodes_csv,
+    write_json,
+    write_plot,
+)
 from a3c_cartpole.training.progress import ProgressPrinter
 from a3c_cartpole.training.save_dir import claim_save_dir, ensure_writable
 from a3c_cartpole.training.stop_signals import StopSignals, signal_words
@@ -101,6 +110,10 @@ class MasterAgent:
         self.progress = ProgressPrinter(config.verbose, progress)
         self.best_policy: NumpyActorCritic | None = None
         self.evaluation_failure: Exception | None = None
+        self.evaluation_failed_in: str | None = (
+            None  # "the solved check", "the final evaluation"; None: the process died
+        )
+        self.write_failure: WriteFailed | None = None  # a file written while training ran
         self.solved_check_passed_at: float | None = None  # epoch time, for the run record's timeline
 
     def _make_workers(self, shared: GlobalModel, ledger: EpisodeLedger, registration: EnvSpec | None) -> list[Worker]:
@@ -161,12 +174,10 @@ class MasterAgent:
         worker's failure, and then exits 1 saying why."""
         try:
             return call(*args)
-        except Exception as err:  # EvaluationProcessFailed, or whatever the check raised
-            failure = (
-                err if isinstance(err, EvaluationProcessFailed) else RuntimeError(f"the solved check failed: {err!r}")
-            )
-            self.evaluation_failure = failure
-            ledger.request_stop(str(failure))
+        except Exception as err:  # EvaluationProcessFailed, or whatever the check raised (EnvFailed)
+            where = None if isinstance(err, EvaluationProcessFailed) else "the solved check"
+            self.evaluation_failure, self.evaluation_failed_in = err, where
+            ledger.request_stop(failure_line(where, err))
             return None
 
     def _record(self, policy, result: Evaluation, check: SolvedCheck, board, n_episodes: int, steps: int) -> Evaluation:
@@ -236,15 +247,19 @@ class MasterAgent:
                         if answer is not None:
                             solved_at = self._take_answer((answer, context), check, board, ledger, solved_at)
                 self.progress.update(len(episodes), steps, ledger.recent_mean(MOVING_AVERAGE_WINDOW), _best_mean(check))
-                board.poll(
-                    episodes, steps, lambda: _worker_stats(workers), lambda: float(shared.optimizer.learning_rate)
-                )
-                if checkpoints.due():  # also rewrites the CSV
-                    checkpoints.save(ledger, check, workers, time.perf_counter() - ledger.start_time, solved_at)
-                    last_csv = time.perf_counter()
-                if time.perf_counter() - last_csv > CSV_EVERY_SECONDS:
-                    write_episodes_csv(files.episodes_csv, episodes)
-                    last_csv = time.perf_counter()
+                try:
+                    board.poll(
+                        episodes, steps, lambda: _worker_stats(workers), lambda: float(shared.optimizer.learning_rate)
+                    )
+                    if checkpoints.due():  # also rewrites the CSV
+                        checkpoints.save(ledger, check, workers, time.perf_counter() - ledger.start_time, solved_at)
+                        last_csv = time.perf_counter()
+                    if time.perf_counter() - last_csv > CSV_EVERY_SECONDS:
+                        write_episodes_csv(files.episodes_csv, episodes)
+                        last_csv = time.perf_counter()
+                except WriteFailed as err:  # a full disk: stop, and save the weights (small) before anything else
+                    self.write_failure = err
+                    ledger.request_stop(str(err))
         finally:  # whatever ended the loop, no worker outlives it
             ledger.request_stop("the master stopped")
             for worker in workers:
@@ -283,8 +298,10 @@ class MasterAgent:
             f"seed {self.seed}; solved = greedy mean >= {info.reward_threshold} over {config.eval_episodes} episodes"
         )
         if config.resume:
+            for skipped in checkpoints.skipped:
+                self.progress.message(f"Skipped checkpoint {skipped}")
             self.progress.message(
-                f"Resuming from {checkpoints.manager.latest_checkpoint}: episode {resumed.episodes:,}, "
+                f"Resuming from {checkpoints.resumed_from}: episode {resumed.episodes:,}, "
                 f"{resumed.steps:,} env steps, {resumed.updates:,} updates, {resumed.seconds:.1f} s trained"
             )
         if solved_at is not None:
@@ -305,21 +322,23 @@ class MasterAgent:
             checks_seconds = check.seconds  # while training ran (a last judgement of the final model may follow)
             final = shared.snapshot()
             # the final model may beat every evaluated one: judge it too, unless checks failed (they may again)
-            if solved_at is None and self.evaluation_failure is None:
-                episodes, steps = ledger.snapshot()
-                if self._judge(final, check, board, len(episodes), steps).solved:
-                    solved_at = (len(episodes), steps, seconds)
-                    self.solved_check_passed_at = time.time()
             episodes, steps = ledger.snapshot()
+            if solved_at is None and self.evaluation_failure is None and not _failed(workers):
+                try:
+                    if self._judge(final, check, board, len(episodes), steps).solved:
+                        solved_at = (len(episodes), steps, seconds)
+                        self.solved_check_passed_at = time.time()
+                except EnvFailed as err:  # the run still saves all it learned, then reports the env
+                    self.evaluation_failure, self.evaluation_failed_in = err, "the final evaluation"
+            # the weights first: small, and what a full disk must not cost (the shared model writes both)
+            if self.best_policy is not None:  # None when a resumed run never beat the saved best
+                save_weights(self.best_policy, info, files.best_weights, writer=shared.model)
+            save_weights(final, info, files.final_weights, writer=shared.model)
             # the plot is drawn in the evaluation process, which loaded matplotlib while training ran
             solved_episode = solved_at[0] if solved_at else None
             plot = (files.plot, episodes, config.env_id, info.reward_threshold, solved_episode, check.history)
             plotting = _submit_plot(evaluator, plot)
             checkpoints.save(ledger, check, workers, seconds, solved_at)  # with the CSV; at the end, and after Ctrl-C
-            # the shared model, done training, writes both weights files (first the final ones it holds)
-            save_weights(final, info, files.final_weights, writer=shared.model)
-            if self.best_policy is not None:  # None when a resumed run never beat the saved best
-                save_weights(self.best_policy, info, files.best_weights, writer=shared.model)
             board.episodes(episodes)
             board.stats(steps, _worker_stats(workers), float(shared.optimizer.learning_rate))
             board.close()
@@ -349,19 +368,32 @@ class MasterAgent:
             "files_written": time.time(),  # the run record, written next, is the last file
             "evaluation_seconds": checks_seconds,
         }
-        write_json(files.run_record, _run_record(config, result, shared.updates, timeline))
-        failed = [w for w in workers if w.error is not None]
-        if failed:
-            worker = failed[0]
-            raise WorkerFailed(
-                f"worker {worker.worker_id} failed: {worker.error!r}; what was learned is saved in {files.save_dir}"
-            ) from worker.error
-        if self.evaluation_failure is not None and result.stop_reason == str(self.evaluation_failure):
-            raise WorkerFailed(
-                f"{self.evaluation_failure}; what was learned is saved in {files.save_dir}"
-            ) from self.evaluation_failure
+        failure = self._failure(workers, result.stop_reason)
+        write_json(files.run_record, _run_record(config, result, shared.updates, timeline, failure))
+        if self.write_failure is not None:
+            raise self.write_failure
+        if failure is not None:
+            raise WorkerFailed(f"{failure}; what was learned is saved in {files.save_dir}")
         self.progress.message(summary(result))
         return result
+
+    def _failure(self, workers: list, stop_reason: str) -> str | None:
+        """What made the run fail, in one line, its traceback written to the error log; None if nothing did.
+
+        A worker's failure or the env's always counts; the evaluation process dying counts only if
+        it ended the run (after a stop signal, it did not)."""
+        failed = _failed(workers)
+        if failed:
+            return report_failure(f"worker {failed[0].worker_id}", failed[0].error, self.files.error_log)
+        err, where = self.evaluation_failure, self.evaluation_failed_in
+        if err is None or not (isinstance(err, EnvFailed) or stop_reason == failure_line(where, err)):
+            return None
+        return report_failure(where, err, self.files.error_log)
+
+
+def _failed(workers: list) -> list:
+    """The workers that failed, in order."""
+    return [w for w in workers if w.error is not None]
 
 
 def _timed(task, *args) -> tuple:
@@ -403,8 +435,11 @@ def _best_mean(check: SolvedCheck) -> float | None:
     return None if check.best is None else check.best.mean
 
 
-def _run_record(config: TrainConfig, result: TrainResult, updates: int, timeline: dict) -> dict:
-    """The run record: settings, outcome, every evaluation, and where this session's time went.
+def _run_record(
+    config: TrainConfig, result: TrainResult, updates: int, timeline: dict, failure: str | None = None
+) -> dict:
+    """The run record: settings, outcome, every evaluation, where this session's time went, and what
+    made it fail, if something did.
 
     `timeline` holds epoch times (first env step, solved check passed, files written) and the seconds
     the solved checks took: with a process's start and exit, they give the fixed costs of a run.
@@ -423,6 +458,7 @@ def _run_record(config: TrainConfig, result: TrainResult, updates: int, timeline
         **result.as_dict(),
         "evaluations": [point._asdict() for point in result.evaluations],
         "timeline": timeline,
+        "failure": failure,
     }
 
 

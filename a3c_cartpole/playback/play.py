@@ -16,12 +16,13 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from a3c_cartpole.config import ConfigError, first_line
-from a3c_cartpole.envs.making import make_env
+from a3c_cartpole.config import ConfigError, WorkerFailed, first_line
+from a3c_cartpole.envs.making import EnvFailed, make_env
 from a3c_cartpole.envs.spec import EnvInfo
 from a3c_cartpole.evaluation.solved_check import Evaluation
 from a3c_cartpole.playback.recording import RECORD_FORMATS, Recorder, record_format
 from a3c_cartpole.playback.saved_policy import GreedyPolicy
+from a3c_cartpole.training.failures import report_failure
 
 __all__ = ["RECORD_FORMATS", "PlayReport", "has_display", "play"]
 
@@ -83,6 +84,20 @@ def _make_rendering(info: EnvInfo, render_mode: str | None) -> gym.Env:
         raise ConfigError(f"{info.env_id} cannot render frames ({render_mode}): {first_line(err)}") from None
 
 
+def _play_episode(env: gym.Env, policy: GreedyPolicy, seed: int, recorder: Recorder | None) -> float:
+    """One greedy episode from a reset with `seed`, its frames to `recorder` if any; its return."""
+    obs, _ = env.reset(seed=seed)
+    total, step, done = 0.0, 0, False
+    while not done:
+        if recorder is not None and recorder.wants(step):
+            recorder.add(env.render())
+        obs, reward, terminated, truncated, _ = env.step(policy(obs))
+        total += float(reward)
+        step += 1
+        done = terminated or truncated
+    return total
+
+
 def play(
     policy: GreedyPolicy,
     episodes: int,
@@ -90,8 +105,13 @@ def play(
     record: Path | None = None,
     window: bool | None = None,
     echo=print,
+    failure_log: Path | None = None,
 ) -> PlayReport:
-    """Play `episodes` greedy episodes; show them in a window where possible, or record them."""
+    """Play `episodes` greedy episodes; show them in a window where possible, or record them.
+
+    If the env raises, WorkerFailed says in one line which episode and what the env said; its
+    traceback goes to `failure_log` (the run's error log), not to the console.
+    """
     if record is not None:
         record_format(record)  # an unknown suffix or a missing encoder fails before any episode is played
     if window is None:
@@ -109,15 +129,10 @@ def play(
         if record is not None:
             recorder = stack.enter_context(Recorder(record, fps=env.metadata.get("render_fps", 50)))
         for i in range(episodes):
-            obs, _ = env.reset(seed=seed + i)
-            total, step, done = 0.0, 0, False
-            while not done:
-                if recorder is not None and recorder.wants(step):
-                    recorder.add(env.render())
-                obs, reward, terminated, truncated, _ = env.step(policy(obs))
-                total += float(reward)
-                step += 1
-                done = terminated or truncated
+            try:
+                total = _play_episode(env, policy, seed + i, recorder)
+            except EnvFailed as err:
+                raise WorkerFailed(report_failure(f"--play, episode {i + 1}", err, failure_log)) from None
             returns.append(total)
             echo(f"episode {i + 1}: return {total:g}")
     if recorder is not None:

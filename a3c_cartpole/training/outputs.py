@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import json
 import os
 import shutil
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from a3c_cartpole.config import first_line
 
 if TYPE_CHECKING:  # for annotations only: this module stays light for the CLI and the evaluation process
     from a3c_cartpole.a3c.ledger import EpisodeRecord
@@ -40,6 +43,7 @@ class RunFiles:
         self.episodes_csv = self.save_dir / f"{stem}_episodes.csv"
         self.plot = self.save_dir / f"{stem}_returns.png"
         self.run_record = self.save_dir / f"{stem}_run.json"
+        self.error_log = self.save_dir / f"{stem}_error.log"
         self.checkpoints = self.save_dir / "checkpoints" / env_id
         self.tensorboard = self.save_dir / "tensorboard" / env_id
         self.lock = self.save_dir / f".{stem}.lock"
@@ -54,6 +58,7 @@ class RunFiles:
             "plot": self.plot,
             "run_record": self.run_record,
             "tensorboard": self.tensorboard,
+            "error_log": self.error_log,
         }
 
     def existing(self) -> dict[str, Path]:
@@ -69,21 +74,54 @@ class RunFiles:
                 path.unlink()
 
 
+class WriteFailed(OSError):
+    """A file of the run could not be written (a full disk, a folder gone or made read-only): the run
+    stops, and the command says which file and why in one line, exit code 1."""
+
+
+# Why a write fails, as the system says it: a full disk (or quota), a read-only or vanished folder.
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.ENOENT, errno.EIO)
+
+
+def write_cause(err: Exception) -> str:
+    """Why a write failed, in the system's words ("no space left on device"): h5py and TensorFlow
+    quote them inside a paragraph of their own."""
+    if isinstance(err, OSError) and err.errno:
+        text = os.strerror(err.errno)
+    else:
+        quoted = (os.strerror(code) for code in WRITE_ERRNOS if os.strerror(code).lower() in str(err).lower())
+        text = next(quoted, first_line(err))
+    return text[:1].lower() + text[1:]
+
+
+def write_failure(path: Path, err: Exception) -> WriteFailed:
+    """The error to report for `path`, named by the file the user knows, not by its temporary twin."""
+    if isinstance(err, WriteFailed):
+        return err
+    return WriteFailed(f"cannot write {path}: {write_cause(err)}")
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
 
-    The temporary name keeps the final suffix (Keras insists on '.weights.h5').
+    The temporary name keeps the final suffix (Keras insists on '.weights.h5'). Whatever fails, the
+    temporary file is removed and the old `path` is left as it was; an OSError becomes `WriteFailed`.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix="".join(path.suffixes[-2:]))
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results should be readable like any other
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix="".join(path.suffixes[-2:]))
+    except OSError as err:
+        raise write_failure(path, err) from None
+    os.close(fd)
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results should be readable like any other
         yield Path(tmp)
         os.replace(tmp, path)
+    except OSError as err:
+        raise write_failure(path, err) from None
     finally:
-        if os.path.exists(tmp):
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
 
 
