@@ -1,0 +1,13 @@
+"""Registers, on import, an env that raises at the 300th step of an instance: for processes that know
+only its id (Ray actors import the module named in `tests.brittle_env:RayBrittleCartPole-v0`)."""
+
+import gymnasium as gym
+
+from tests.scripted_envs import BrittleCartPole
+
+ENV_ID = "RayBrittleCartPole-v0"
+
+if ENV_ID not in gym.registry:
+    gym.register(
+        ENV_ID, entry_point=BrittleCartPole, max_episode_steps=500, reward_threshold=475.0, kwargs={"fail_at": 300}
+    )
