@@ -8,10 +8,14 @@ what was left. Stop signals and the network under Ray are in test_ray_faults.py.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
+import os
 import pathlib
 import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -71,6 +75,47 @@ def test_a_write_that_fails_names_the_file_and_the_cause_and_leaves_the_old_file
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
 
 
+@contextlib.contextmanager
+def small_disk(path: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` mounted at `path` for a block (root only); `remount(path, size)` resizes it."""
+    path.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+def remount(path: Path, size: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(path)], check=True)
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("mount") is None, reason="mounts a tmpfs: root"
+)
+def test_a_disk_that_fills_up_ends_the_run_in_one_line_with_the_best_weights_kept_and_it_resumes_once_freed(
+    tmp_path, capsys
+):
+    with small_disk(tmp_path / "disk", "300k") as disk:
+        save_dir = disk / "run"
+        files = RunFiles(save_dir, ENV)
+        args = [*TRAIN, "--quiet", "--save-dir", str(save_dir)]
+        assert main([*args, "--no-early-stop", "--max-eps", "100000"]) == 1
+        line = one_line(capsys.readouterr().err)
+        assert line.startswith(f"a3c-cartpole: error: cannot write {save_dir}/") and line.endswith(NO_SPACE)
+        # the room kept while training holds the weights: best (an evaluation ran at the end at least) and final
+        assert files.best_weights.is_file() and files.final_weights.is_file()
+        # nothing half-written: no temporary file, no part of a checkpoint, no reserve
+        leftovers = [p.name for p in save_dir.rglob("*") if p.name.startswith(f".{ENV}_") or "temp" in p.name]
+        assert leftovers == [] and not files.reserve.exists()
+        assert main(["--play", "--episodes", "2", "--save-dir", str(save_dir)]) == 0
+
+        remount(disk, "4m")  # space freed
+        newest = run_state(tf.train.latest_checkpoint(str(files.checkpoints)))["episodes"]
+        assert main([*args, "--resume", "--max-eps", str(newest + 20)]) in (0, 3)
+        assert_resumed_to(files, newest + 20)
+
+
 def test_a_checkpoint_that_meets_a_full_disk_stops_the_run_cleanly_and_the_last_good_one_resumes(
     tmp_path, monkeypatch, capsys
 ):
@@ -100,7 +145,9 @@ def test_a_checkpoint_that_meets_a_full_disk_stops_the_run_cleanly_and_the_last_
     assert code == 1
     # the run stopped at the third checkpoint, and the final one (a fourth) met the full disk too
     assert len(attempts) == 4
-    assert one_line(capsys.readouterr().err) == f"a3c-cartpole: error: cannot write {attempts[-1]}: {NO_SPACE}"
+    failure = f"cannot write {attempts[2]}: {NO_SPACE}"
+    assert one_line(capsys.readouterr().err) == f"a3c-cartpole: error: {failure}"
+    assert json.loads(files.run_record.read_text())["failure"] == failure
     assert checkpoint_files(files) == sorted(before_the_failure)  # no part-written file or folder is left
     assert tree(files.checkpoints) == before_the_failure  # and the two complete ones are untouched
     assert files.best_weights.is_file() and files.final_weights.is_file()  # written before the checkpoint
@@ -118,19 +165,23 @@ def test_with_room_for_one_weights_file_the_best_weights_get_it(tmp_path, monkey
     written: list[str] = []
 
     def room_for_one(path, data):
-        if written:
-            raise no_space(path)
-        written.append(path.name)
+        if path.name.endswith(".weights.h5"):
+            if written:
+                raise no_space(path)
+            written.append(path.name)
         return write_bytes(path, data)
 
     monkeypatch.setattr(pathlib.Path, "write_bytes", room_for_one)
     files = RunFiles(tmp_path, ENV)
-    code = main([*TRAIN, "--quiet", "--max-eps", "40", "--save-dir", str(tmp_path)])
+    # CartPole's preset network (not the default shape): --play finds it in the run record
+    code = main(["--train", "--quiet", "--workers", "2", "--seed", "0", "--max-eps", "40", "--save-dir", str(tmp_path)])
 
     assert code == 1
-    assert one_line(capsys.readouterr().err) == f"a3c-cartpole: error: cannot write {files.final_weights}: {NO_SPACE}"
+    failure = f"cannot write {files.final_weights}: {NO_SPACE}"
+    assert one_line(capsys.readouterr().err) == f"a3c-cartpole: error: {failure}"
     assert files.best_weights.is_file() and not files.final_weights.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(f".{ENV}_")]
+    assert json.loads(files.run_record.read_text())["failure"] == failure
     monkeypatch.undo()
     assert main(["--play", "--episodes", "2", "--save-dir", str(tmp_path)]) == 0
 

@@ -28,11 +28,12 @@ from a3c_cartpole.evaluation.solved_check import GATE_EPISODES, Evaluation, Eval
 from a3c_cartpole.networks.actor_critic import NumpyActorCritic, build_model
 from a3c_cartpole.parallel.evaluation_process import EvaluationProcess, EvaluationProcessFailed
 from a3c_cartpole.parallel.rollout_process import RolloutProcess
-from a3c_cartpole.playback.saved_policy import save_weights
+from a3c_cartpole.playback.saved_policy import save_weights, weights_file_bytes
 from a3c_cartpole.training.checkpoints import TrainingCheckpoints
 from a3c_cartpole.training.failures import failure_line, report_failure
 from a3c_cartpole.training.outputs import (
     MOVING_AVERAGE_WINDOW,
+    DiskReserve,
     RunFiles,
     WriteFailed,
     write_episodes_csv,
@@ -47,6 +48,8 @@ from a3c_cartpole.training.tensorboard_log import TrainingBoard, run_settings, t
 # How often the master looks at the workers, and rewrites the CSV while training.
 POLL_SECONDS = 0.05
 CSV_EVERY_SECONDS = 10.0
+# Bytes kept on the disk for the final files beyond the two weights files.
+RESERVE_MARGIN = 64 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,9 +113,8 @@ class MasterAgent:
         self.progress = ProgressPrinter(config.verbose, progress)
         self.best_policy: NumpyActorCritic | None = None
         self.evaluation_failure: Exception | None = None
-        self.evaluation_failed_in: str | None = (
-            None  # "the solved check", "the final evaluation"; None: the process died
-        )
+        # where it failed: "the solved check", "the final evaluation"; None when the process died
+        self.evaluation_failed_in: str | None = None
         self.write_failure: WriteFailed | None = None  # a file written while training ran
         self.solved_check_passed_at: float | None = None  # epoch time, for the run record's timeline
 
@@ -196,6 +198,7 @@ class MasterAgent:
     def train(self) -> TrainResult:
         """Train holding the save dir's lock, with SIGTERM and SIGHUP stopping the run as Ctrl-C does."""
         self.workers: list = []
+        self.reserve: DiskReserve | None = None
         with claim_save_dir(self.config), StopSignals() as signals:
             try:
                 return self._train(signals)
@@ -203,6 +206,8 @@ class MasterAgent:
                 for worker in self.workers:
                     if worker.ident is None and hasattr(worker, "rollouts"):
                         worker.rollouts.close()
+                if self.reserve is not None:
+                    self.reserve.release()
 
     def _watch(
         self,
@@ -288,6 +293,8 @@ class MasterAgent:
         checkpoints.apply(resumed, old_episodes, ledger, check, workers)
         if not config.resume:  # from now on a run killed at any moment can be resumed
             checkpoints.save(ledger, check, workers, 0.0, None)
+        # room for both weights files (and their temporary twins' margin), should the disk fill up
+        self.reserve = DiskReserve(files.reserve, 2 * len(weights_file_bytes(shared.model)) + RESERVE_MARGIN)
         solved_at: tuple[int, int, float] | None = tuple(resumed.solved_at) if resumed.solved_at else None
         board = TrainingBoard(tensorboard_dir(config.save_dir, config.env_id), len(old_episodes), resumed.steps)
         board.settings(run_settings(config, self.seed, resumed_at_episode=len(old_episodes)), step=resumed.steps)
@@ -321,7 +328,8 @@ class MasterAgent:
             seconds = time.perf_counter() - ledger.start_time
             checks_seconds = check.seconds  # while training ran (a last judgement of the final model may follow)
             final = shared.snapshot()
-            # the final model may beat every evaluated one: judge it too, unless checks failed (they may again)
+            # the final model may beat every evaluated one: judge it too, unless checks or workers failed
+            # (an env that raised there may raise again)
             episodes, steps = ledger.snapshot()
             if solved_at is None and self.evaluation_failure is None and not _failed(workers):
                 try:
@@ -330,20 +338,26 @@ class MasterAgent:
                         self.solved_check_passed_at = time.time()
                 except EnvFailed as err:  # the run still saves all it learned, then reports the env
                     self.evaluation_failure, self.evaluation_failed_in = err, "the final evaluation"
-            # the weights first: small, and what a full disk must not cost (the shared model writes both)
-            if self.best_policy is not None:  # None when a resumed run never beat the saved best
-                save_weights(self.best_policy, info, files.best_weights, writer=shared.model)
-            save_weights(final, info, files.final_weights, writer=shared.model)
-            # the plot is drawn in the evaluation process, which loaded matplotlib while training ran
             solved_episode = solved_at[0] if solved_at else None
             plot = (files.plot, episodes, config.env_id, info.reward_threshold, solved_episode, check.history)
-            plotting = _submit_plot(evaluator, plot)
-            checkpoints.save(ledger, check, workers, seconds, solved_at)  # with the CSV; at the end, and after Ctrl-C
-            board.episodes(episodes)
-            board.stats(steps, _worker_stats(workers), float(shared.optimizer.learning_rate))
-            board.close()
-            if not (plotting and _plot_drawn(evaluator)):
-                write_plot(*plot)
+            try:
+                # the weights first, into the room kept for them: what a full disk must not cost (the
+                # shared model writes both)
+                self.reserve.release()
+                if self.best_policy is not None:  # None when a resumed run never beat the saved best
+                    save_weights(self.best_policy, info, files.best_weights, writer=shared.model)
+                save_weights(final, info, files.final_weights, writer=shared.model)
+                # the plot is drawn in the evaluation process, which loaded matplotlib while training ran
+                plotting = _submit_plot(evaluator, plot)
+                checkpoints.save(ledger, check, workers, seconds, solved_at)  # with the CSV; also after Ctrl-C
+                board.episodes(episodes)
+                board.stats(steps, _worker_stats(workers), float(shared.optimizer.learning_rate))
+                board.close()
+                if not (plotting and _plot_drawn(evaluator)):
+                    write_plot(*plot)
+            except WriteFailed as err:  # the rest is skipped; the run record still says what happened, and
+                # tells --play the network's shape
+                self.write_failure = self.write_failure or err
         finally:  # whatever happened, the evaluation process ends with the run
             evaluator.close()
         result = TrainResult(
@@ -368,7 +382,7 @@ class MasterAgent:
             "files_written": time.time(),  # the run record, written next, is the last file
             "evaluation_seconds": checks_seconds,
         }
-        failure = self._failure(workers, result.stop_reason)
+        failure = self._failure(workers, result.stop_reason) or (self.write_failure and str(self.write_failure))
         write_json(files.run_record, _run_record(config, result, shared.updates, timeline, failure))
         if self.write_failure is not None:
             raise self.write_failure

@@ -47,6 +47,7 @@ class RunFiles:
         self.checkpoints = self.save_dir / "checkpoints" / env_id
         self.tensorboard = self.save_dir / "tensorboard" / env_id
         self.lock = self.save_dir / f".{stem}.lock"
+        self.reserve = self.save_dir / f".{stem}.reserve"
 
     def outputs(self) -> dict[str, Path]:
         """Everything the run writes, by name, checkpoints first (the lock file is the folder's, not the run's)."""
@@ -123,6 +124,27 @@ def atomic_path(path: Path) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+class DiskReserve:
+    """Room kept on the disk for a run's weights: a file of `size` zero bytes while the run trains.
+
+    A disk that fills while a run trains fills at whatever write comes next, and TensorBoard's
+    events alone filled a 300 kB folder: the weights, written at the end, found no room. Released
+    just before the final files, the reserve gives the weights (written first) the room it held.
+    """
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path = Path(path)
+        try:
+            with atomic_path(self.path) as tmp:
+                tmp.write_bytes(bytes(size))  # zeros written out take real blocks, unlike a file truncated to size
+        except WriteFailed as err:
+            cause = str(err).rsplit(": ", 1)[1]
+            raise WriteFailed(f"no room for the weights ({size:,} bytes) in {self.path.parent}: {cause}") from None
+
+    def release(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 def write_json(path: Path, data: dict) -> None:
