@@ -137,11 +137,12 @@ class DiskReserve:
     def __init__(self, path: Path, size: int) -> None:
         self.path = Path(path)
         try:
-            with atomic_path(self.path) as tmp:
-                tmp.write_bytes(bytes(size))  # zeros written out take real blocks, unlike a file truncated to size
-        except WriteFailed as err:
-            cause = str(err).rsplit(": ", 1)[1]
-            raise WriteFailed(f"no room for the weights ({size:,} bytes) in {self.path.parent}: {cause}") from None
+            with open(self.path, "wb") as handle:
+                handle.write(bytes(size))  # zeros written out take real blocks, unlike a file truncated to size
+        except OSError as err:
+            self.release()
+            where = self.path.parent
+            raise WriteFailed(f"no room for the weights ({size:,} bytes) in {where}: {write_cause(err)}") from None
 
     def release(self) -> None:
         self.path.unlink(missing_ok=True)
