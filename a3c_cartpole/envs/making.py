@@ -26,14 +26,17 @@ import numpy as np
 from gymnasium.wrappers import FlattenObservation
 from gymnasium.wrappers import vector as vector_wrappers
 
+from a3c_cartpole.config import WorkerFailed
 from a3c_cartpole.envs.registry import env_spec, import_env_package
 
 if TYPE_CHECKING:
     from a3c_cartpole.envs.spec import EnvInfo
 
 
-class EnvFailed(RuntimeError):
-    """The env raised in `reset` or `step`: a user's env can, and it is the env's fault, not the run's."""
+class EnvFailed(WorkerFailed):
+    """The env raised in `reset` or `step`: a user's env can, and it is the env's fault, not the run's.
+
+    Where nothing says more (the random baseline), the command still reports it in one line, exit code 1."""
 
     def __init__(self, env_id: str, error: str, traceback_text: str) -> None:
         """`error`: the env's exception as "Type: first line"; `traceback_text`: its traceback, formatted
