@@ -75,25 +75,26 @@ def failing_check(request) -> None:
 
 class BrittleCartPole(CartPoleEnv):
     """CartPole that raises RuntimeError("the pole snapped") at the `fail_at`-th step of an instance's
-    life (over all its episodes); with `in_evaluation_only`, only in an instance reset with a solved
-    check's seed (EVAL_SEED_BASE and above: training envs use the run's seed + 10,000 * k)."""
+    life (over all its episodes). `fails_in` "training" or "evaluation" limits that to instances reset
+    with a training seed, or with a solved check's (EVAL_SEED_BASE and above: training envs use the
+    run's seed + 10,000 * k, --play the seeds from 0), so a test knows where the env will fail."""
 
     MESSAGE = "the pole snapped"
 
-    def __init__(self, fail_at: int = 1000, in_evaluation_only: bool = False, **kwargs) -> None:
+    def __init__(self, fail_at: int = 1000, fails_in: str = "anywhere", **kwargs) -> None:
         super().__init__(**kwargs)
         self.fail_at = fail_at
-        self.in_evaluation_only = in_evaluation_only
-        self.evaluating = False
+        self.fails_in = fails_in
+        self.kind = "training"
         self.steps = 0
 
     def reset(self, *, seed=None, options=None):
         if seed is not None:  # a vector env seeds each env once, then resets it with None
-            self.evaluating = seed >= EVAL_SEED_BASE
+            self.kind = "evaluation" if seed >= EVAL_SEED_BASE else "training"
         return super().reset(seed=seed, options=options)
 
     def step(self, action):
         self.steps += 1
-        if self.steps >= self.fail_at and (self.evaluating or not self.in_evaluation_only):
+        if self.steps >= self.fail_at and self.fails_in in ("anywhere", self.kind):
             raise RuntimeError(self.MESSAGE)
         return super().step(action)

@@ -99,12 +99,15 @@ def test_a_disk_that_fills_up_ends_the_run_in_one_line_with_the_best_weights_kep
     with small_disk(tmp_path / "disk", "300k") as disk:
         save_dir = disk / "run"
         files = RunFiles(save_dir, ENV)
-        args = [*TRAIN, "--quiet", "--save-dir", str(save_dir)]
+        # CartPole's preset network (not the default shape): --play finds it in the run record
+        args = [*TRAIN[:5], "--quiet", "--save-dir", str(save_dir)]
         assert main([*args, "--no-early-stop", "--max-eps", "100000"]) == 1
         line = one_line(capsys.readouterr().err)
         assert line.startswith(f"a3c-cartpole: error: cannot write {save_dir}/") and line.endswith(NO_SPACE)
-        # the room kept while training holds the weights: best (an evaluation ran at the end at least) and final
+        # the room kept while training holds the weights, best (an evaluation ran at the end at least)
+        # and final, and the run record, which says what happened
         assert files.best_weights.is_file() and files.final_weights.is_file()
+        assert f"a3c-cartpole: error: {json.loads(files.run_record.read_text())['failure']}" == line
         # nothing half-written: no temporary file, no part of a checkpoint, no reserve
         leftovers = [p.name for p in save_dir.rglob("*") if p.name.startswith(f".{ENV}_") or "temp" in p.name]
         assert leftovers == [] and not files.reserve.exists()
@@ -281,8 +284,10 @@ def assert_env_failure(err: str, save_dir: Path, where: str) -> dict:
 
 @pytest.mark.parametrize("backend", ["threads", "processes"])
 def test_an_env_that_raises_in_a_worker_saves_the_run_reports_it_and_the_run_resumes(tmp_path, capsys, backend):
-    # a worker's env fails at its 300th step: 16 envs, before any policy can play 300 steps in one
-    with registered(BRITTLE, BrittleCartPole, max_episode_steps=500, reward_threshold=475.0, kwargs={"fail_at": 300}):
+    # each training env fails at its 100th step, long before a policy could be solved (the solved
+    # checks' envs never fail)
+    kwargs = {"fail_at": 100, "fails_in": "training"}
+    with registered(BRITTLE, BrittleCartPole, max_episode_steps=500, reward_threshold=475.0, kwargs=kwargs):
         args = [*TRAIN, "--env", BRITTLE, "--quiet", "--backend", backend, "--save-dir", str(tmp_path)]
         assert main([*args, "--max-eps", "100000"]) == 1
         record = assert_env_failure(capsys.readouterr().err, tmp_path, f"worker {record_worker(tmp_path)}")
@@ -301,7 +306,7 @@ def record_worker(save_dir: Path) -> int:
 
 
 def test_an_env_that_raises_in_a_solved_check_saves_the_run_and_reports_it(tmp_path, capsys):
-    kwargs = {"fail_at": 1, "in_evaluation_only": True}
+    kwargs = {"fail_at": 1, "fails_in": "evaluation"}
     with registered(BRITTLE, BrittleCartPole, max_episode_steps=500, reward_threshold=475.0, kwargs=kwargs):
         args = [*TRAIN, "--env", BRITTLE, "--quiet", "--no-early-stop", "--max-eps", "100000"]
         assert main([*args, "--save-dir", str(tmp_path)]) == 1
@@ -313,7 +318,7 @@ def test_an_env_that_raises_in_the_final_evaluation_saves_the_final_model_then_p
     tmp_path, capsys
 ):
     # 15 episodes: too few for a check while training (20), so the final model is the first evaluated
-    kwargs = {"fail_at": 1, "in_evaluation_only": True}
+    kwargs = {"fail_at": 1, "fails_in": "evaluation"}
     with registered(BRITTLE, BrittleCartPole, max_episode_steps=500, reward_threshold=475.0, kwargs=kwargs):
         assert main([*TRAIN, "--env", BRITTLE, "--quiet", "--max-eps", "15", "--save-dir", str(tmp_path)]) == 1
         record = assert_env_failure(capsys.readouterr().err, tmp_path, "the final evaluation")

@@ -48,8 +48,8 @@ from a3c_cartpole.training.tensorboard_log import TrainingBoard, run_settings, t
 # How often the master looks at the workers, and rewrites the CSV while training.
 POLL_SECONDS = 0.05
 CSV_EVERY_SECONDS = 10.0
-# Bytes kept on the disk for the final files beyond the two weights files.
-RESERVE_MARGIN = 64 * 1024
+# Bytes kept on the disk for the run record (and an error log), beyond the two weights files.
+RECORD_ROOM = 64 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -293,8 +293,8 @@ class MasterAgent:
         checkpoints.apply(resumed, old_episodes, ledger, check, workers)
         if not config.resume:  # from now on a run killed at any moment can be resumed
             checkpoints.save(ledger, check, workers, 0.0, None)
-        # room for both weights files (and their temporary twins' margin), should the disk fill up
-        self.reserve = DiskReserve(files.reserve, 2 * len(weights_file_bytes(shared.model)) + RESERVE_MARGIN)
+        # room for both weights files and the run record, should the disk fill up
+        self.reserve = DiskReserve(files.reserve, 2 * len(weights_file_bytes(shared.model)) + RECORD_ROOM)
         solved_at: tuple[int, int, float] | None = tuple(resumed.solved_at) if resumed.solved_at else None
         board = TrainingBoard(tensorboard_dir(config.save_dir, config.env_id), len(old_episodes), resumed.steps)
         board.settings(run_settings(config, self.seed, resumed_at_episode=len(old_episodes)), step=resumed.steps)
@@ -343,7 +343,7 @@ class MasterAgent:
             try:
                 # the weights first, into the room kept for them: what a full disk must not cost (the
                 # shared model writes both)
-                self.reserve.release()
+                self.reserve.shrink(RECORD_ROOM)
                 if self.best_policy is not None:  # None when a resumed run never beat the saved best
                     save_weights(self.best_policy, info, files.best_weights, writer=shared.model)
                 save_weights(final, info, files.final_weights, writer=shared.model)
@@ -382,6 +382,7 @@ class MasterAgent:
             "files_written": time.time(),  # the run record, written next, is the last file
             "evaluation_seconds": checks_seconds,
         }
+        self.reserve.release()  # the record's room
         failure = self._failure(workers, result.stop_reason) or (self.write_failure and str(self.write_failure))
         write_json(files.run_record, _run_record(config, result, shared.updates, timeline, failure))
         if self.write_failure is not None:

@@ -130,8 +130,9 @@ class DiskReserve:
     """Room kept on the disk for a run's weights: a file of `size` zero bytes while the run trains.
 
     A disk that fills while a run trains fills at whatever write comes next, and TensorBoard's
-    events alone filled a 300 kB folder: the weights, written at the end, found no room. Released
-    just before the final files, the reserve gives the weights (written first) the room it held.
+    events alone filled a 300 kB folder: the weights, written at the end, found no room. Shrunk
+    just before the final files, the reserve gives the weights (written first) the room it held, and
+    keeps the rest for the run record, which --play needs to rebuild the network.
     """
 
     def __init__(self, path: Path, size: int) -> None:
@@ -143,6 +144,11 @@ class DiskReserve:
             self.release()
             where = self.path.parent
             raise WriteFailed(f"no room for the weights ({size:,} bytes) in {where}: {write_cause(err)}") from None
+
+    def shrink(self, size: int) -> None:
+        """Give back all but `size` bytes (kept for a file written later)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.truncate(self.path, size)
 
     def release(self) -> None:
         self.path.unlink(missing_ok=True)
