@@ -262,7 +262,14 @@ def run(args: argparse.Namespace) -> int:
     from a3c_cartpole.playback.saved_policy import policy_from_run
 
     echo = _to_stderr if args.json else print  # with --json, stdout carries the JSON object and nothing else
-    report = play(policy_from_run(found), args.episodes or PLAY_EPISODES, args.seed or 0, record=args.record, echo=echo)
+    report = play(
+        policy_from_run(found),
+        args.episodes or PLAY_EPISODES,
+        args.seed or 0,
+        record=args.record,
+        echo=echo,
+        failure_log=RunFiles(found.weights.parent, found.info.env_id).error_log,
+    )
     print(json.dumps(report.as_dict()) if args.json else report.summary())
     return 0
 

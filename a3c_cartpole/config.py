@@ -42,7 +42,8 @@ def first_line(err: BaseException) -> str:
 
 
 class WorkerFailed(RuntimeError):
-    """A worker or the evaluation process died; the run stopped and saved what it had learned."""
+    """A worker, the evaluation process or the env failed: the run stopped and saved what it had
+    learned (or --play stopped); reported in one line, exit code 1."""
 
 
 # numpy and gymnasium take seeds in [0, 2**32); envs and evaluations add offsets to the seed.
@@ -192,9 +193,7 @@ class TrainConfig:
     """Early stopping acts once per run; this re-arms it on resuming a solved run."""
     checkpoint_every: int = option(1000, help="updates between checkpoints", metavar="N")
     """One is also written at the end and on Ctrl-C."""
-    backend: str = option(
-        "threads", help="where workers act", group=SCALING, choices=BACKENDS
-    )
+    backend: str = option("threads", help="where workers act", group=SCALING, choices=BACKENDS)
     """"threads": workers act and learn in this process, sharing Python's GIL, which leaves a core to the
     solved checks' process; "processes": each worker thread has a child process act its rollouts, so
     acting uses every core (faster training, slower checks); "ray": Ray actors, on this machine or a

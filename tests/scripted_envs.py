@@ -12,6 +12,9 @@ from typing import ClassVar
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+
+from a3c_cartpole.evaluation.solved_check import EVAL_SEED_BASE
 
 
 @contextlib.contextmanager
@@ -118,3 +121,30 @@ def failing_check(request) -> None:
     """A solved check that raises as a broken env would. The evaluation process imports a task by name,
     and this module is light (a test module would load TensorFlow into it)."""
     raise ValueError("the env broke")
+
+
+class BrittleCartPole(CartPoleEnv):
+    """CartPole that raises RuntimeError("the pole snapped") at the `fail_at`-th step of an instance's
+    life (over all its episodes). `fails_in` "training" or "evaluation" limits that to instances reset
+    with a training seed, or with a solved check's (EVAL_SEED_BASE and above: training envs use the
+    run's seed + 10,000 * k, --play the seeds from 0), so a test knows where the env will fail."""
+
+    MESSAGE = "the pole snapped"
+
+    def __init__(self, fail_at: int = 1000, fails_in: str = "anywhere", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.fail_at = fail_at
+        self.fails_in = fails_in
+        self.kind = "training"
+        self.steps = 0
+
+    def reset(self, *, seed=None, options=None):
+        if seed is not None:  # a vector env seeds each env once, then resets it with None
+            self.kind = "evaluation" if seed >= EVAL_SEED_BASE else "training"
+        return super().reset(seed=seed, options=options)
+
+    def step(self, action):
+        self.steps += 1
+        if self.steps >= self.fail_at and self.fails_in in ("anywhere", self.kind):
+            raise RuntimeError(self.MESSAGE)
+        return super().step(action)

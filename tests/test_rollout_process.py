@@ -20,6 +20,7 @@ from a3c_cartpole import train
 from a3c_cartpole.a3c.rollout import make_collector
 from a3c_cartpole.cli import main
 from a3c_cartpole.config import TrainConfig
+from a3c_cartpole.envs.making import EnvFailed
 from a3c_cartpole.envs.registry import registration_for_a_child
 from a3c_cartpole.envs.spec import describe_env
 from a3c_cartpole.parallel.rollout_process import RolloutProcess, serve
@@ -142,9 +143,11 @@ def first_answer(env_id: str, env_class: type) -> object:
     return answer
 
 
-def test_an_env_that_raises_in_the_child_sends_the_exception_back():
+def test_an_env_that_raises_in_the_child_sends_back_the_env_its_error_and_its_traceback():
     answer = first_answer("Breaks-v0", BreaksAtStep3)
-    assert isinstance(answer, ValueError) and str(answer) == "the env broke"
+    assert isinstance(answer, EnvFailed)
+    assert (answer.env_id, answer.error) == ("Breaks-v0", "ValueError: the env broke")
+    assert answer.traceback_text.endswith('    raise ValueError("the env broke")\nValueError: the env broke\n')
 
 
 def test_a_child_whose_envs_cannot_be_made_answers_every_rollout_with_why():
@@ -211,7 +214,7 @@ class RaisesUnpicklable(FallsLateEnv):
 
 def test_an_env_exception_that_cannot_be_pickled_comes_back_as_its_text():
     answer = first_answer("RaisesOddly-v0", RaisesUnpicklable)
-    assert isinstance(answer, RuntimeError) and "UnpicklableError('the env broke oddly')" in str(answer)
+    assert isinstance(answer, EnvFailed) and answer.error == "UnpicklableError: the env broke oddly"
 
 
 def test_no_child_is_offered_an_env_it_could_not_make():

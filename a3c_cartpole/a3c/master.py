@@ -28,12 +28,15 @@ from a3c_cartpole.networks.build import build_model
 from a3c_cartpole.networks.spec import network_for
 from a3c_cartpole.parallel.evaluation_process import EvaluationProcess
 from a3c_cartpole.parallel.workers import WorkerGroup, make_workers
+from a3c_cartpole.playback.saved_policy import weights_file_bytes
 from a3c_cartpole.training.checkpoints import RunState, TrainingCheckpoints
-from a3c_cartpole.training.outputs import RunFiles, write_json
+from a3c_cartpole.training.failures import report_failure
+from a3c_cartpole.training.outputs import DiskReserve, RunFiles, WriteFailed, write_json
 from a3c_cartpole.training.progress import ProgressPrinter, budget_words, opening_lines
 from a3c_cartpole.training.result import TrainResult, run_record, summary, train_result
 from a3c_cartpole.training.save_dir import claim_save_dir, ensure_writable
 from a3c_cartpole.training.side_jobs import (
+    RECORD_ROOM,
     Checkpointing,
     FinalWeights,
     LogToTensorBoard,
@@ -72,6 +75,8 @@ class MasterAgent:
         self.seed = config.seed if config.seed is not None else int.from_bytes(os.urandom(3), "little")
         self.progress = ProgressPrinter(config.verbose, progress)
         self.workers: WorkerGroup | None = None
+        self.reserve: DiskReserve | None = None
+        self.write_failure: WriteFailed | None = None  # the first write that failed (a full disk)
 
     def train(self) -> TrainResult:
         """Train holding the save dir's lock, with SIGTERM and SIGHUP stopping the run as Ctrl-C does."""
@@ -81,6 +86,8 @@ class MasterAgent:
             finally:  # a failure before the workers started leaves their rollout processes waiting
                 if self.workers is not None:
                     self.workers.close_unstarted()
+                if self.reserve is not None:
+                    self.reserve.release()
 
     def _train(self, signals: StopSignals) -> TrainResult:
         config, info, files = self.config, self.info, self.files
@@ -103,6 +110,8 @@ class MasterAgent:
         checkpoints.apply(resumed, old_episodes, ledger, check, workers)
         if not config.resume:  # from now on a run killed at any moment can be resumed
             checkpoints.save(ledger, check, workers, 0.0)
+        # room for both weights files and the run record, should the disk fill up
+        self.reserve = DiskReserve(files.reserve, 2 * len(weights_file_bytes(shared.model)) + RECORD_ROOM)
         board = TrainingBoard(tensorboard_dir(config.save_dir, config.env_id), len(old_episodes), resumed.steps)
         board.settings(run_settings(config, self.seed, resumed_at_episode=len(old_episodes)), step=resumed.steps)
         self._announce(resumed, checkpoints, check)
@@ -111,12 +120,12 @@ class MasterAgent:
         self.progress.start(resumed.steps)
         evaluator = EvaluationProcess()
         try:
-            checks = SolvedChecks(config, check, evaluator, shared, ledger, board, self.progress)
-            jobs = [
+            checks = SolvedChecks(config, check, evaluator, shared, ledger, board, self.progress, workers.failure)
+            jobs = [  # at the end, in this order: the final judgement, then the weights before anything larger
                 checks,
+                FinalWeights(shared, check, info, files, self.reserve),
                 Plot(evaluator, files, info, check),
                 Checkpointing(checkpoints, ledger, check, workers, files),
-                FinalWeights(shared, check, info, files),
                 LogToTensorBoard(board, workers, shared),
                 ShowProgress(self.progress, ledger, check),
             ]
@@ -124,17 +133,25 @@ class MasterAgent:
             checks.settle()
             end = Tick.of(ledger)
             checks_seconds = check.seconds  # while training ran (a last judgement of the final model may follow)
-            for job in jobs:
-                job.on_end(end)
-            for job in jobs:
-                job.close()
+            try:
+                for job in jobs:
+                    job.on_end(end)
+                for job in jobs:
+                    job.close()
+            except WriteFailed as err:  # the rest is skipped; the run record still says what happened, and
+                self.write_failure = self.write_failure or err  # tells --play the network's shape
         finally:  # whatever happened, the evaluation process ends with the run
             evaluator.close()
         result = train_result(end, ledger, check, resumed.seed, files, interrupted_by)
         timeline = _timeline(ledger, check, checks_seconds)
-        record = run_record(config, shared.model.spec, result, shared.updates, timeline)
+        self.reserve.release()  # the record's room
+        failure = self._failure(workers, checks, result) or (self.write_failure and str(self.write_failure))
+        record = run_record(config, shared.model.spec, result, shared.updates, timeline, failure)
         write_json(files.run_record, {**record, "segment_seeds": checkpoints.state.segment_seeds})
-        self._raise_failure(workers, checks, result)
+        if self.write_failure is not None:
+            raise self.write_failure
+        if failure is not None:
+            raise WorkerFailed(f"{failure}; what was learned is saved in {files.save_dir}")
         self.progress.message(summary(result))
         return result
 
@@ -160,8 +177,12 @@ class MasterAgent:
                     return received
                 checks.wait(POLL_SECONDS)
                 tick = Tick.of(ledger)
-                for job in jobs:
-                    job.on_tick(tick)
+                try:
+                    for job in jobs:
+                        job.on_tick(tick)
+                except WriteFailed as err:  # a full disk: stop, and save the weights (small) before anything else
+                    self.write_failure = err
+                    ledger.request_stop(str(err))
         finally:  # whatever ended the loop, no worker outlives it
             ledger.request_stop("the master stopped")
             workers.join()
@@ -173,24 +194,24 @@ class MasterAgent:
         for line in opening_lines(config, self.info, resumed.seed):  # the run's seed, kept by every resume
             self.progress.message(line)
         if config.resume:
+            for skipped in checkpoints.skipped:
+                self.progress.message(f"Skipped checkpoint {skipped}")
             self.progress.message(
-                f"Resuming from {checkpoints.manager.latest_checkpoint}: episode {resumed.episodes:,}, "
+                f"Resuming from {checkpoints.resumed_from}: episode {resumed.episodes:,}, "
                 f"{resumed.steps:,} env steps, {resumed.updates:,} updates, {resumed.seconds:.1f} s trained; "
                 f"this segment's envs and sampling are seeded with {self.seed}"
             )
         if check.solved_at is not None:
             self.progress.message(_resuming_solved_run(config, check.solved_at.episode, check.best))
 
-    def _raise_failure(self, workers: WorkerGroup, checks: SolvedChecks, result: TrainResult) -> None:
-        """Once every file is written: a worker's failure, or the checks' if it stopped the run."""
-        save_dir = self.files.save_dir
+    def _failure(self, workers: WorkerGroup, checks: SolvedChecks, result: TrainResult) -> str | None:
+        """What made the run fail, in one line, its traceback written to the error log; None if nothing did.
+
+        A worker's failure (or its env's) always counts; the checks' as `SolvedChecks.report` says."""
         failure = workers.failure()
         if failure is not None:
-            raise WorkerFailed(
-                f"worker {failure.worker} failed: {failure.error!r}; what was learned is saved in {save_dir}"
-            ) from failure.error
-        if checks.failure is not None and result.stop_reason == str(checks.failure):
-            raise WorkerFailed(f"{checks.failure}; what was learned is saved in {save_dir}") from checks.failure
+            return report_failure(f"worker {failure.worker}", failure.error, self.files.error_log)
+        return checks.report(result.stop_reason, self.files.error_log)
 
 
 def _timeline(ledger: EpisodeLedger, check: SolvedCheck, evaluation_seconds: float) -> dict:

@@ -5,6 +5,11 @@ baseline's -- is made by `make`, so the arguments cannot be left out anywhere. A
 observation (FrozenLake, Taxi, CliffWalking) is one-hot encoded there, by gymnasium's own
 FlattenObservation, as SB3 encodes it.
 
+`make_env` and `make_vector_env`, which every player of an env goes through, turn whatever the env
+raises in `reset` or `step` into `EnvFailed`, which names the env and keeps its error's text and
+traceback as text: it reaches the training process intact from a worker thread, a rollout or
+evaluation process or a Ray actor, and the run reports it in a line and saves what it learned.
+
 Gymnasium 1.x vector envs reset a finished env on the *next* step (that step returns the reset
 observation with reward 0), so callers mask that step out; the observation returned when an
 episode ends is its true final state, which is what a truncated episode bootstraps from.
@@ -13,6 +18,7 @@ episode ends is its true final state, which is what a truncated episode bootstra
 from __future__ import annotations
 
 import functools
+import traceback
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -21,11 +27,65 @@ import numpy as np
 from gymnasium.wrappers import FlattenObservation
 from gymnasium.wrappers import vector as vector_wrappers
 
+from a3c_cartpole.config import WorkerFailed
 from a3c_cartpole.envs.games import family_of
 from a3c_cartpole.envs.registry import env_spec, import_env_package
 
 if TYPE_CHECKING:
     from a3c_cartpole.envs.spec import EnvInfo
+
+
+class EnvFailed(WorkerFailed):
+    """The env raised in `reset` or `step`: a user's env can, and it is the env's fault, not the run's.
+
+    Where nothing says more (the random baseline), the command still reports it in one line, exit code 1."""
+
+    def __init__(self, env_id: str, error: str, traceback_text: str) -> None:
+        """`error`: the env's exception as "Type: first line"; `traceback_text`: its traceback, formatted
+        where it was raised (only text, so it survives pickling, which drops traceback objects)."""
+        super().__init__(env_id, error, traceback_text)
+        self.env_id = env_id
+        self.error = error
+        self.traceback_text = traceback_text
+
+    def __str__(self) -> str:
+        return f"{self.env_id} raised {self.error}"
+
+    @classmethod
+    def of(cls, env_id: str, err: Exception) -> EnvFailed:
+        text = str(err).strip()
+        error = type(err).__name__ + (f": {text.splitlines()[0]}" if text else "")
+        return cls(env_id, error, "".join(traceback.format_exception(err)))
+
+
+class _Guarded:
+    """`reset` and `step` of the wrapped env, with its exceptions turned into `EnvFailed`."""
+
+    env_id: str
+
+    def reset(self, **kwargs):
+        try:
+            return super().reset(**kwargs)
+        except Exception as err:
+            raise EnvFailed.of(self.env_id, err) from err
+
+    def step(self, action):
+        try:
+            return super().step(action)
+        except Exception as err:
+            raise EnvFailed.of(self.env_id, err) from err
+
+
+class GuardedEnv(_Guarded, gym.Wrapper):
+    def __init__(self, env: gym.Env, env_id: str) -> None:
+        super().__init__(env)
+        self.env_id = env_id
+
+
+class GuardedVectorEnv(_Guarded, gym.vector.VectorWrapper):
+    def __init__(self, envs: gym.vector.VectorEnv, env_id: str) -> None:
+        super().__init__(envs)
+        self.env_id = env_id
 
 
 def make(env_id: str, env_kwargs: Mapping[str, Any], num_envs: int | None = None, training: bool = False, **options):
@@ -73,7 +133,7 @@ def steps_all_at_once(info: EnvInfo) -> bool:
 def make_env(info: EnvInfo, **options) -> gym.Env:
     """One env as described by `info` (its keyword arguments, one-hot if need be); `options` e.g. render_mode."""
     import_env_package(info.env_package)
-    return make(info.env_id, info.env_kwargs, **options)
+    return GuardedEnv(make(info.env_id, info.env_kwargs, **options), info.env_id)
 
 
 def make_vector_env(
@@ -87,6 +147,6 @@ def make_vector_env(
     too: a Ray worker is a process of its own.
     """
     import_env_package(info.env_package)
-    envs = make(info.env_id, info.env_kwargs, num_envs=num_envs, training=training)
+    envs = GuardedVectorEnv(make(info.env_id, info.env_kwargs, num_envs=num_envs, training=training), info.env_id)
     obs, _ = envs.reset(seed=seed)
     return envs, np.asarray(obs, dtype=info.obs_dtype)

@@ -20,12 +20,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import threading
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError
+from ray._private import ray_constants
+from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
 from a3c_cartpole.tf_setup import import_tensorflow_quietly
 
@@ -45,6 +48,7 @@ from a3c_cartpole.parallel.child_process import ONE_BLAS_THREAD  # noqa: E402
 from a3c_cartpole.parallel.learner import Learner  # noqa: E402
 from a3c_cartpole.parallel.tf_runtime import batch_signature, compiled  # noqa: E402
 from a3c_cartpole.parallel.workers import WorkerFailure, worker_seeds  # noqa: E402
+from a3c_cartpole.training.stop_signals import STOP_SIGNALS  # noqa: E402
 
 # Restarting an actor (a new process importing TensorFlow) takes seconds; calls to it fail fast
 # meanwhile. The driver retries after a pause, and gives up after this many failures in a row.
@@ -108,17 +112,57 @@ def connect(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     options: dict = {"logging_level": logging.WARNING, "configure_logging": True}
-    if address is None and "RAY_ADDRESS" not in os.environ:
-        # A private local instance, even if `ray start` left one running: joining is --ray-address auto.
+    private = address is None and "RAY_ADDRESS" not in os.environ
+    if private:  # even if `ray start` left an instance running: joining one is --ray-address auto
         options.update(address="local", include_dashboard=False)
     else:
         options["address"] = address
     try:
-        ray.init(**options)
+        with loopback_only(private), stop_signals_kept():
+            ray.init(**options)
     except (ConnectionError, ray.exceptions.RayError, ValueError, RuntimeError) as err:  # e.g. InvalidAuthToken
         where = address or os.environ.get("RAY_ADDRESS") or "a new local instance"
         raise ConfigError(f"cannot start or join Ray ({where}): {first_line(err)}") from None
     return True
+
+
+@contextlib.contextmanager
+def loopback_only(private: bool) -> Iterator[None]:
+    """While Ray starts a private instance, make its node address the loopback one.
+
+    On Linux a new node takes the machine's network address, and its GCS, raylet, workers and
+    runtime-env agent listen on every interface: open to the network for a run that serves one
+    machine. Ray's servers listen on loopback only when the node's address is loopback, which
+    `ray.init` gives only where it does not expect clusters (macOS, Windows: `ENABLE_RAY_CLUSTER`
+    off); `_node_ip_address="127.0.0.1"` is turned back into the network address. A cluster joined
+    with --ray-address keeps Ray's own settings: its nodes must reach this driver.
+    """
+    enabled = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = enabled and not private
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = enabled
+
+
+@contextlib.contextmanager
+def stop_signals_kept() -> Iterator[None]:
+    """Keep this process's handlers of SIGINT, SIGTERM and SIGHUP through `ray.init`.
+
+    The driver's `ray.init` installs Ray's own SIGTERM handler (it exits the process at once, and
+    Ray's C++ failure handler prints a stack dump): a run under `timeout` or a batch scheduler would
+    lose its weights, plot and run record. The run's handlers (training/stop_signals.py) go back in
+    place, so a stop signal saves everything under Ray as it does with threads.
+    """
+    if threading.current_thread() is not threading.main_thread():  # only the main thread sets handlers
+        yield
+        return
+    kept = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in kept.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
 class RayWorkerPool(threading.Thread):
@@ -222,6 +266,9 @@ class RayWorkerPool(threading.Thread):
             i = in_flight.pop(done[0])
             try:
                 gradients, stats, vector_steps = ray.get(done[0])
+            except RayTaskError as err:  # the actor's code raised (a user's env can): fail as a thread would
+                self.worker_id = i
+                raise err.cause from None
             except RayActorError as err:  # died or unreachable; Ray restarts it (ActorDiedError, ...)
                 self.lost_rollouts += 1
                 failures[i] += 1

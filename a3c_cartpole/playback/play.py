@@ -16,13 +16,14 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from a3c_cartpole.config import ConfigError, first_line
+from a3c_cartpole.config import ConfigError, WorkerFailed, first_line
 from a3c_cartpole.envs.games import family_of
-from a3c_cartpole.envs.making import make_env
+from a3c_cartpole.envs.making import EnvFailed, make_env
 from a3c_cartpole.envs.spec import EnvInfo
 from a3c_cartpole.evaluation.solved_check import Evaluation
 from a3c_cartpole.playback.recording import RECORD_FORMATS, Recorder, record_format
 from a3c_cartpole.playback.saved_policy import GreedyPolicy
+from a3c_cartpole.training.failures import report_failure
 from a3c_cartpole.training.progress import plural
 
 __all__ = ["RECORD_FORMATS", "PlayReport", "has_display", "play"]
@@ -96,6 +97,20 @@ def recording_note(recorder: Recorder, played: int) -> str:
     return line
 
 
+def _play_episode(env: gym.Env, policy: GreedyPolicy, seed: int, recorder: Recorder | None) -> float:
+    """One greedy episode from a reset with `seed`, its frames to `recorder` if any; its return."""
+    obs, _ = env.reset(seed=seed)
+    total, step, done = 0.0, 0, False
+    while not done:
+        if recorder is not None and recorder.wants(step):
+            recorder.add(env.render())
+        obs, reward, terminated, truncated, _ = env.step(policy(obs))
+        total += float(reward)
+        step += 1
+        done = terminated or truncated
+    return total
+
+
 def play(
     policy: GreedyPolicy,
     episodes: int,
@@ -103,8 +118,13 @@ def play(
     record: Path | None = None,
     window: bool | None = None,
     echo=print,
+    failure_log: Path | None = None,
 ) -> PlayReport:
-    """Play `episodes` greedy episodes; show them in a window where possible, or record them."""
+    """Play `episodes` greedy episodes; show them in a window where possible, or record them.
+
+    If the env raises, WorkerFailed says in one line which episode and what the env said; its
+    traceback goes to `failure_log` (the run's error log), not to the console.
+    """
     if record is not None:
         record_format(record)  # an unknown suffix or a missing encoder fails before any episode is played
     if window is None:
@@ -128,15 +148,10 @@ def play(
         if record is not None:
             recorder = stack.enter_context(Recorder(record, fps=fps))
         for i in range(episodes):
-            obs, _ = env.reset(seed=seed + i)
-            total, step, done = 0.0, 0, False
-            while not done:
-                if recorder is not None and recorder.wants(step):
-                    recorder.add(env.render() if draw is None else draw(obs))
-                obs, reward, terminated, truncated, _ = env.step(policy(obs))
-                total += float(reward)
-                step += 1
-                done = terminated or truncated
+            try:
+                total = _play_episode(env, policy, seed + i, recorder, draw)
+            except EnvFailed as err:
+                raise WorkerFailed(report_failure(f"--play, episode {i + 1}", err, failure_log)) from None
             returns.append(total)
             if recorder is not None:
                 recorder.end_episode()

@@ -5,7 +5,10 @@ Which weights, which network and which env: saved_run.py reads that from the run
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+
+from keras.src.saving import saving_lib
 
 from a3c_cartpole.config import ConfigError, first_line
 from a3c_cartpole.envs.spec import EnvInfo, encode_observation
@@ -26,8 +29,25 @@ def save_weights(policy: ActingPolicy, info: EnvInfo, path: Path, writer: Acting
     if writer is None:
         writer = build_model(policy.spec)
     writer.load_snapshot(policy)
+    data = weights_file_bytes(writer)
     with atomic_path(path) as tmp:
-        writer.save_weights(tmp)
+        tmp.write_bytes(data)
+
+
+def weights_file_bytes(model: ActingCopies) -> bytes:
+    """What `model.save_weights` writes to a `.weights.h5` file, built in memory.
+
+    HDF5 writing straight to a full disk fails part-way through its own buffers, and h5py then
+    crashed the process (SIGSEGV while freeing them, seen on a full tmpfs) instead of raising. In
+    memory nothing can fail half-way; the bytes go to disk by one plain write, whose OSError is
+    reported like any other file's. Keras's public `save_weights` takes only a path, so this goes
+    through the store it uses (its `H5IOStore` takes an `io.BytesIO`).
+    """
+    buffer = io.BytesIO()
+    store = saving_lib.H5IOStore(buffer, mode="w")
+    saving_lib._save_state(model, weights_store=store, assets_store=None, inner_path="", visited_saveables=set())
+    store.close()
+    return buffer.getvalue()
 
 
 def load_model(path: Path, info: EnvInfo, network: NetworkSpec) -> ActingCopies:

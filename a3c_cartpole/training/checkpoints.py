@@ -20,6 +20,7 @@ import csv
 import dataclasses
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,7 +32,7 @@ from a3c_cartpole.config import ConfigError, TrainConfig, first_line
 from a3c_cartpole.envs.registry import kwargs_text
 from a3c_cartpole.envs.spec import EnvInfo
 from a3c_cartpole.evaluation.solved_check import SolvedCheck
-from a3c_cartpole.training.outputs import CSV_HEADER, RunFiles, write_episodes_csv
+from a3c_cartpole.training.outputs import CSV_HEADER, RunFiles, write_episodes_csv, write_failure
 
 if TYPE_CHECKING:
     from a3c_cartpole.parallel.workers import WorkerGroup
@@ -102,6 +103,20 @@ def read_episodes_csv(path: Path) -> list[EpisodeRecord]:
         raise ConfigError(f"cannot read the episode log {path}: {err}") from None
 
 
+def saved_checkpoints(directory: Path) -> list[str]:
+    """The checkpoint prefixes in `directory` (".../ckpt-7"), newest first, whether or not they read.
+
+    Listed from the files, not from TensorFlow's `checkpoint` index: that names only what the manager
+    tracks, and it can be damaged too."""
+    indexes = Path(directory).glob("ckpt-*.index")
+    prefixes = [str(index.with_suffix("")) for index in indexes if index.stem[len("ckpt-") :].isdigit()]
+    return sorted(prefixes, key=checkpoint_number, reverse=True)
+
+
+def checkpoint_number(prefix: str) -> int:
+    return int(prefix.rsplit("-", 1)[1])
+
+
 class TrainingCheckpoints:
     """Saves and restores one env's training state in <save-dir>/checkpoints/<env-id>/."""
 
@@ -130,6 +145,10 @@ class TrainingCheckpoints:
         )
         self._manager: tf.train.CheckpointManager | None = None
         self.last_saved_updates = 0
+        self.resumed_from: str | None = None
+        """The checkpoint a resumed run continues."""
+        self.skipped: list[str] = []
+        """Newer checkpoints that did not read cleanly, each with why (a resumed run says so)."""
 
     @property
     def manager(self) -> tf.train.CheckpointManager:
@@ -138,22 +157,49 @@ class TrainingCheckpoints:
         return self._manager
 
     def resume(self, files: RunFiles) -> tuple[RunState, list[EpisodeRecord]]:
-        """Load the latest checkpoint into the model and optimizer; return its state and episode log.
+        """Load the newest checkpoint that reads cleanly into the model and optimizer; return its state
+        and episode log. `resumed_from` names it, and `skipped` says which newer ones did not read, and why.
 
-        Refuses (ConfigError) a checkpoint of another env, network or optimizer, and a budget already spent.
+        Refuses (ConfigError) when none reads, and a checkpoint of another env, network or optimizer,
+        and a budget already spent.
         """
-        config = self.config
-        latest = tf.train.latest_checkpoint(str(self.directory))
-        if latest is None:
-            others = sorted(p.name for p in self.directory.parent.glob("*") if tf.train.latest_checkpoint(str(p)))
+        candidates = saved_checkpoints(self.directory)
+        if not candidates:
+            others = sorted(p.name for p in self.directory.parent.glob("*") if saved_checkpoints(p))
             hint = f" (there are checkpoints for {', '.join(others)}: pass that --env)" if others else ""
             if files.existing():
                 hint = f" (the rest of its run can be replaced with --train --overwrite){hint}"
-            raise ConfigError(f"nothing to resume: no checkpoint for {config.env_id} in {config.save_dir}{hint}")
-        try:
-            saved = RunState.from_json(tf.train.load_variable(latest, RUN_STATE_KEY).decode())
-        except Exception as err:  # a damaged or foreign checkpoint: say which, not how TF failed
-            raise ConfigError(f"cannot resume from {latest}: unreadable run state ({type(err).__name__})") from None
+            raise ConfigError(
+                f"nothing to resume: no checkpoint for {self.config.env_id} in {self.config.save_dir}{hint}"
+            )
+        for path in candidates:
+            try:
+                saved = RunState.from_json(tf.train.load_variable(path, RUN_STATE_KEY).decode())
+            except Exception as err:  # a damaged or foreign checkpoint: say which, not how TF failed
+                self.skipped.append(f"{Path(path).name}: unreadable run state ({type(err).__name__})")
+                continue
+            episodes = self._check_resumable(saved, files)
+            with self.shared.lock:
+                try:
+                    self._checkpoint.restore(path).assert_existing_objects_matched()
+                except Exception as err:  # truncated or foreign files: TF raises DataLossError, NotFoundError, ...
+                    self.skipped.append(f"{Path(path).name}: {first_line(err)}")
+                    continue
+                # this invocation's --lr and schedule, not the saved rate
+                self.shared.optimizer.learning_rate = learning_rate(self.config, saved.steps)
+                self.shared.updates = saved.updates
+                # numbered past every checkpoint on disk: a skipped one is never half-replaced by the next save
+                self._checkpoint.save_counter.assign(checkpoint_number(candidates[0]))
+            saved.segment_seeds = [*(saved.segment_seeds or [saved.seed]), self.state.seed]  # saved.seed: the run's
+            saved.env_kwargs = self.state.env_kwargs
+            self.state, self.resumed_from = saved, path
+            self.last_saved_updates = saved.updates
+            return saved, episodes
+        raise ConfigError(f"cannot resume: no checkpoint in {self.directory} reads cleanly ({'; '.join(self.skipped)})")
+
+    def _check_resumable(self, saved: RunState, files: RunFiles) -> list[EpisodeRecord]:
+        """The checkpoint's episode log, if this invocation may continue `saved`; else ConfigError."""
+        config = self.config
         env_kwargs = self.state.env_kwargs
         if saved.env_id == config.env_id and saved.env_kwargs not in (None, env_kwargs):  # the env id, made otherwise
             raise ConfigError(
@@ -191,19 +237,7 @@ class TrainingCheckpoints:
                 f"cannot resume: {files.episodes_csv} has {len(episodes):,} "
                 f"of the checkpoint's {saved.episodes:,} episodes"
             )
-        with self.shared.lock:
-            try:
-                self._checkpoint.restore(latest).assert_existing_objects_matched()
-            except Exception as err:  # truncated or foreign files: TF raises DataLossError, NotFoundError, ...
-                raise ConfigError(f"cannot resume from {latest}: {first_line(err)}") from None
-            # this invocation's --lr and schedule, not the saved rate
-            self.shared.optimizer.learning_rate = learning_rate(config, saved.steps)
-            self.shared.updates = saved.updates
-        saved.segment_seeds = [*(saved.segment_seeds or [saved.seed]), self.state.seed]  # saved.seed: the run's
-        saved.env_kwargs = env_kwargs
-        self.state = saved
-        self.last_saved_updates = saved.updates
-        return saved, episodes
+        return episodes
 
     def apply(
         self,
@@ -233,9 +267,27 @@ class TrainingCheckpoints:
         with self.shared.lock:  # no update lands half-way through the save
             state.updates = self.shared.updates
             self._run_state.assign(json.dumps(dataclasses.asdict(state)))
-            path = self.manager.save()
+            path = self._save_or_clean_up()
         self.last_saved_updates = state.updates
         return path
+
+    def _save_or_clean_up(self) -> str:
+        """Write the next checkpoint; if that fails, remove what it left and raise `WriteFailed`.
+
+        TensorFlow writes a checkpoint's files, then the `checkpoint` index naming it, so a failed
+        save leaves the earlier checkpoints whole: only the new files (a part-written data file, a
+        temporary folder) are removed, and `--resume` goes on from the newest complete one.
+        """
+        before = set(self.directory.iterdir()) if self.directory.is_dir() else set()
+        try:
+            return self.manager.save()
+        except (tf.errors.OpError, OSError) as err:
+            for leftover in set(self.directory.iterdir()) - before:
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
+            raise write_failure(self.directory / f"ckpt-{int(self._checkpoint.save_counter)}", err) from None
 
     def due(self) -> bool:
         """Whether `checkpoint_every` updates have passed since the last checkpoint."""

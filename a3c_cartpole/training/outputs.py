@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import json
 import os
 import shutil
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from a3c_cartpole.config import first_line
 
 if TYPE_CHECKING:  # for annotations only: this module stays light for the CLI and the evaluation process
     from a3c_cartpole.a3c.ledger import EpisodeRecord
@@ -65,9 +68,11 @@ class RunFiles:
         self.episodes_csv = self.save_dir / f"{stem}_episodes.csv"
         self.plot = self.save_dir / f"{stem}_returns.png"
         self.run_record = self.save_dir / f"{stem}_run.json"
+        self.error_log = self.save_dir / f"{stem}_error.log"
         self.checkpoints = self.save_dir / "checkpoints" / name
         self.tensorboard = self.save_dir / "tensorboard" / name
         self.lock = self.save_dir / f".{stem}.lock"
+        self.reserve = self.save_dir / f".{stem}.reserve"
 
     def outputs(self) -> dict[str, Path]:
         """Everything the run writes, by name, checkpoints first (the lock file is the folder's, not the run's)."""
@@ -79,6 +84,7 @@ class RunFiles:
             "plot": self.plot,
             "run_record": self.run_record,
             "tensorboard": self.tensorboard,
+            "error_log": self.error_log,
         }
 
     def existing(self) -> dict[str, Path]:
@@ -94,22 +100,83 @@ class RunFiles:
                 path.unlink()
 
 
+class WriteFailed(OSError):
+    """A file of the run could not be written (a full disk, a folder gone or made read-only): the run
+    stops, and the command says which file and why in one line, exit code 1."""
+
+
+# Why a write fails, as the system says it: a full disk (or quota), a read-only or vanished folder.
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.ENOENT, errno.EIO)
+
+
+def write_cause(err: Exception) -> str:
+    """Why a write failed, in the system's words ("no space left on device"): h5py and TensorFlow
+    quote them inside a paragraph of their own."""
+    if isinstance(err, OSError) and err.errno:
+        text = os.strerror(err.errno)
+    else:
+        quoted = (os.strerror(code) for code in WRITE_ERRNOS if os.strerror(code).lower() in str(err).lower())
+        text = next(quoted, first_line(err))
+    return text[:1].lower() + text[1:]
+
+
+def write_failure(path: Path, err: Exception) -> WriteFailed:
+    """The error to report for `path`, named by the file the user knows, not by its temporary twin."""
+    if isinstance(err, WriteFailed):
+        return err
+    return WriteFailed(f"cannot write {path}: {write_cause(err)}")
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
 
-    The temporary name keeps the final suffix (Keras insists on '.weights.h5').
+    The temporary name keeps the final suffix (Keras insists on '.weights.h5'). Whatever fails, the
+    temporary file is removed and the old `path` is left as it was; an OSError becomes `WriteFailed`.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix="".join(path.suffixes[-2:]))
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results should be readable like any other
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix="".join(path.suffixes[-2:]))
+    except OSError as err:
+        raise write_failure(path, err) from None
+    os.close(fd)
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results should be readable like any other
         yield Path(tmp)
         os.replace(tmp, path)
+    except OSError as err:
+        raise write_failure(path, err) from None
     finally:
-        if os.path.exists(tmp):
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+class DiskReserve:
+    """Room kept on the disk for a run's weights: a file of `size` zero bytes while the run trains.
+
+    A disk that fills while a run trains fills at whatever write comes next, and TensorBoard's
+    events alone filled a 300 kB folder: the weights, written at the end, found no room. Shrunk
+    just before the final files, the reserve gives the weights (written first) the room it held, and
+    keeps the rest for the run record, which --play needs to rebuild the network.
+    """
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path = Path(path)
+        try:
+            with open(self.path, "wb") as handle:
+                handle.write(bytes(size))  # zeros written out take real blocks, unlike a file truncated to size
+        except OSError as err:
+            self.release()
+            where = self.path.parent
+            raise WriteFailed(f"no room for the weights ({size:,} bytes) in {where}: {write_cause(err)}") from None
+
+    def shrink(self, size: int) -> None:
+        """Give back all but `size` bytes (kept for a file written later)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.truncate(self.path, size)
+
+    def release(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -89,8 +89,16 @@ def train_result(
     )
 
 
-def run_record(config: TrainConfig, network: NetworkSpec, result: TrainResult, updates: int, timeline: dict) -> dict:
-    """The run record: settings, network, outcome, every evaluation, and where this session's time went.
+def run_record(
+    config: TrainConfig,
+    network: NetworkSpec,
+    result: TrainResult,
+    updates: int,
+    timeline: dict,
+    failure: str | None = None,
+) -> dict:
+    """The run record: settings, network, outcome, every evaluation, where this session's time went, and
+    what made it fail, if something did.
 
     The network's settings stay at the top level too, where records written before `network` have them.
 
@@ -112,6 +120,7 @@ def run_record(config: TrainConfig, network: NetworkSpec, result: TrainResult, u
         **result.as_dict(),
         "evaluations": [point._asdict() for point in result.evaluations],
         "timeline": timeline,
+        "failure": failure,
     }
 
 

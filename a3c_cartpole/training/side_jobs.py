@@ -19,12 +19,20 @@ from a3c_cartpole.parallel.evaluation_process import EvaluationProcess, Evaluati
 from a3c_cartpole.parallel.workers import WorkerGroup
 from a3c_cartpole.playback.saved_policy import save_weights
 from a3c_cartpole.training.checkpoints import TrainingCheckpoints
-from a3c_cartpole.training.outputs import MOVING_AVERAGE_WINDOW, RunFiles, write_episodes_csv, write_plot
+from a3c_cartpole.training.outputs import (
+    MOVING_AVERAGE_WINDOW,
+    DiskReserve,
+    RunFiles,
+    write_episodes_csv,
+    write_plot,
+)
 from a3c_cartpole.training.progress import ProgressPrinter
 from a3c_cartpole.training.tensorboard_log import TrainingBoard
 
 # How often the CSV is rewritten while training, between checkpoints.
 CSV_EVERY_SECONDS = 10.0
+# Bytes kept on the disk for the run record (and an error log), beyond the two weights files.
+RECORD_ROOM = 64 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,12 +162,17 @@ def plot_drawn(evaluator: EvaluationProcess) -> bool:
 
 
 class FinalWeights(SideJob):
-    """The final and the best model's weights, written once at the end by the shared model, done training."""
+    """The best and the final model's weights, written once at the end by the shared model, done training:
+    the first files of the run's end, best first, into room kept on the disk for them while the run
+    trained (`reserve`), so a disk that fills up still gets what was learned."""
 
-    def __init__(self, shared: GlobalModel, check: SolvedCheck, info: EnvInfo, files: RunFiles) -> None:
-        self.shared, self.check, self.info, self.files = shared, check, info, files
+    def __init__(
+        self, shared: GlobalModel, check: SolvedCheck, info: EnvInfo, files: RunFiles, reserve: DiskReserve
+    ) -> None:
+        self.shared, self.check, self.info, self.files, self.reserve = shared, check, info, files, reserve
 
     def on_end(self, end: Tick) -> None:
-        save_weights(self.shared.snapshot(), self.info, self.files.final_weights, writer=self.shared.model)
+        self.reserve.shrink(RECORD_ROOM)
         if self.check.best_policy is not None:  # None when a resumed run never beat the saved best
             save_weights(self.check.best_policy, self.info, self.files.best_weights, writer=self.shared.model)
+        save_weights(self.shared.snapshot(), self.info, self.files.final_weights, writer=self.shared.model)

@@ -9,11 +9,13 @@ and stops the run when it is solved.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from a3c_cartpole.a3c.global_model import GlobalModel
 from a3c_cartpole.a3c.ledger import EpisodeLedger
 from a3c_cartpole.config import TrainConfig
+from a3c_cartpole.envs.making import EnvFailed
 from a3c_cartpole.evaluation.solved_check import (
     GATE_EPISODES,
     Evaluation,
@@ -22,6 +24,7 @@ from a3c_cartpole.evaluation.solved_check import (
     run_check,
 )
 from a3c_cartpole.parallel.evaluation_process import EvaluationProcess, EvaluationProcessFailed
+from a3c_cartpole.training.failures import failure_line, report_failure
 from a3c_cartpole.training.progress import ProgressPrinter
 from a3c_cartpole.training.side_jobs import SideJob, Tick
 from a3c_cartpole.training.tensorboard_log import TrainingBoard
@@ -39,12 +42,17 @@ class SolvedChecks(SideJob):
         ledger: EpisodeLedger,
         board: TrainingBoard,
         progress: ProgressPrinter,
+        workers_failed: Callable[[], Any],
     ) -> None:
+        """`workers_failed`: the first worker failure, if any (the final model is not judged after one)."""
         self.config, self.check, self.evaluator, self.shared = config, check, evaluator, shared
+        self.workers_failed = workers_failed
         self.ledger, self.board, self.progress = ledger, board, progress
         self.failure: Exception | None = None
         """Why the checks could not go on (their process died, or a check raised): the run stops, saves
         what it learned, and then exits 1 saying why."""
+        self.failed_in: str | None = None
+        """Where: "the solved check", "the final evaluation"; None when the evaluation process died."""
 
     def wait(self, seconds: float) -> None:
         """Wait one poll, cut short by a check's answer (taken at once) or by a stop (the run ends at
@@ -71,10 +79,16 @@ class SolvedChecks(SideJob):
         self._take_answer(timeout=None)
 
     def on_end(self, end: Tick) -> None:
-        """The final model may beat every evaluated one: judge it too, unless checks failed (they may again)."""
-        if self.check.solved_at is None and self.failure is None:
+        """The final model may beat every evaluated one: judge it too, unless checks or workers failed (an
+        env that raised there may raise again). An env failing now is reported once the files are saved."""
+        if self.check.solved_at is None and self.failure is None and self.workers_failed() is None:
             policy = self.shared.snapshot()
-            self._record(Look(policy, len(end.episodes), end.steps, end.seconds), self.check.evaluate(policy))
+            try:
+                result = self.check.evaluate(policy)
+            except EnvFailed as err:
+                self.failure, self.failed_in = err, "the final evaluation"
+                return
+            self._record(Look(policy, len(end.episodes), end.steps, end.seconds), result)
 
     def _take_answer(self, timeout: float | None) -> None:
         answer = self._alive(self.evaluator.collect, timeout)
@@ -105,10 +119,16 @@ class SolvedChecks(SideJob):
         worker's failure."""
         try:
             return call(*args)
-        except Exception as err:  # EvaluationProcessFailed, or whatever the check raised
-            failure = (
-                err if isinstance(err, EvaluationProcessFailed) else RuntimeError(f"the solved check failed: {err!r}")
-            )
-            self.failure = failure
-            self.ledger.request_stop(str(failure))
+        except Exception as err:  # EvaluationProcessFailed, or whatever the check raised (EnvFailed)
+            where = None if isinstance(err, EvaluationProcessFailed) else "the solved check"
+            self.failure, self.failed_in = err, where
+            self.ledger.request_stop(failure_line(where, err))
             return None
+
+    def report(self, stop_reason: str, log: Path) -> str | None:
+        """The checks' failure in one line (its traceback in `log`), if it counts: an env's always, the
+        evaluation process dying only if that ended the run (after a stop signal, it did not)."""
+        err, where = self.failure, self.failed_in
+        if err is None or not (isinstance(err, EnvFailed) or stop_reason == failure_line(where, err)):
+            return None
+        return report_failure(where, err, log)

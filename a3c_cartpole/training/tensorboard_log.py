@@ -23,8 +23,9 @@ installed; only viewing them needs `pip install tensorboard`.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 from a3c_cartpole.a3c.ledger import EpisodeRecord
-from a3c_cartpole.training.outputs import MOVING_AVERAGE_WINDOW, RunFiles, moving_average
+from a3c_cartpole.training.outputs import MOVING_AVERAGE_WINDOW, RunFiles, moving_average, write_failure
 
 # Loss terms, SPS and learning rate are logged at most this often.
 STATS_SECONDS = 1.0
@@ -104,6 +105,7 @@ class TrainingBoard:
         self._logged = episodes_logged
         self._last_time = time.perf_counter()
         self._last_steps = steps
+        self.failed = False
 
     def _series(self, tag: str, steps: Sequence[int], values: Sequence[float]) -> None:
         """Queue scalars; `write` sends the queue to TensorFlow in one call."""
@@ -113,14 +115,25 @@ class TrainingBoard:
         all_values.extend(values)
 
     def write(self) -> None:
+        """Send the queue to TensorFlow. If the events file cannot be written (a full disk), raise
+        `WriteFailed` once and write nothing more: the run stops, and its other files still get written."""
         tags, steps, values = self._pending
-        if tags:
-            self._write_batch(tf.constant(tags), np.asarray(steps, np.int64), np.asarray(values, np.float32))
-            self._pending = ([], [], [])
+        self._pending = ([], [], [])
+        if tags and not self.failed:
+            with self._writing():
+                self._write_batch(tf.constant(tags), np.asarray(steps, np.int64), np.asarray(values, np.float32))
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        try:
+            yield
+        except tf.errors.OpError as err:
+            self.failed = True
+            raise write_failure(self.log_dir / "events.out.tfevents.*", err) from None
 
     def settings(self, settings: dict, step: int = 0) -> None:
         """Log the run's settings as text (a resumed run logs its own at the step it resumed from)."""
-        with self._writer.as_default():
+        with self._writing(), self._writer.as_default():
             tf.summary.write("settings", tf.constant(settings_table(settings)), step=step, metadata=TEXT_METADATA)
 
     def poll(self, episodes: Sequence[EpisodeRecord], steps: int, stats, learning_rate) -> None:
@@ -171,7 +184,9 @@ class TrainingBoard:
 
     def close(self) -> None:
         self.write()
-        self._writer.flush()
+        if not self.failed:
+            with self._writing():
+                self._writer.flush()
         self._writer.close()
 
 
