@@ -267,7 +267,7 @@ class RayWorkerPool(threading.Thread):
             try:
                 gradients, stats, vector_steps = ray.get(done[0])
             except RayTaskError as err:  # the actor's code raised (a user's env can): fail as a thread would
-                self.worker_id = i
+                self.failing = i
                 raise err.cause from None
             except RayActorError as err:  # died or unreachable; Ray restarts it (ActorDiedError, ...)
                 self.lost_rollouts += 1

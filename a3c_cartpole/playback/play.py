@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import gymnasium as gym
@@ -97,8 +98,11 @@ def recording_note(recorder: Recorder, played: int) -> str:
     return line
 
 
-def _play_episode(env: gym.Env, policy: GreedyPolicy, seed: int, recorder: Recorder | None) -> float:
-    """One greedy episode from a reset with `seed`, its frames to `recorder` if any; its return."""
+def _play_episode(
+    env: gym.Env, policy: GreedyPolicy, seed: int, recorder: Recorder | None, draw: Callable | None = None
+) -> float:
+    """One greedy episode from a reset with `seed`, its frames to `recorder` if any (drawn from the
+    observation by `draw`, for a game whose own rendering needs more than we install); its return."""
     obs, _ = env.reset(seed=seed)
     total, step, done = 0.0, 0, False
     while not done:

@@ -172,7 +172,8 @@ class FinalWeights(SideJob):
         self.shared, self.check, self.info, self.files, self.reserve = shared, check, info, files, reserve
 
     def on_end(self, end: Tick) -> None:
+        final = self.shared.snapshot()  # before the writer, the shared model itself, takes the best weights
         self.reserve.shrink(RECORD_ROOM)
         if self.check.best_policy is not None:  # None when a resumed run never beat the saved best
             save_weights(self.check.best_policy, self.info, self.files.best_weights, writer=self.shared.model)
-        save_weights(self.shared.snapshot(), self.info, self.files.final_weights, writer=self.shared.model)
+        save_weights(final, self.info, self.files.final_weights, writer=self.shared.model)
