@@ -117,6 +117,48 @@ def checkpoint_number(prefix: str) -> int:
     return int(prefix.rsplit("-", 1)[1])
 
 
+def resumable_episodes(
+    saved: RunState, current: RunState, config: TrainConfig, directory: Path, files: RunFiles
+) -> list[EpisodeRecord]:
+    """The checkpoint's episode log, if this invocation (`current`, `config`) may continue `saved`; else
+    ConfigError naming what differs (another env, network or optimizer, or a budget already spent)."""
+    env_kwargs = current.env_kwargs
+    if saved.env_id == config.env_id and saved.env_kwargs not in (None, env_kwargs):  # the env id, made otherwise
+        raise ConfigError(
+            f"cannot resume: the checkpoint in {directory} was trained with --env-kwargs "
+            f"{saved.env_kwargs}, not {env_kwargs}: give the same --env-kwargs"
+        )
+    if saved.env_id != config.env_id or (saved.obs_size, saved.n_actions) != (
+        current.obs_size,
+        current.n_actions,
+    ):
+        raise ConfigError(f"cannot resume: the checkpoint in {directory} is for {saved.env_id}, not {config.env_id}")
+    for flag, was, now in (
+        ("--network", saved.network, current.network),
+        ("--hidden", saved.hidden, config.hidden),
+        ("--layers", saved.layers, config.layers),
+        ("--activation", saved.activation, config.activation),
+        ("--optimizer", saved.optimizer, config.optimizer),
+        ("--normalize-obs", saved.normalize_obs, config.normalize_obs),
+    ):
+        if was != now:
+            raise ConfigError(f"cannot resume: the checkpoint in {directory} has {flag} {was}, not {now}")
+    if saved.episodes >= config.max_eps:
+        raise ConfigError(
+            f"cannot resume: the run already has {saved.episodes:,} episodes; give a --max-eps above that"
+        )
+    if config.max_steps is not None and saved.steps >= config.max_steps:
+        raise ConfigError(
+            f"cannot resume: the run already has {saved.steps:,} env steps; give a --max-steps above that"
+        )
+    episodes = [e for e in read_episodes_csv(files.episodes_csv) if e.episode <= saved.episodes]
+    if [e.episode for e in episodes] != list(range(1, saved.episodes + 1)):
+        raise ConfigError(
+            f"cannot resume: {files.episodes_csv} has {len(episodes):,} of the checkpoint's {saved.episodes:,} episodes"
+        )
+    return episodes
+
+
 class TrainingCheckpoints:
     """Saves and restores one env's training state in <save-dir>/checkpoints/<env-id>/."""
 
@@ -178,7 +220,7 @@ class TrainingCheckpoints:
             except Exception as err:  # a damaged or foreign checkpoint: say which, not how TF failed
                 self.skipped.append(f"{Path(path).name}: unreadable run state ({type(err).__name__})")
                 continue
-            episodes = self._check_resumable(saved, files)
+            episodes = resumable_episodes(saved, self.state, self.config, self.directory, files)
             with self.shared.lock:
                 try:
                     self._checkpoint.restore(path).assert_existing_objects_matched()
@@ -196,48 +238,6 @@ class TrainingCheckpoints:
             self.last_saved_updates = saved.updates
             return saved, episodes
         raise ConfigError(f"cannot resume: no checkpoint in {self.directory} reads cleanly ({'; '.join(self.skipped)})")
-
-    def _check_resumable(self, saved: RunState, files: RunFiles) -> list[EpisodeRecord]:
-        """The checkpoint's episode log, if this invocation may continue `saved`; else ConfigError."""
-        config = self.config
-        env_kwargs = self.state.env_kwargs
-        if saved.env_id == config.env_id and saved.env_kwargs not in (None, env_kwargs):  # the env id, made otherwise
-            raise ConfigError(
-                f"cannot resume: the checkpoint in {self.directory} was trained with --env-kwargs "
-                f"{saved.env_kwargs}, not {env_kwargs}: give the same --env-kwargs"
-            )
-        if saved.env_id != config.env_id or (saved.obs_size, saved.n_actions) != (
-            self.state.obs_size,
-            self.state.n_actions,
-        ):
-            raise ConfigError(
-                f"cannot resume: the checkpoint in {self.directory} is for {saved.env_id}, not {config.env_id}"
-            )
-        for flag, was, now in (
-            ("--network", saved.network, self.state.network),
-            ("--hidden", saved.hidden, config.hidden),
-            ("--layers", saved.layers, config.layers),
-            ("--activation", saved.activation, config.activation),
-            ("--optimizer", saved.optimizer, config.optimizer),
-            ("--normalize-obs", saved.normalize_obs, config.normalize_obs),
-        ):
-            if was != now:
-                raise ConfigError(f"cannot resume: the checkpoint in {self.directory} has {flag} {was}, not {now}")
-        if saved.episodes >= config.max_eps:
-            raise ConfigError(
-                f"cannot resume: the run already has {saved.episodes:,} episodes; give a --max-eps above that"
-            )
-        if config.max_steps is not None and saved.steps >= config.max_steps:
-            raise ConfigError(
-                f"cannot resume: the run already has {saved.steps:,} env steps; give a --max-steps above that"
-            )
-        episodes = [e for e in read_episodes_csv(files.episodes_csv) if e.episode <= saved.episodes]
-        if [e.episode for e in episodes] != list(range(1, saved.episodes + 1)):
-            raise ConfigError(
-                f"cannot resume: {files.episodes_csv} has {len(episodes):,} "
-                f"of the checkpoint's {saved.episodes:,} episodes"
-            )
-        return episodes
 
     def apply(
         self,
