@@ -7,6 +7,7 @@ import pickle
 import threading
 import types
 
+from a3c_cartpole.a3c.ledger import EpisodeLedger
 from a3c_cartpole.parallel import child_process
 from a3c_cartpole.parallel.workers import ThreadWorkers, WorkerFailure, worker_seeds
 
@@ -15,9 +16,13 @@ def test_each_worker_gets_a_block_of_env_seeds_and_its_own_sampling_stream():
     assert [worker_seeds(7, i) for i in range(3)] == [(10_007, [7, 0]), (20_007, [7, 1]), (30_007, [7, 2])]
 
 
-def fake_worker(worker_id: int, rng_state: dict, error: BaseException | None = None):
+def fake_worker(worker_id: int, rng_state: dict, error: BaseException | None = None, stopped_the_run=False):
     return types.SimpleNamespace(
-        worker_id=worker_id, rollouts=types.SimpleNamespace(rng_state=rng_state), error=error, last_stats=None
+        worker_id=worker_id,
+        rollouts=types.SimpleNamespace(rng_state=rng_state),
+        error=error,
+        stopped_the_run=stopped_the_run,
+        last_stats=None,
     )
 
 
@@ -30,11 +35,22 @@ def test_thread_workers_give_back_their_sampling_states_only_to_as_many_workers(
     assert workers.rng_states() == [{"s": 3}, {"s": 4}]
 
 
-def test_the_failure_reported_is_the_first_failed_workers():
+def test_the_failure_reported_is_the_one_that_stopped_the_run():
     crash, later = RuntimeError("crash"), RuntimeError("later")
+    # two workers failed at once: the one whose failure the ledger took as the stop reason is reported
+    first = ThreadWorkers([fake_worker(0, {}, later), fake_worker(1, {}, crash, stopped_the_run=True)])
+    assert first.failure() == WorkerFailure(1, crash)
+    # a failure after another stop (the budget, a signal): the first failed worker in order
     workers = ThreadWorkers([fake_worker(0, {}), fake_worker(1, {}, crash), fake_worker(2, {}, later)])
     assert workers.failure() == WorkerFailure(1, crash)
     assert ThreadWorkers([fake_worker(0, {})]).failure() is None
+
+
+def test_the_ledger_says_whose_stop_reason_it_kept():
+    ledger = EpisodeLedger(max_eps=10, max_steps=None)
+    assert ledger.request_stop("worker 1 failed: crash") is True
+    assert ledger.request_stop("worker 0 failed: later") is False
+    assert ledger.stop_reason == "worker 1 failed: crash"
 
 
 def test_the_serve_loop_answers_each_request_and_sends_what_cannot_be_pickled_as_text():

@@ -51,15 +51,17 @@ class EpisodeLedger:
         """Sleep up to `timeout` s, waking as soon as a stop is requested; True if one was."""
         return self._stop.wait(timeout)
 
-    def request_stop(self, reason: str) -> None:
-        """Ask every worker to stop; the first reason given is the one reported."""
+    def request_stop(self, reason: str) -> bool:
+        """Ask every worker to stop; the first reason given is the one reported (True if it was this one)."""
         with self._lock:
-            self._stop_locked(reason)
+            return self._stop_locked(reason)
 
-    def _stop_locked(self, reason: str) -> None:
-        if self.stop_reason is None:
+    def _stop_locked(self, reason: str) -> bool:
+        first = self.stop_reason is None
+        if first:
             self.stop_reason = reason
         self._stop.set()
+        return first
 
     def report(self, worker: int, n_steps: int, finished: list[FinishedEpisode]) -> bool:
         """Count a worker's vector step; False once training must stop.

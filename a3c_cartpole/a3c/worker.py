@@ -32,6 +32,8 @@ class Worker(threading.Thread):
         self.ledger = ledger
         self._stats = None  # of the latest update, as the compiled step returned them: read when logged
         self.error: BaseException | None = None
+        self.stopped_the_run = False
+        """Its failure was the run's stop reason: when several workers fail at once, the one reported."""
 
     @property
     def last_stats(self) -> UpdateStats | None:
@@ -51,6 +53,6 @@ class Worker(threading.Thread):
                 policy, self._stats = self.link.train(batch)
         except BaseException as err:  # handed to the master, which reports it
             self.error = err
-            self.ledger.request_stop(f"worker {self.worker_id} failed: {err}")
+            self.stopped_the_run = self.ledger.request_stop(f"worker {self.worker_id} failed: {err}")
         finally:
             self.rollouts.close()

@@ -107,7 +107,10 @@ class ThreadWorkers:
 
     def failure(self) -> WorkerFailure | None:
         failed = [worker for worker in self.workers if worker.error is not None]
-        return WorkerFailure(failed[0].worker_id, failed[0].error) if failed else None
+        if not failed:
+            return None
+        first = next((worker for worker in failed if worker.stopped_the_run), failed[0])
+        return WorkerFailure(first.worker_id, first.error)
 
 
 def make_workers(
