@@ -110,7 +110,7 @@ def make(env_id: str, env_kwargs: Mapping[str, Any], num_envs: int | None = None
         for wrapper in wrappers:
             env = wrapper(env)
         return FlattenObservation(env) if isinstance(env.observation_space, gym.spaces.Discrete) else env
-    native = family is None and has_native_vector_env(env_id, env_kwargs)
+    native = has_native_vector_env(env_id, env_kwargs)
     mode = gym.VectorizeMode.VECTOR_ENTRY_POINT if native else gym.VectorizeMode.SYNC
     envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, wrappers=wrappers or None, **kwargs)
     if isinstance(envs.single_observation_space, gym.spaces.Discrete):
