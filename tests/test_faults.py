@@ -79,7 +79,9 @@ def test_a_write_that_fails_names_the_file_and_the_cause_and_leaves_the_old_file
 def small_disk(path: Path, size: str) -> Iterator[Path]:
     """A tmpfs of `size` mounted at `path` for a block (root only); `remount(path, size)` resizes it."""
     path.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    if mounted.returncode != 0:  # root in a container without the right to mount (a CI runner)
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
     try:
         yield path
     finally:
