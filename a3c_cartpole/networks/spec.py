@@ -93,6 +93,11 @@ class NetworkSpec:
         return cls(**{**values, "obs_shape": tuple(values["obs_shape"])})
 
 
+def observation_words(shape: tuple[int, ...]) -> str:
+    """ "16 inputs" or "10x10x4 images": an observation shape in words, for messages."""
+    return f"{shape[0]} inputs" if len(shape) == 1 else f"{'x'.join(map(str, shape))} images"
+
+
 def network_for(config: TrainConfig, info: EnvInfo) -> NetworkSpec:
     """The network of a run: the env's observation and the run's settings."""
     return choose_network(

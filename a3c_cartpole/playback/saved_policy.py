@@ -15,7 +15,7 @@ from a3c_cartpole.envs.spec import EnvInfo, encode_observation
 from a3c_cartpole.networks.acting_copy import ActingPolicy
 from a3c_cartpole.networks.actor_critic import ActingCopies
 from a3c_cartpole.networks.build import build_model
-from a3c_cartpole.networks.spec import NetworkSpec
+from a3c_cartpole.networks.spec import NetworkSpec, observation_words
 from a3c_cartpole.playback.saved_run import SavedRun, find_run
 from a3c_cartpole.training.outputs import atomic_path
 
@@ -64,8 +64,8 @@ def load_model(path: Path, info: EnvInfo, network: NetworkSpec) -> ActingCopies:
         else:
             reason = first_line(err)
         raise ConfigError(
-            f"cannot load {path} as the {info.env_id} network ({network.describe()} on observations "
-            f"{'x'.join(map(str, info.obs_shape))}, {info.n_actions} actions): {reason}"
+            f"cannot load {path} as the {info.env_id} network ({network.describe()} reading "
+            f"{observation_words(info.obs_shape)}, {info.n_actions} actions): {reason}"
         ) from None
     return model
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from a3c_cartpole.config import ACTIVATIONS, ConfigError
 from a3c_cartpole.envs.spec import EnvInfo, describe_env
-from a3c_cartpole.networks.spec import NetworkSpec, choose_network
+from a3c_cartpole.networks.spec import NetworkSpec, choose_network, observation_words
 from a3c_cartpole.training.outputs import RunFiles, env_id_from_file_name
 from a3c_cartpole.training.save_dir import how_to_get_a_model
 
@@ -98,15 +98,10 @@ def find_run(
     network = _network(saved, record, info)
     if network.obs_shape != info.obs_shape:  # e.g. other --env-kwargs: FrozenLake's 4x4 map, not its 8x8
         raise ConfigError(
-            f"cannot load {weights} for {env_id}: its network reads {_observations(network.obs_shape)}, "
-            f"the env gives {_observations(info.obs_shape)}"
+            f"cannot load {weights} for {env_id}: its network reads {observation_words(network.obs_shape)}, "
+            f"the env gives {observation_words(info.obs_shape)}"
         )
     return SavedRun(weights, info, network)
-
-
-def _observations(shape: tuple[int, ...]) -> str:
-    """ "16 inputs" or "10x10x4 images": an observation shape in words."""
-    return f"{shape[0]} inputs" if len(shape) == 1 else f"{'x'.join(map(str, shape))} images"
 
 
 def _network(saved: dict, record: Path, info: EnvInfo) -> NetworkSpec:
