@@ -16,6 +16,12 @@ seeds with the spread from the worst to the best seed, and the solved threshold.
 
 `--jobs N` runs N seeds at once: fine for counting solved seeds and env steps, but their wall times
 share the cores and are not comparable with a run on a quiet machine.
+
+`--runs FILE` keeps every finished run's figures in FILE (JSON) and adds the seeds it already holds
+to the tables and curves: a benchmark too long for one sitting (games from pixels take minutes a
+seed) is run a few seeds at a time.
+
+    python scripts/benchmark.py --envs MinAtar/Breakout-v1 --seeds 0-2 --no-sb3 --runs docs/runs.json
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import csv
+import functools
 import importlib.util
 import json
 import os
@@ -43,6 +50,7 @@ TRAIN = [sys.executable, "-m", "a3c_cartpole", "--train"]
 """The command every timed run of ours starts with: a fresh process, so its wall time includes imports."""
 VERIFY_SEED = 7_000_000  # far from training (10_000 * k) and solved-check (1_000_000 + ...) seeds
 VERIFY_EPISODES = 100
+"""The default; an Atari game's greedy episodes take minutes each on a CPU (`--verify-episodes`)."""
 SB3_ENVS = ("CartPole-v0", "CartPole-v1")  # where RL-Zoo's A2C settings are the ones the baseline script uses
 CURVE_POINTS = 200
 
@@ -79,15 +87,15 @@ def load_verifier() -> None:
     import a3c_cartpole.playback.saved_policy  # noqa: F401
 
 
-def verify_ours(save_dir: Path, env_id: str) -> float:
+def verify_ours(save_dir: Path, env_id: str, episodes: int) -> float:
     from a3c_cartpole.evaluation.episodes import run_episodes
     from a3c_cartpole.playback.saved_policy import load_policy
 
     policy = load_policy(save_dir, env_id)
-    return float(np.mean(run_episodes(policy.info, VERIFY_EPISODES, policy.network.greedy, VERIFY_SEED)))
+    return float(np.mean(run_episodes(policy.info, episodes, policy.network.greedy, VERIFY_SEED)))
 
 
-def verify_sb3(model_path: Path, env_id: str) -> float:
+def verify_sb3(model_path: Path, env_id: str, episodes: int) -> float:
     """SB3's agent on the same fresh episodes, in a process of its own: loading it imports torch's
     compiler stack (triton), which crashed a process that had TensorFlow loaded."""
     code = (
@@ -99,14 +107,14 @@ def verify_sb3(model_path: Path, env_id: str) -> float:
         "act = lambda obs: model.predict(obs, deterministic=True)[0]\n"
         "print(np.mean(run_episodes(describe_env(sys.argv[2]), int(sys.argv[3]), act, int(sys.argv[4]))))\n"
     )
-    args = [str(model_path), env_id, str(VERIFY_EPISODES), str(VERIFY_SEED)]
+    args = [str(model_path), env_id, str(episodes), str(VERIFY_SEED)]
     _, proc = run_timed([sys.executable, "-c", code, *args])
     if proc.returncode != 0:
         sys.exit(f"verifying SB3's agent failed: {proc.stderr[-1000:]}")
     return float(proc.stdout.split()[-1])
 
 
-def bench_ours(env_id: str, seed: int, workdir: Path, extra: list[str]) -> dict:
+def bench_ours(env_id: str, seed: int, workdir: Path, extra: list[str], episodes: int) -> dict:
     save_dir = workdir / f"ours-{env_id.replace('/', '_')}-{seed}"
     cmd = [*TRAIN, "--env", env_id, "--seed", str(seed)]
     spawned = time.time()
@@ -120,7 +128,8 @@ def bench_ours(env_id: str, seed: int, workdir: Path, extra: list[str]) -> dict:
         "wall": seconds,
         "steps": record["solved_at_step"] if record["solved"] else record["steps"],
         "sps": record["steps"] / record["seconds"],
-        "verified": verify_ours(save_dir, env_id),
+        "verified": verify_ours(save_dir, env_id, episodes),
+        "verify_episodes": episodes,
         "curve": [(p["step"], p["mean"]) for p in record.get("evaluations", [])],
         "last_step": record["steps"],
         "startup": None if timeline["first_env_step"] is None else timeline["first_env_step"] - spawned,
@@ -145,7 +154,7 @@ def effective_rate(episodes_csv: Path) -> float:
     return int(rows[-1]["global_step"]) / float(rows[-1]["wall_time"]) if rows else 0.0
 
 
-def bench_sb3(env_id: str, seed: int, workdir: Path) -> dict:
+def bench_sb3(env_id: str, seed: int, workdir: Path, episodes: int) -> dict:
     model_path = workdir / f"sb3-{env_id}-{seed}.zip"
     cmd = [sys.executable, str(HERE / "sb3_a2c_baseline.py"), "--env", env_id, "--seed", str(seed)]
     seconds, proc = run_timed([*cmd, "--save", str(model_path)])
@@ -159,7 +168,8 @@ def bench_sb3(env_id: str, seed: int, workdir: Path) -> dict:
         "wall": seconds,
         "steps": record["steps"],
         "sps": record["steps_per_second"],
-        "verified": verify_sb3(model_path, env_id),
+        "verified": verify_sb3(model_path, env_id, episodes),
+        "verify_episodes": episodes,
         "curve": [tuple(point) for point in record["curve"]],
         "last_step": record["steps"],
     }
@@ -187,7 +197,9 @@ def summarise(rows: dict[int, dict], threshold: float) -> dict:
 
 def print_table(name: str, env_id: str, threshold: float | None, rows: dict[int, dict]) -> dict:
     bar = "no threshold: the score is the saved best model's" if threshold is None else f"threshold {threshold:g}"
-    print(f"\n{name} on {env_id} (verified: mean of {VERIFY_EPISODES} fresh greedy episodes; {bar})")
+    counts = sorted({r.get("verify_episodes", VERIFY_EPISODES) for r in rows.values()})
+    episodes = " or ".join(map(str, counts))
+    print(f"\n{name} on {env_id} (verified: mean of {episodes} fresh greedy episodes; {bar})")
     print(f"{'seed':>4} {'solved':>6} {'wall s':>7} {'steps to solve':>14} {'train steps/s':>13} {'verified':>8}")
     for seed, r in rows.items():
         ok = "-" if threshold is None else "yes" if verified(r, threshold) else ("lucky" if r["solved"] else "no")
@@ -277,29 +289,67 @@ def write_curves(path: Path, env_id: str, threshold: float | None, runs: dict[st
     print(f"learning curves: {path}")
 
 
+class RunStore:
+    """Finished runs' figures by env, agent and seed, in a JSON file (`--runs`); none without one.
+
+    Every run is written as it finishes (temp file, then rename), so an interrupted benchmark keeps
+    what it measured; a seed run again replaces its earlier figures."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.runs: dict = json.loads(path.read_text()) if path is not None and path.exists() else {}
+
+    def earlier(self, env_id: str, agent: str, skip: list[int]) -> dict[int, dict]:
+        """The stored runs of `agent` on `env_id`, but for the seeds in `skip` (about to run again)."""
+        stored = self.runs.get(env_id, {}).get(agent, {})
+        return {int(seed): row for seed, row in stored.items() if int(seed) not in skip}
+
+    def keep(self, env_id: str, agent: str, seed: int, row: dict) -> None:
+        if self.path is None:
+            return
+        self.runs.setdefault(env_id, {}).setdefault(agent, {})[str(seed)] = row
+        temp = self.path.with_name(self.path.name + ".tmp")
+        temp.write_text(json.dumps(self.runs, indent=1, sort_keys=True))
+        os.replace(temp, self.path)
+
+
+def with_earlier(store: RunStore, env_id: str, agent: str, rows: dict[int, dict]) -> dict[int, dict]:
+    """`rows` and the stored runs of the seeds they lack, by seed."""
+    merged = {**store.earlier(env_id, agent, list(rows)), **rows}
+    return dict(sorted(merged.items()))
+
+
 def bench_env(env_id: str, args: argparse.Namespace, workdir: Path, extra: list[str]) -> list[str]:
     from a3c_cartpole.envs.spec import describe_env
 
     threshold = describe_env(env_id).reward_threshold  # registers a game's namespace too
     with_sb3 = args.with_sb3 and env_id in SB3_ENVS
+    store = args.store
     ours: dict[int, dict] = {}
     sb3: dict[int, dict] = {}
     tf_imports = [args.tf_import]
     if args.jobs > 1:  # learning figures only: the seeds share the cores
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-            futures = {seed: pool.submit(bench_ours, env_id, seed, workdir, extra) for seed in args.seeds}
+            bench = functools.partial(bench_ours, env_id, workdir=workdir, extra=extra, episodes=args.verify_episodes)
+            futures = {seed: pool.submit(bench, seed=seed) for seed in args.seeds}
             for seed, future in futures.items():
                 ours[seed] = future.result()
+                store.keep(env_id, "a3c-cartpole", seed, ours[seed])
                 print(f"{env_id} seed {seed}: a3c-cartpole {ours[seed]['wall']:.1f} s", flush=True)
     else:
         for seed in args.seeds:
             tf_imports.append(import_seconds("tensorflow"))
-            ours[seed] = bench_ours(env_id, seed, workdir, extra)
+            ours[seed] = bench_ours(env_id, seed, workdir, extra, args.verify_episodes)
+            store.keep(env_id, "a3c-cartpole", seed, ours[seed])
             line = f"{env_id} seed {seed}: a3c-cartpole {ours[seed]['wall']:.1f} s"
             if with_sb3:
-                sb3[seed] = bench_sb3(env_id, seed, workdir)
+                sb3[seed] = bench_sb3(env_id, seed, workdir, args.verify_episodes)
+                store.keep(env_id, "SB3 A2C", seed, sb3[seed])
                 line += f", SB3 A2C {sb3[seed]['wall']:.1f} s"
             print(line, flush=True)
+    ours = with_earlier(store, env_id, "a3c-cartpole", ours)
+    if sb3:
+        sb3 = with_earlier(store, env_id, "SB3 A2C", sb3)
     rows = [markdown_row(env_id, "a3c-cartpole", print_table("a3c-cartpole", env_id, threshold, ours))]
     print_costs(ours, tf_imports)
     runs = {"a3c-cartpole": ours}
@@ -404,12 +454,23 @@ def main() -> None:
         "--eval-cost", type=int, metavar="STEPS", help="also time CartPole-v1 to STEPS env steps with and without looks"
     )
     parser.add_argument("--out", type=Path, default=Path("docs/images"), help="where the learning-curve PNGs go")
+    parser.add_argument(
+        "--verify-episodes",
+        type=int,
+        default=VERIFY_EPISODES,
+        metavar="N",
+        help="fresh greedy episodes that verify each saved agent",
+    )
+    parser.add_argument(
+        "--runs", type=Path, metavar="FILE", help="keep each run's figures here, and add the seeds it holds already"
+    )
     parser.add_argument("extra", nargs=argparse.REMAINDER, help="after --: more a3c-cartpole flags")
     args = parser.parse_args()
     extra = [a for a in args.extra if a != "--"]
     if args.with_sb3 and importlib.util.find_spec("stable_baselines3") is None:
         print("stable-baselines3 is not installed: timing a3c-cartpole alone (pip install stable-baselines3)")
         args.with_sb3 = False
+    args.store = RunStore(args.runs)
     args.tf_import = import_seconds("tensorflow")
     print(f"import tensorflow alone: {args.tf_import:.2f} s")
     load_verifier()
