@@ -44,7 +44,7 @@ def run_training(given: dict[str, Any], preset: str | None = None, progress: Tex
 
     from a3c_cartpole.a3c.master import MasterAgent
 
-    # One BLAS thread while training: the workers are the parallelism (see child_process.ONE_BLAS_THREAD)
+    # One BLAS thread while training: the workers are the parallelism (see child_process.ONE_THREAD_EACH)
     with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
         return MasterAgent(config, progress, info).train()
 

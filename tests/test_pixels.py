@@ -167,6 +167,21 @@ def test_a_cnn_trains_and_saves_on_every_backend(lit_run, backend, env_id, tmp_p
     assert a3c_cartpole.load_policy(tmp_path).network.spec.kind == "minatar"
 
 
+def test_one_cnn_worker_differentiating_in_its_process_trains_as_a_thread(lit_run, tmp_path):
+    # The processes backend takes a conv net's gradients in the worker's process and applies them in
+    # the master; a thread takes and applies them in one step. Same seeds, same rollouts, the same
+    # updates up to float32 rounding (the two graphs sum in different orders: weights differ by <1e-7).
+    run = dict(env=LIT, seed=2, workers=1, max_steps=2000, eval_every=1000, lr=1e-3, verbose=False)
+    for backend in ("threads", "processes"):
+        a3c_cartpole.train(backend=backend, save_dir=tmp_path / backend, **run)
+    files = [RunFiles(tmp_path / backend, LIT) for backend in ("threads", "processes")]
+    threads, processes = (a3c_cartpole.load_policy(f.final_weights).network.arrays() for f in files)
+    for x, y in zip(threads, processes, strict=True):
+        np.testing.assert_allclose(x, y, rtol=0, atol=1e-6)
+    logs = [[line.rsplit(",", 1)[0] for line in f.episodes_csv.read_text().splitlines()] for f in files]
+    assert len(logs[0]) > 100 and logs[0] == logs[1]  # every episode, but its wall time
+
+
 def test_minatar_ids_work_with_no_other_step_and_get_a_time_limit():
     pytest.importorskip("minatar")
     script = (

@@ -112,7 +112,7 @@ def test_the_child_acts_the_rollout_a_collector_here_would_and_lists_its_vector_
     with registered("FallsLate-v0", FallsLateEnv, max_episode_steps=1000) as env_id:
         info = describe_env(env_id)
         policy = build_mlp(info.obs_shape[0], info.n_actions, 8).snapshot()
-        first, second = answers_of((config, info, gym.spec(env_id), 5, 6), [policy, policy])
+        first, second = answers_of((config, info, gym.spec(env_id), 5, 6, False), [policy, policy])
         here = make_collector(config, info, 5, 6)
         expected = [here.collect(policy, lambda n, finished: True) for _ in range(2)]
     assert [n for n, _ in first[1]] == [4] * 30
@@ -124,6 +124,29 @@ def test_the_child_acts_the_rollout_a_collector_here_would_and_lists_its_vector_
     assert second[2] == here.rng_state  # after the same draws
     ended = [(e.episode_return, e.length) for _, finished in second[1] for e in finished]
     assert ended == [(50.0, 50)] * 4
+
+
+def test_a_child_that_differentiates_sends_the_gradients_a_learner_here_takes_at_the_weights_sent():
+    # A conv net's worker process: the same seeds act the same rollout at the weights it was sent, so
+    # its flat gradients, loss terms, vector steps and sampling state equal a Learner's here, exactly.
+    from a3c_cartpole.a3c.rollout import StepLog
+    from a3c_cartpole.networks.acting_copy import flatten
+    from a3c_cartpole.parallel.learner import Learner
+
+    config = TrainConfig(envs_per_worker=4, update_freq=30)
+    with registered("FallsLate-v0", FallsLateEnv, max_episode_steps=1000) as env_id:
+        info = describe_env(env_id)
+        here = Learner(config, info, 5, 6)
+        weights = flatten(here.model.snapshot().arrays())  # the child's own model starts elsewhere
+        (answer,) = answers_of((config, info, gym.spec(env_id), 5, 6, True), [weights])
+        log = StepLog()
+        want = here.gradients(weights, log)
+    gradients, vector_steps, rng_state = answer
+    assert gradients.flat.shape == weights.shape  # one gradient per weight, no normalizer moments
+    np.testing.assert_array_equal(gradients.flat, want.flat)
+    assert gradients.stats == want.stats and np.abs(gradients.flat).max() > 0
+    assert vector_steps == log.vector_steps and [n for n, _ in vector_steps] == [4] * 30
+    assert rng_state == here.rng_state
 
 
 class BreaksAtStep3(FallsLateEnv):
@@ -139,7 +162,7 @@ def first_answer(env_id: str, env_class: type) -> object:
     with registered(env_id, env_class, max_episode_steps=1000):
         info = describe_env(env_id)
         policy = build_mlp(info.obs_shape[0], info.n_actions, 8).snapshot()
-        (answer,) = answers_of((config, info, gym.spec(env_id), 0, 0), [policy])
+        (answer,) = answers_of((config, info, gym.spec(env_id), 0, 0, False), [policy])
     return answer
 
 
@@ -153,7 +176,7 @@ def test_an_env_that_raises_in_the_child_sends_back_the_env_its_error_and_its_tr
 def test_a_child_whose_envs_cannot_be_made_answers_every_rollout_with_why():
     info = dataclasses.replace(describe_env(ENV), env_kwargs={"bogus": 1})  # CartPoleEnv takes no such argument
     policy = build_mlp(info.obs_shape[0], info.n_actions, 8).snapshot()
-    answers = answers_of((TrainConfig(envs_per_worker=2), info, gym.spec(ENV), 0, 0), [policy, policy])
+    answers = answers_of((TrainConfig(envs_per_worker=2), info, gym.spec(ENV), 0, 0, False), [policy, policy])
     assert len(answers) == 2 and all(isinstance(a, TypeError) and "bogus" in str(a) for a in answers)
 
 

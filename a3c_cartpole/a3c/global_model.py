@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from a3c_cartpole.a3c.loss import clipped_gradients, stack_stats
+from a3c_cartpole.a3c.loss import Gradients, UpdateStats, clipped_gradients, stack_stats
 from a3c_cartpole.a3c.rollout import Batch
 from a3c_cartpole.config import TrainConfig
 from a3c_cartpole.networks.actor_critic import ActorCriticModel, NumpyActorCritic
@@ -73,9 +73,10 @@ class GlobalModel:
         if self.config.lr_schedule == "linear":
             self.optimizer.learning_rate = learning_rate(self.config, self.env_steps())
 
-    def connect(self) -> LocalLink:
-        """The channel through which one worker thread pulls and trains, with local weights of its own."""
-        return LocalLink(self)
+    def connect(self, gradients_where_acted: bool = False) -> LocalLink | GradientLink:
+        """The channel through which one worker thread pulls and trains: with local weights of its own,
+        or, for a worker whose gradients are computed where it acts (a worker process), with flat weights."""
+        return GradientLink(self) if gradients_where_acted else LocalLink(self)
 
     def _copy_to(self, local_variables: list) -> tf.Tensor:
         """Assign the global weights to a worker's local variables; returns them flat, for the worker's
@@ -114,8 +115,14 @@ class GlobalModel:
         with self.lock:
             return self.model.snapshot()
 
+    def flat_snapshot(self) -> np.ndarray:
+        """The global weights, flat in `ordered_variables` order: what a worker that differentiates
+        where it acts starts from."""
+        with self.lock:
+            return flat_weights(self.model.ordered_variables()).numpy()
+
     def apply_flat(self, gradients: np.ndarray) -> np.ndarray:
-        """Apply gradients computed elsewhere (a Ray actor), flat in `trainable_variables` order;
+        """Apply gradients computed elsewhere (a worker process or a Ray actor), flat in `trainable_variables` order;
         returns the new weights, flat in `ordered_variables` order, for the next call."""
         with self.lock:
             self.follow_schedule()
@@ -200,3 +207,23 @@ class LocalLink:
             )
             shared.updates += 1
         return shared.model.acting_copy_of_flat(weights.numpy()), stats
+
+
+class GradientLink:
+    """A worker thread's channel when its gradients are taken where it acts (parallel/learner.py): it
+    hands the global weights over flat and applies the gradients that come back, so the master's
+    part of an update is the optimizer step alone."""
+
+    def __init__(self, shared: GlobalModel) -> None:
+        self.shared = shared
+
+    def compile(self) -> None:
+        """Trace the optimizer step before any worker acts, as `LocalLink.compile` does the update."""
+        self.shared._apply_flat.trace(tf.TensorSpec([None], tf.float32))
+
+    def pull(self) -> np.ndarray:
+        return self.shared.flat_snapshot()
+
+    def train(self, gradients: Gradients) -> tuple[np.ndarray, UpdateStats]:
+        """Apply one rollout's gradients; returns the new weights, flat, and the update's loss terms."""
+        return self.shared.apply_flat(gradients.flat), gradients.stats

@@ -95,6 +95,17 @@ class UpdateStats(typing.NamedTuple):
         return cls(*np.asarray(stacked, dtype=np.float64).tolist())
 
 
+class Gradients(typing.NamedTuple):
+    """One rollout's gradients, flat in trainable-variable order, and its update's loss terms.
+
+    With observation normalisation, the rollout's observation mean, variance and count follow the
+    gradients in the same array, for the global model's normalizer (`GlobalModel.apply_flat`).
+    """
+
+    flat: np.ndarray
+    stats: UpdateStats
+
+
 def stack_stats(terms: LossTerms, norm: tf.Tensor) -> tf.Tensor:
     """The loss terms and the gradient norm as one [5] tensor, in `UpdateStats` order.
 

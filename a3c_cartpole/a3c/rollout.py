@@ -87,7 +87,7 @@ class StepLog:
 
 class Rollouts(Protocol):
     """Where a worker's rollouts come from: acted here (`RolloutCollector`) or in a child process
-    (rollout_process.RolloutProcess)."""
+    (rollout_process.RolloutProcess, which may send the rollout's gradients instead)."""
 
     rng_state: dict
     """The action-sampling generator's state: checkpointed, and given back on resume."""

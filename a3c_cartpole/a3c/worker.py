@@ -3,9 +3,10 @@
 `Worker` is a thread against the in-process global model, where gradient and update are one
 compiled call (`LocalLink.train`) at local weights the global model keeps for it. It acts its
 rollouts itself (backend "threads", a `RolloutCollector`) or has a child process act them
-("processes", a `RolloutProcess`). A transport that applies gradients elsewhere (Ray, see
-parallel/ray_backend.py) uses a `Learner` (parallel/learner.py), which builds a local model and traces the same
-`clipped_gradients` on it.
+("processes", a `RolloutProcess`). A child process that differentiates its rollouts too (a conv
+net's) sends gradients back instead, and the thread applies them (`GradientLink.train`). Ray's
+actors differentiate where they act as well (parallel/ray_backend.py); all of them use a `Learner`
+(parallel/learner.py), which builds a local model and traces the same `clipped_gradients` on it.
 
 Acting is numpy (see networks/actor_critic.py); the gradient with respect to the local copy is one compiled
 TensorFlow call on a fixed-shape, masked batch, so it is traced once.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import threading
 
-from a3c_cartpole.a3c.global_model import LocalLink
+from a3c_cartpole.a3c.global_model import GradientLink, LocalLink
 from a3c_cartpole.a3c.ledger import EpisodeLedger
 from a3c_cartpole.a3c.loss import UpdateStats
 from a3c_cartpole.a3c.rollout import Rollouts
@@ -24,7 +25,9 @@ from a3c_cartpole.a3c.rollout import Rollouts
 class Worker(threading.Thread):
     """One asynchronous actor-learner thread pushing to the in-process global model."""
 
-    def __init__(self, worker_id: int, rollouts: Rollouts, link: LocalLink, ledger: EpisodeLedger) -> None:
+    def __init__(
+        self, worker_id: int, rollouts: Rollouts, link: LocalLink | GradientLink, ledger: EpisodeLedger
+    ) -> None:
         super().__init__(name=f"a3c-worker-{worker_id}", daemon=True)
         self.worker_id = worker_id
         self.rollouts = rollouts
@@ -47,10 +50,10 @@ class Worker(threading.Thread):
         try:
             policy = self.link.pull()  # act only after the first sync with the global model
             while not self.ledger.stopping:
-                batch = self.rollouts.collect(policy, self._report)
-                if batch is None:
+                rollout = self.rollouts.collect(policy, self._report)  # or its gradients
+                if rollout is None:
                     break
-                policy, self._stats = self.link.train(batch)
+                policy, self._stats = self.link.train(rollout)
         except BaseException as err:  # handed to the master, which reports it
             self.error = err
             self.stopped_the_run = self.ledger.request_stop(f"worker {self.worker_id} failed: {err}")

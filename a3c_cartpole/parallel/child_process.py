@@ -21,16 +21,22 @@ from a3c_cartpole.training.stop_signals import STOP_SIGNALS
 
 PROTOCOL = pickle.HIGHEST_PROTOCOL  # 5: numpy arrays as raw buffers
 
-ONE_BLAS_THREAD = {"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-"""For a process that acts with numpy: the workers are the parallelism, and a BLAS thread pool in each
-competes with them for the same cores. On a busy 2-core machine a MinAtar rollout of 80 steps took
-65 ms with OpenBLAS's own threads and 4.5 ms with one."""
+ONE_THREAD_EACH = {
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
+}
+"""For a worker's process (numpy, and TensorFlow where it differentiates): the workers are the
+parallelism, and a BLAS or TensorFlow thread pool in each competes with them for the same cores. On a
+busy 2-core machine a MinAtar rollout of 80 steps took 65 ms with OpenBLAS's own threads and 4.5 ms
+with one."""
 
 
 def spawn(module: str) -> subprocess.Popen:
     """Start `python -m module` with pipes to its stdin and stdout."""
     # The child imports what the parent could: a user's env module may sit on a path added at run time.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **ONE_BLAS_THREAD}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **ONE_THREAD_EACH}
     return subprocess.Popen([sys.executable, "-m", module], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
 
 

@@ -34,7 +34,6 @@ from a3c_cartpole.tf_setup import import_tensorflow_quietly
 
 import_tensorflow_quietly()  # in an actor's process, this module is the one that loads TensorFlow
 
-import tensorflow as tf  # noqa: E402
 
 from a3c_cartpole.a3c.global_model import GlobalModel  # noqa: E402
 from a3c_cartpole.a3c.ledger import EpisodeLedger  # noqa: E402
@@ -43,10 +42,8 @@ from a3c_cartpole.a3c.rollout import FinishedEpisode, StepLog  # noqa: E402
 from a3c_cartpole.config import ConfigError, TrainConfig, first_line  # noqa: E402
 from a3c_cartpole.envs.spec import EnvInfo  # noqa: E402
 from a3c_cartpole.networks.acting_copy import flatten  # noqa: E402
-from a3c_cartpole.networks.actor_critic import batch_moments  # noqa: E402
-from a3c_cartpole.parallel.child_process import ONE_BLAS_THREAD  # noqa: E402
+from a3c_cartpole.parallel.child_process import ONE_THREAD_EACH  # noqa: E402
 from a3c_cartpole.parallel.learner import Learner  # noqa: E402
-from a3c_cartpole.parallel.tf_runtime import batch_signature, compiled  # noqa: E402
 from a3c_cartpole.parallel.workers import WorkerFailure, worker_seeds  # noqa: E402
 from a3c_cartpole.training.stop_signals import STOP_SIGNALS  # noqa: E402
 
@@ -56,7 +53,7 @@ RETRY_SECONDS = 0.5
 MAX_FAILURES_IN_A_ROW = 120
 # How long the driver sleeps in ray.wait before looking at the stop flag again.
 WAIT_SECONDS = 0.05
-ACTOR_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", **ONE_BLAS_THREAD}
+ACTOR_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", **ONE_THREAD_EACH}
 # Starting an actor imports TensorFlow (seconds); give up if Ray cannot place them all by then.
 ACTOR_START_SECONDS = 300
 
@@ -66,45 +63,21 @@ Rollout = tuple[np.ndarray, UpdateStats, list[tuple[int, list[FinishedEpisode]]]
 
 
 class RolloutActor:
-    """A `Learner` in its own process: weights in, one rollout's gradients and episodes out.
-
-    Weights and gradients travel as one flat float32 array each: one buffer is cheaper for Ray to
-    store and ship than eight small ones.
-    """
+    """A `Learner` in its own process: weights in, one rollout's gradients and episodes out."""
 
     def __init__(self, config: TrainConfig, info: EnvInfo, env_seed: int, rng_seed) -> None:
         self.learner = Learner(config, info, env_seed, rng_seed)
-        variables = self.learner.model.ordered_variables()
-        sizes = [int(np.prod(shape)) for shape in self.learner.model.weight_shapes]
-
-        @compiled(input_signature=[tf.TensorSpec([None], tf.float32)])
-        def load(flat):
-            for variable, part in zip(variables, tf.split(flat, sizes), strict=True):
-                variable.assign(tf.reshape(part, variable.shape))
-
-        self._load = load
-        # Traced now, while the driver waits for every actor to be ready, not in the first rollout's time
-        load.trace(tf.TensorSpec([None], tf.float32))
-        self.learner.gradient_step.trace(*batch_signature(self.learner.model.spec))
+        self.learner.warm_up()  # while the driver waits for every actor to be ready
 
     def node_id(self) -> str:
         """The Ray node this actor runs on (also tells the driver it is ready)."""
         return ray.get_runtime_context().get_node_id()
 
     def compute(self, flat_weights: np.ndarray) -> Rollout:
-        """Load the global weights, act one rollout with them, and differentiate the loss.
-
-        With observation normalisation the rollout's observation mean, variance and count follow
-        the gradients in the same flat array, for the driver's normalizer.
-        """
-        self._load(flat_weights)  # the gradient is taken at the weights acted with
-        model = self.learner.model
-        policy = model.acting_copy_of_flat(flat_weights)
+        """Act one rollout with the global weights and differentiate the loss at them."""
         log = StepLog()  # the driver's ledger decides what counts, when the result arrives
-        gradients, stats, batch = self.learner.gradients(policy, log)
-        if model.observation_normalizer is not None:
-            gradients = [*gradients, *batch_moments(batch.states)]
-        return flatten(gradients), stats, log.vector_steps
+        gradients = self.learner.gradients(flat_weights, log)
+        return gradients.flat, gradients.stats, log.vector_steps
 
 
 def connect(address: str | None) -> bool:

@@ -2,15 +2,21 @@
 
 Worker threads share one GIL, and acting (numpy forward passes, env steps) holds it for about as
 long as the compiled update runs, so two threads on two cores train little faster than one. Here
-each worker thread of the master keeps its place -- it syncs, hands its rollout to the shared
-update and gets the next weights -- but the rollout itself is acted by a child process
-(numpy and gymnasium only, no TensorFlow), on a core of its own. The master's threads wait on pipes,
-which leaves the GIL to the updates.
+each worker thread of the master keeps its place -- it syncs, hands its rollout to the update and
+gets the next weights -- but the rollout itself is acted by a child process, on a core of its own.
+The master's threads wait on pipes, which leaves the GIL to the updates.
 
-Per rollout, the weights the worker acts with go to the child and the rollout comes back, with its
-vector steps: the worker replays them into the episode ledger as a thread's own rollout would have
-reported them, so the episode budget stays exact and a stop drops the rest of the rollout. The same
-seeds make the same rollouts as a worker thread's: one worker trains exactly as with threads.
+What the child sends back depends on what costs most. An MLP's gradient costs less than moving
+TensorFlow into every worker: the child acts only (numpy and gymnasium, no TensorFlow) and returns
+the rollout, which the master's shared step differentiates and applies. A conv net's gradient costs
+several times its acting, so one learner differentiating for every worker is the ceiling: the child
+hosts a `Learner`, acts and differentiates, and the master only applies the gradients -- A3C as its
+paper has it (docs/design-notes.md has the figures).
+
+Per rollout, the weights the worker acts with go to the child and the rollout (or its gradients)
+comes back, with its vector steps: the worker replays them into the episode ledger as a thread's own
+rollout would have reported them, so the episode budget stays exact and a stop drops the rest of
+the rollout. The same seeds make the same rollouts as a worker thread's.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import os
 import pickle
 import subprocess
 import sys
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 from gymnasium.envs.registration import EnvSpec
@@ -32,6 +38,10 @@ from a3c_cartpole.networks.acting_copy import NumpyActorCritic
 from a3c_cartpole.parallel import child_process
 from a3c_cartpole.parallel.child_process import PROTOCOL, finish, ignore_stop_signals, spawn
 
+if TYPE_CHECKING:  # a child that only acts never loads TensorFlow
+    from a3c_cartpole.a3c.loss import Gradients
+    from a3c_cartpole.parallel.learner import Learner
+
 
 class RolloutProcessFailed(RuntimeError):
     """A worker's rollout process died (killed, or out of memory); the run stops and saves what it learned."""
@@ -40,10 +50,20 @@ class RolloutProcessFailed(RuntimeError):
 class RolloutProcess:
     """The parent's side: what a `RolloutCollector` offers (`collect`, `rng_state`, `close`), acted in the child."""
 
-    def __init__(self, config: TrainConfig, info: EnvInfo, env_seed: int, rng_seed, registration: EnvSpec) -> None:
-        """`registration`: the env's spec (envs.registration_for_a_child), for an env registered at run time."""
+    def __init__(
+        self,
+        config: TrainConfig,
+        info: EnvInfo,
+        env_seed: int,
+        rng_seed,
+        registration: EnvSpec,
+        gradients: bool = False,
+    ) -> None:
+        """`registration`: the env's spec (envs.registration_for_a_child), for an env registered at run time.
+        `gradients`: the child differentiates too; `collect` then takes flat weights and returns `Gradients`."""
         self._child = spawn("a3c_cartpole.parallel.rollout_process")
-        self._send((config, info, registration, env_seed, rng_seed))  # the child starts while the master goes on
+        # the child starts while the master goes on
+        self._send((config, info, registration, env_seed, rng_seed, gradients))
         self._rng_state = np.random.default_rng(rng_seed).bit_generator.state  # the child's, as it starts
         self._restore: dict | None = None
 
@@ -56,8 +76,9 @@ class RolloutProcess:
     def rng_state(self, state: dict) -> None:
         self._restore = state  # goes with the next policy
 
-    def collect(self, policy: NumpyActorCritic, report: StepReport) -> Batch | None:
-        """Act one rollout with `policy` in the child; None if `report` says stop part-way."""
+    def collect(self, policy: NumpyActorCritic | np.ndarray, report: StepReport) -> Batch | Gradients | None:
+        """Act one rollout with `policy` (flat weights, if the child differentiates) in the child;
+        None if `report` says stop part-way."""
         self._send((policy, self._restore))
         if self._restore is not None:  # until the rollout is back, the child resumed from this state
             self._rng_state, self._restore = self._restore, None
@@ -96,17 +117,22 @@ class RolloutProcess:
 def serve(requests: BinaryIO, answers: BinaryIO) -> None:
     """Make the worker's envs, then act one rollout per policy received, until the parent closes the pipe.
 
-    A request is (policy, sampling state to resume from or None); the answer, (rollout, its vector
-    steps, the sampling state after it), or an exception (a user's env failing), to be raised in the worker.
+    A request is (policy, sampling state to resume from or None); the answer, (rollout or its
+    gradients, its vector steps, the sampling state after it), or an exception (a user's env
+    failing), to be raised in the worker.
     """
     try:
-        config, info, registration, env_seed, rng_seed = pickle.load(requests)
+        config, info, registration, env_seed, rng_seed, gradients = pickle.load(requests)
         register_as_the_parent_did(info, registration)
-        collector = make_collector(config, info, env_seed, rng_seed)
+        collector = (
+            _learner(config, info, env_seed, rng_seed)
+            if gradients
+            else make_collector(config, info, env_seed, rng_seed)
+        )
     except Exception as err:
         collector, failure = None, err
 
-    def act(request: tuple[NumpyActorCritic, dict | None]) -> tuple[Batch, list, dict] | Exception:
+    def act(request: tuple) -> tuple[Batch | Gradients, list, dict] | Exception:
         policy, rng_state = request
         try:
             if collector is None:
@@ -122,10 +148,26 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
         collector.close()
 
 
-def _act(collector: RolloutCollector, policy: NumpyActorCritic) -> tuple[Batch, list, dict]:
-    """One rollout, its vector steps for the parent's ledger (see `StepLog`), and the sampling state after it."""
+def _act(collector: RolloutCollector | Learner, policy) -> tuple[Batch | Gradients, list, dict]:
+    """One rollout (or its gradients), its vector steps for the parent's ledger (see `StepLog`), and
+    the sampling state after it."""
     log = StepLog()
-    return collector.collect(policy, log), log.vector_steps, collector.rng_state
+    if isinstance(collector, RolloutCollector):
+        return collector.collect(policy, log), log.vector_steps, collector.rng_state
+    return collector.gradients(policy, log), log.vector_steps, collector.rng_state
+
+
+def _learner(config: TrainConfig, info: EnvInfo, env_seed: int, rng_seed) -> Learner:
+    """A worker that differentiates loads TensorFlow (seconds, while the parent loads its own), on one
+    thread (`child_process.ONE_THREAD_EACH`), and traces its steps before the run's clock starts."""
+    from a3c_cartpole.tf_setup import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from a3c_cartpole.parallel.learner import Learner
+
+    learner = Learner(config, info, env_seed, rng_seed)
+    learner.warm_up()
+    return learner
 
 
 if __name__ == "__main__":

@@ -128,17 +128,18 @@ def make_workers(
         from a3c_cartpole.parallel.ray_backend import RayWorkerPool
 
         return RayWorkerPool(config, info, seed, shared, ledger)
-    rollouts = make_collector
+    rollouts, gradients_where_acted = make_collector, False
     if config.backend == "processes":
         if registration is None:
             say(
                 f"{info.env_id} is defined in this process only (in __main__ or in a function), "
                 "so no other process can make it: the workers act in threads and the solved checks run here"
             )
-        else:
-            rollouts = functools.partial(RolloutProcess, registration=registration)
+        else:  # a conv net's gradient costs several times its acting: each worker process takes its own
+            gradients_where_acted = shared.model.spec.is_conv
+            rollouts = functools.partial(RolloutProcess, registration=registration, gradients=gradients_where_acted)
     # every child starts before the first worker thread needs its own
     sources = [rollouts(config, info, *worker_seeds(seed, i)) for i in range(config.workers)]
-    workers = [Worker(i, source, shared.connect(), ledger) for i, source in enumerate(sources)]
+    workers = [Worker(i, source, shared.connect(gradients_where_acted), ledger) for i, source in enumerate(sources)]
     workers[0].link.compile()  # before the clock starts (and while any children start)
     return ThreadWorkers(workers)
