@@ -87,6 +87,7 @@ def train(
     stop_when_solved_again: bool | None = None,
     checkpoint_every: int | None = None,
     backend: str | None = None,
+    gradients: str | None = None,
     ray_address: str | None = None,
 ) -> TrainResult:
     keywords = locals()  # exactly the parameters: one per TrainConfig field (tests/test_api.py holds them to it)

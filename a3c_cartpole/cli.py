@@ -141,8 +141,12 @@ def _preset_list(names: list[str]) -> str:
         by_namespace.setdefault(namespace, []).append(game)
     entries = []
     for namespace, games in by_namespace.items():
-        if not namespace:
-            entries += games
+        if not namespace:  # one entry per env, its versions together (CartPole-{v0,v1})
+            versions: dict[str, list[str]] = {}
+            for game in games:
+                base, _, version = game.rpartition("-")
+                versions.setdefault(base, []).append(version)
+            entries += [f"{base}-{{{','.join(v)}}}" if len(v) > 1 else f"{base}-{v[0]}" for base, v in versions.items()]
         elif len(games) == 1:
             entries.append(f"{namespace}/{games[0]}")
         else:
@@ -176,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups = {
         ENVIRONMENT: p.add_argument_group("env and files"),
         TRAINING: p.add_argument_group(
-            "training", f"Unset options: the env's preset ({presets}), else the default shown."
+            "training", f"Unset options take the env's preset ({presets}), else the default."
         ),
         SCALING: p.add_argument_group("scaling out (pip install 'a3c-cartpole[ray]')"),
     }
@@ -188,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--episodes",
         type=int,
         metavar="N",
-        help=f"episodes to play (default: {PLAY_EPISODES}, random: {RANDOM_EPISODES}, or --max-eps)",
+        help=f"episodes (default: {PLAY_EPISODES}, random: {RANDOM_EPISODES}, or --max-eps)",
     )
     play.add_argument("--record", type=Path, metavar="FILE", help="--play into a .gif or .mp4, not a window")
     play.add_argument("--json", action="store_true", help="print only the report or summary, as JSON")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 BACKENDS = ("threads", "processes", "ray")
+GRADIENTS = ("learner", "workers")
 """Where the workers act: threads of this process, a child process each, or Ray actors (local or a cluster)."""
 
 OPTIMIZERS = ("adam", "rmsprop")
@@ -123,10 +124,10 @@ class TrainConfig:
     """Not /tmp, so that --play finds what --train wrote."""
     seed: int | None = option(
         None,
-        help="seed of envs, sampling, weights",
+        help="seeds all draws",
         group=ENVIRONMENT,
         metavar="N",
-        shown="random for --train, 0 for --play and random",
+        shown="random to train, else 0",
     )
     preset: str | None = option(None, help="tuned settings, or none", metavar="NAME", shown="the env's own")
     """The preset the settings were resolved with (presets.resolve_config); recorded, not applied here."""
@@ -199,6 +200,12 @@ class TrainConfig:
     acting uses every core (faster training, slower checks); "ray": Ray actors, on this machine or a
     cluster (pip install 'a3c-cartpole[ray]'). When to pick which: docs/algorithm.md, "Choosing a
     backend and using more cores"."""
+    gradients: str = option("learner", help="processes: who differentiates", group=SCALING, choices=GRADIENTS)
+    """"learner": the master's one learner differentiates every worker's rollout, while the workers act
+    (cheapest where the gradient costs less than acting, or weighs megabytes to ship: an MLP, Atari's
+    conv net on two cores); "workers": each worker process differentiates its own, as in the A3C paper,
+    and the master only applies them, so the learner is no longer the ceiling as workers are added
+    (MinAtar's presets). Threads always share the learner; Ray's actors always take their own."""
     ray_address: str | None = option(
         None, help="cluster: auto or HOST:PORT", group=SCALING, metavar="ADDR", shown="start one"
     )
@@ -245,6 +252,8 @@ class TrainConfig:
             raise ConfigError("--overwrite starts over and --resume continues: choose one")
         if self.stop_when_solved_again and not (self.resume and self.early_stop):
             raise ConfigError("--stop-when-solved-again goes with --resume, without --no-early-stop")
+        if self.gradients not in GRADIENTS:
+            raise ConfigError(f"--gradients must be one of {', '.join(GRADIENTS)}, got {self.gradients!r}")
         if self.ray_address is not None and self.backend != "ray":
             raise ConfigError("--ray-address goes with --backend ray")
         if self.backend == "ray" and importlib.util.find_spec("ray") is None:

@@ -382,12 +382,11 @@ def time_refusals(workdir: Path) -> None:
         print(f"  {name:<20} {seconds:5.2f} s  exit {proc.returncode}  {verdict}: {lines[-1][:90]}")
 
 
-def time_scaling(workdir: Path, env_id: str, steps: int) -> None:
+def time_scaling(workdir: Path, env_id: str, steps: int, backends: list[str]) -> None:
     """Effective rate of training `env_id` (its preset) with 1 and 2 workers, each backend installed, same budget.
 
     Worth timing on more than CartPole: a worker process or a Ray actor pays a round trip per rollout,
     which a short, cheap CartPole rollout cannot hide and a longer or costlier one can."""
-    backends = ["threads", "processes"] + (["ray"] if importlib.util.find_spec("ray") else [])
     print(f"\nworkers and backends: {env_id} preset, seed 0, {steps:,} env steps without early stop")
     for backend in backends:
         rates = {}
@@ -451,6 +450,13 @@ def main() -> None:
         "--scaling-envs", nargs="+", default=["CartPole-v1"], metavar="ENV", help="envs --scaling times (presets)"
     )
     parser.add_argument(
+        "--scaling-backends",
+        nargs="+",
+        default=["threads", "processes"] + (["ray"] if importlib.util.find_spec("ray") else []),
+        metavar="BACKEND",
+        help="backends --scaling times (all installed)",
+    )
+    parser.add_argument(
         "--eval-cost", type=int, metavar="STEPS", help="also time CartPole-v1 to STEPS env steps with and without looks"
     )
     parser.add_argument("--out", type=Path, default=Path("docs/images"), help="where the learning-curve PNGs go")
@@ -481,7 +487,7 @@ def main() -> None:
         time_refusals(Path(tmp))
         if args.scaling:
             for env_id in args.scaling_envs:
-                time_scaling(Path(tmp), env_id, args.scaling)
+                time_scaling(Path(tmp), env_id, args.scaling, args.scaling_backends)
         if args.eval_cost:
             time_eval_cost(Path(tmp), args.seeds, args.eval_cost)
     print(

@@ -78,7 +78,7 @@ def test_training_from_python_prints_no_tensorflow_start_up_lines(tmp_path):
 def test_help_of_train_names_keywords_not_flags():
     doc = inspect.getdoc(a3c_cartpole.train)
     keywords = doc[doc.index("Keywords:") :]
-    assert "--" not in keywords and "    seed: seed of envs, sampling, weights (default: random)" in doc
+    assert "--" not in keywords and "    seed: seeds all draws (default: random)" in doc
     assert "    lr_schedule: linear: to 0 at max_steps" in doc and "    verbose: " in doc and "(default: False)" in doc
 
 

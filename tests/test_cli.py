@@ -472,5 +472,5 @@ def test_random_baseline_refuses_two_different_episode_counts(capsys):
 def test_help_gives_the_seed_one_default_and_numbers_one_style(capsys):
     _, out, _ = run_cli(["--help"], capsys)
     text = " ".join(out.split())
-    assert "(default: random for --train, 0 for --play and random)" in text and "default 0" not in text
+    assert "(default: random to train, else 0)" in text and "default 0" not in text
     assert "(default: 20,000)" in text and "(default: 20000)" not in text  # --max-eps, as messages print it

@@ -168,12 +168,12 @@ def test_a_cnn_trains_and_saves_on_every_backend(lit_run, backend, env_id, tmp_p
 
 
 def test_one_cnn_worker_differentiating_in_its_process_trains_as_a_thread(lit_run, tmp_path):
-    # The processes backend takes a conv net's gradients in the worker's process and applies them in
-    # the master; a thread takes and applies them in one step. Same seeds, same rollouts, the same
-    # updates up to float32 rounding (the two graphs sum in different orders: weights differ by <1e-7).
+    # With --gradients workers, the processes backend takes a conv net's gradients in the worker's
+    # process and applies them in the master; a thread takes and applies them in one step. Same seeds,
+    # same rollouts, the same updates up to float32 rounding (the graphs sum in different orders).
     run = dict(env=LIT, seed=2, workers=1, max_steps=2000, eval_every=1000, lr=1e-3, verbose=False)
-    for backend in ("threads", "processes"):
-        a3c_cartpole.train(backend=backend, save_dir=tmp_path / backend, **run)
+    a3c_cartpole.train(backend="threads", save_dir=tmp_path / "threads", **run)
+    a3c_cartpole.train(backend="processes", gradients="workers", save_dir=tmp_path / "processes", **run)
     files = [RunFiles(tmp_path / backend, LIT) for backend in ("threads", "processes")]
     threads, processes = (a3c_cartpole.load_policy(f.final_weights).network.arrays() for f in files)
     for x, y in zip(threads, processes, strict=True):

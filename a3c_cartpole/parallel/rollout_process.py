@@ -6,12 +6,13 @@ each worker thread of the master keeps its place -- it syncs, hands its rollout 
 gets the next weights -- but the rollout itself is acted by a child process, on a core of its own.
 The master's threads wait on pipes, which leaves the GIL to the updates.
 
-What the child sends back depends on what costs most. An MLP's gradient costs less than moving
-TensorFlow into every worker: the child acts only (numpy and gymnasium, no TensorFlow) and returns
-the rollout, which the master's shared step differentiates and applies. A conv net's gradient costs
-several times its acting, so one learner differentiating for every worker is the ceiling: the child
-hosts a `Learner`, acts and differentiates, and the master only applies the gradients -- A3C as its
-paper has it (docs/design-notes.md has the figures).
+What the child sends back is `--gradients`' choice. With "learner", the child acts only (numpy and
+gymnasium, no TensorFlow) and returns the rollout, which the master's shared step differentiates
+and applies: cheapest where the gradient costs little or its weights are many (an MLP; Atari's conv
+net, whose 1.7M weights would cross the pipe twice an update). With "workers", the child hosts a
+`Learner`, acts and differentiates, and the master only applies the gradients -- A3C as its paper
+has it: one learner differentiating for every worker is the ceiling when a gradient costs several
+times the acting (MinAtar's conv net; figures in presets.toml).
 
 Per rollout, the weights the worker acts with go to the child and the rollout (or its gradients)
 comes back, with its vector steps: the worker replays them into the episode ledger as a thread's own

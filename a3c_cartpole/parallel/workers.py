@@ -135,8 +135,8 @@ def make_workers(
                 f"{info.env_id} is defined in this process only (in __main__ or in a function), "
                 "so no other process can make it: the workers act in threads and the solved checks run here"
             )
-        else:  # a conv net's gradient costs several times its acting: each worker process takes its own
-            gradients_where_acted = shared.model.spec.is_conv
+        else:
+            gradients_where_acted = config.gradients == "workers"
             rollouts = functools.partial(RolloutProcess, registration=registration, gradients=gradients_where_acted)
     # every child starts before the first worker thread needs its own
     sources = [rollouts(config, info, *worker_seeds(seed, i)) for i in range(config.workers)]

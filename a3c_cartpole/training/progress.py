@@ -52,7 +52,8 @@ def _workers_line(config: TrainConfig) -> str:
     workers act about as fast as one (docs/benchmark.md: two threads, 0.92x to 0.95x one's env steps/s)."""
     team = f"{plural(config.workers, 'worker')} x {plural(config.envs_per_worker, 'env')}"
     if config.backend == "processes":
-        return f"{team}, each worker acting in a process of its own."
+        who = "and differentiating " if config.gradients == "workers" else ""
+        return f"{team}, each worker acting {who}in a process of its own."
     if config.backend == "ray":
         return f"{team}, as Ray actors."
     if config.workers == 1:
