@@ -144,9 +144,12 @@ def _preset_list(names: list[str]) -> str:
         if not namespace:  # one entry per env, its versions together (CartPole-{v0,v1})
             versions: dict[str, list[str]] = {}
             for game in games:
-                base, _, version = game.rpartition("-")
-                versions.setdefault(base, []).append(version)
-            entries += [f"{base}-{{{','.join(v)}}}" if len(v) > 1 else f"{base}-{v[0]}" for base, v in versions.items()]
+                base, dash, version = game.rpartition("-")
+                versions.setdefault(base if dash else game, []).append(version if dash else "")
+            entries += [
+                f"{base}-{{{','.join(v)}}}" if len(v) > 1 else f"{base}-{v[0]}".rstrip("-")
+                for base, v in versions.items()
+            ]
         elif len(games) == 1:
             entries.append(f"{namespace}/{games[0]}")
         else:

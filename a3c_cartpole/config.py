@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 BACKENDS = ("threads", "processes", "ray")
-GRADIENTS = ("learner", "workers")
 """Where the workers act: threads of this process, a child process each, or Ray actors (local or a cluster)."""
+
+GRADIENTS = ("learner", "workers")
+"""Who differentiates a worker's rollout on the processes backend: the master's one learner, or the worker."""
 
 OPTIMIZERS = ("adam", "rmsprop")
 """The shared optimizer: the tutorial's Adam, or RMSprop as the A3C paper and SB3's A2C use it."""
@@ -252,8 +254,11 @@ class TrainConfig:
             raise ConfigError("--overwrite starts over and --resume continues: choose one")
         if self.stop_when_solved_again and not (self.resume and self.early_stop):
             raise ConfigError("--stop-when-solved-again goes with --resume, without --no-early-stop")
-        if self.gradients not in GRADIENTS:
-            raise ConfigError(f"--gradients must be one of {', '.join(GRADIENTS)}, got {self.gradients!r}")
+        if self.gradients == "workers" and self.backend != "processes":
+            raise ConfigError(
+                "--gradients workers goes with --backend processes "
+                "(threads share the master's learner; Ray's actors always take their own)"
+            )
         if self.ray_address is not None and self.backend != "ray":
             raise ConfigError("--ray-address goes with --backend ray")
         if self.backend == "ray" and importlib.util.find_spec("ray") is None:

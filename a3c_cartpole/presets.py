@@ -83,5 +83,7 @@ def resolve_config(given: dict, preset: str | None = None) -> TrainConfig:
     env_id = given.get("env_id", TrainConfig.env_id)
     name = choose_preset(env_id, preset)
     values = dict(load_presets()[name]) if name is not None else {}
+    if given.get("backend", "processes") != "processes" and "gradients" not in given:
+        values.pop("gradients", None)  # the preset's choice for worker processes, which the user left
     values.update(given)
     return TrainConfig(**values, preset=name)

@@ -39,3 +39,25 @@ def fixed_policy(obs_size: int, logits, value: float) -> NumpyActorCritic:
 @pytest.fixture
 def make_fixed_policy():
     return fixed_policy
+
+
+def gradients_by_hand(config, info, flat_weights: np.ndarray, env_seed: int, rng_seed) -> np.ndarray:
+    """One rollout's clipped gradients, flat (and the observation moments, with a normalizer), taken
+    eagerly on a model and a collector of their own: what a worker that differentiates must send."""
+    from a3c_cartpole.a3c.loss import clipped_gradients
+    from a3c_cartpole.a3c.rollout import make_collector
+    from a3c_cartpole.networks.acting_copy import flatten
+    from a3c_cartpole.networks.actor_critic import batch_moments
+    from a3c_cartpole.networks.build import build_model
+    from a3c_cartpole.networks.spec import network_for
+
+    model = build_model(network_for(config, info))
+    policy = model.acting_copy_of_flat(flat_weights)
+    model.load_snapshot(policy)
+    collector = make_collector(config, info, env_seed, rng_seed)
+    batch = collector.collect(policy, lambda n_steps, finished: True)
+    collector.close()
+    gradients, _, _ = clipped_gradients(model, batch.states, batch.actions, batch.returns, batch.mask, config)
+    if model.observation_normalizer is not None:
+        gradients = [*gradients, *batch_moments(batch.states)]
+    return flatten(gradients)

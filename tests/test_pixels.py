@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import a3c_cartpole
+from a3c_cartpole.a3c.global_model import GradientLink
 from a3c_cartpole.a3c.rollout import RolloutCollector
 from a3c_cartpole.cli import main
 from a3c_cartpole.config import ConfigError
@@ -167,13 +168,17 @@ def test_a_cnn_trains_and_saves_on_every_backend(lit_run, backend, env_id, tmp_p
     assert a3c_cartpole.load_policy(tmp_path).network.spec.kind == "minatar"
 
 
-def test_one_cnn_worker_differentiating_in_its_process_trains_as_a_thread(lit_run, tmp_path):
+def test_one_cnn_worker_differentiating_in_its_process_trains_as_a_thread(lit_run, tmp_path, monkeypatch):
     # With --gradients workers, the processes backend takes a conv net's gradients in the worker's
     # process and applies them in the master; a thread takes and applies them in one step. Same seeds,
     # same rollouts, the same updates up to float32 rounding (the graphs sum in different orders).
     run = dict(env=LIT, seed=2, workers=1, max_steps=2000, eval_every=1000, lr=1e-3, verbose=False)
     a3c_cartpole.train(backend="threads", save_dir=tmp_path / "threads", **run)
+    applied = []  # the master's part of each update: applying gradients that came from the worker's process
+    apply = GradientLink.train
+    monkeypatch.setattr(GradientLink, "train", lambda link, gradients: applied.append(1) or apply(link, gradients))
     a3c_cartpole.train(backend="processes", gradients="workers", save_dir=tmp_path / "processes", **run)
+    assert len(applied) >= 2000 // (8 * 5)  # every update of the run
     files = [RunFiles(tmp_path / backend, LIT) for backend in ("threads", "processes")]
     threads, processes = (a3c_cartpole.load_policy(f.final_weights).network.arrays() for f in files)
     for x, y in zip(threads, processes, strict=True):

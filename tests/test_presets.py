@@ -121,3 +121,19 @@ def test_the_opening_says_where_workers_act_and_how_to_use_more_cores():
     assert one.startswith("1 worker x 8 envs") and "--workers N --backend processes" in one
     processes = opening_lines(resolve_config({"workers": 2, "backend": "processes"}), info, 0)[1]
     assert processes == "2 workers x 8 envs, each worker acting in a process of its own."
+
+
+def test_a_games_preset_takes_gradients_in_worker_processes_unless_the_user_picks_another_backend(capsys):
+    breakout = "MinAtar/Breakout-v1"
+    preset = resolve_config({"env_id": breakout})
+    assert (preset.backend, preset.gradients) == ("processes", "workers")
+    # another backend, chosen by the user, leaves the preset's processes-only choice behind
+    assert resolve_config({"env_id": breakout, "backend": "threads"}).gradients == "learner"
+    assert resolve_config({"env_id": breakout, "backend": "ray"}).gradients == "learner"
+    assert resolve_config({"env_id": breakout, "gradients": "learner"}).backend == "processes"
+    # asked for outright with a backend where it cannot happen: refused in one line, naming both flags
+    with pytest.raises(ConfigError, match="--gradients workers goes with --backend processes"):
+        resolve_config({"backend": "threads", "gradients": "workers"})
+    assert main(["--train", "--gradients", "workers"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--gradients workers goes with --backend processes" in err

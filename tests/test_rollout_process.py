@@ -23,9 +23,12 @@ from a3c_cartpole.config import TrainConfig
 from a3c_cartpole.envs.making import EnvFailed
 from a3c_cartpole.envs.registry import registration_for_a_child
 from a3c_cartpole.envs.spec import describe_env
+from a3c_cartpole.networks.acting_copy import flatten
+from a3c_cartpole.networks.build import build_model
+from a3c_cartpole.networks.spec import network_for
 from a3c_cartpole.parallel.rollout_process import RolloutProcess, serve
 from a3c_cartpole.training.outputs import RunFiles
-from tests.conftest import build_mlp
+from tests.conftest import build_mlp, gradients_by_hand
 from tests.scripted_envs import FallsLateEnv, registered
 from tests.test_determinism import RUN, episode_log, final_weights
 from tests.test_stopping import UNTIL_STOPPED, assert_run_agrees, sigterm_to_the_group
@@ -90,10 +93,10 @@ def test_sigterm_to_the_whole_process_group_leaves_the_children_to_the_master_wh
     assert "Traceback" not in run.stderr.read_text()
 
 
-def answers_of(setup: tuple, policies: list) -> list:
+def answers_of(setup: tuple, policies: list, gradients: bool = False) -> list:
     """Run the child's loop in this process on pickled requests; returns what it answered."""
     requests, answers = io.BytesIO(), io.BytesIO()
-    for message in (setup, *((policy, None) for policy in policies)):
+    for message in (gradients, setup, *((policy, None) for policy in policies)):
         pickle.dump(message, requests)
     requests.seek(0)
     serve(requests, answers)
@@ -112,7 +115,7 @@ def test_the_child_acts_the_rollout_a_collector_here_would_and_lists_its_vector_
     with registered("FallsLate-v0", FallsLateEnv, max_episode_steps=1000) as env_id:
         info = describe_env(env_id)
         policy = build_mlp(info.obs_shape[0], info.n_actions, 8).snapshot()
-        first, second = answers_of((config, info, gym.spec(env_id), 5, 6, False), [policy, policy])
+        first, second = answers_of((config, info, gym.spec(env_id), 5, 6), [policy, policy])
         here = make_collector(config, info, 5, 6)
         expected = [here.collect(policy, lambda n, finished: True) for _ in range(2)]
     assert [n for n, _ in first[1]] == [4] * 30
@@ -126,27 +129,30 @@ def test_the_child_acts_the_rollout_a_collector_here_would_and_lists_its_vector_
     assert ended == [(50.0, 50)] * 4
 
 
-def test_a_child_that_differentiates_sends_the_gradients_a_learner_here_takes_at_the_weights_sent():
-    # A conv net's worker process: the same seeds act the same rollout at the weights it was sent, so
-    # its flat gradients, loss terms, vector steps and sampling state equal a Learner's here, exactly.
-    from a3c_cartpole.a3c.rollout import StepLog
-    from a3c_cartpole.networks.acting_copy import flatten
-    from a3c_cartpole.parallel.learner import Learner
-
-    config = TrainConfig(envs_per_worker=4, update_freq=30)
+@pytest.mark.parametrize("normalize_obs", [False, True])
+def test_a_child_that_differentiates_sends_the_gradients_at_the_weights_it_was_sent(normalize_obs):
+    # --gradients workers: the child says it is ready, then acts a rollout at the weights it was sent and
+    # sends the rollout's gradients (with a normalizer, the observations' mean, variance and count after
+    # them), equal to those taken by hand on the same seeds, with its vector steps and sampling state.
+    config = TrainConfig(envs_per_worker=4, update_freq=30, normalize_obs=normalize_obs)
     with registered("FallsLate-v0", FallsLateEnv, max_episode_steps=1000) as env_id:
         info = describe_env(env_id)
-        here = Learner(config, info, 5, 6)
-        weights = flatten(here.model.snapshot().arrays())  # the child's own model starts elsewhere
-        (answer,) = answers_of((config, info, gym.spec(env_id), 5, 6, True), [weights])
-        log = StepLog()
-        want = here.gradients(weights, log)
-    gradients, vector_steps, rng_state = answer
-    assert gradients.flat.shape == weights.shape  # one gradient per weight, no normalizer moments
-    np.testing.assert_array_equal(gradients.flat, want.flat)
-    assert gradients.stats == want.stats and np.abs(gradients.flat).max() > 0
-    assert vector_steps == log.vector_steps and [n for n, _ in vector_steps] == [4] * 30
-    assert rng_state == here.rng_state
+        model = build_model(network_for(config, info))  # the child's own model starts from other weights
+        weights = flatten(model.snapshot().arrays())
+        ready, (gradients, vector_steps, rng_state) = answers_of(
+            (config, info, gym.spec(env_id), 5, 6), [weights], gradients=True
+        )
+        want = gradients_by_hand(config, info, weights, 5, 6)
+        here = make_collector(config, info, 5, 6)
+        here.collect(model.acting_copy_of_flat(weights), lambda n, finished: True)
+    n_weights = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+    moments = 2 * info.obs_shape[0] + 1 if normalize_obs else 0
+    assert ready == "ready" and gradients.flat.shape == want.shape == (n_weights + moments,)
+    np.testing.assert_allclose(gradients.flat, want, rtol=1e-5, atol=1e-7)
+    assert np.abs(gradients.flat[:n_weights]).max() > 0 and gradients.stats.grad_norm > 0
+    if normalize_obs:  # 4 envs x 30 steps of observations
+        assert gradients.flat[-1] == 120.0
+    assert [n for n, _ in vector_steps] == [4] * 30 and rng_state == here.rng_state
 
 
 class BreaksAtStep3(FallsLateEnv):
@@ -162,7 +168,7 @@ def first_answer(env_id: str, env_class: type) -> object:
     with registered(env_id, env_class, max_episode_steps=1000):
         info = describe_env(env_id)
         policy = build_mlp(info.obs_shape[0], info.n_actions, 8).snapshot()
-        (answer,) = answers_of((config, info, gym.spec(env_id), 0, 0, False), [policy])
+        (answer,) = answers_of((config, info, gym.spec(env_id), 0, 0), [policy])
     return answer
 
 
@@ -176,7 +182,7 @@ def test_an_env_that_raises_in_the_child_sends_back_the_env_its_error_and_its_tr
 def test_a_child_whose_envs_cannot_be_made_answers_every_rollout_with_why():
     info = dataclasses.replace(describe_env(ENV), env_kwargs={"bogus": 1})  # CartPoleEnv takes no such argument
     policy = build_mlp(info.obs_shape[0], info.n_actions, 8).snapshot()
-    answers = answers_of((TrainConfig(envs_per_worker=2), info, gym.spec(ENV), 0, 0, False), [policy, policy])
+    answers = answers_of((TrainConfig(envs_per_worker=2), info, gym.spec(ENV), 0, 0), [policy, policy])
     assert len(answers) == 2 and all(isinstance(a, TypeError) and "bogus" in str(a) for a in answers)
 
 

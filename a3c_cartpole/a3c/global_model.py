@@ -3,7 +3,9 @@
 Keras 3 optimizers are not thread-safe, so the optimizer is built before any worker starts and
 each update -- apply the worker's gradients, then copy the new weights into that worker's local
 model -- happens under one lock, as one compiled TensorFlow function. That function also returns
-the new weights, flat in one tensor, so the worker's numpy acting copy costs one read.
+the new weights, flat in one tensor, so the worker's numpy acting copy costs one read. A worker
+whose gradients come from elsewhere (its own process, a Ray actor) has them applied by `apply_flat`
+and gets the new weights back flat.
 """
 
 from __future__ import annotations
@@ -132,7 +134,8 @@ class GlobalModel:
 
     @functools.cached_property
     def _apply_flat(self):
-        """Compiled on first use (under the lock): the same optimizer step as `LocalLink.train`.
+        """Compiled by `GradientLink.compile` (or on first use, under the lock, by Ray's driver): the same
+        optimizer step as `LocalLink.train`.
 
         One flat tensor in and one out: a call with 8 small arrays costs 3x more in argument handling.
         With a normalizer, the rollout's observation mean, variance and count follow the gradients.

@@ -92,7 +92,10 @@ class Rollouts(Protocol):
     rng_state: dict
     """The action-sampling generator's state: checkpointed, and given back on resume."""
 
-    def collect(self, policy: NumpyActorCritic, report: StepReport) -> Batch | None: ...
+    def collect(self, policy: NumpyActorCritic, report: StepReport) -> Batch | None:
+        """One rollout acted with `policy`; None if `report` stopped it. (A `RolloutProcess` that
+        differentiates takes flat weights instead, and returns the rollout's `Gradients`.)"""
+        ...
 
     def close(self) -> None: ...
 

@@ -3,8 +3,8 @@
 `Worker` is a thread against the in-process global model, where gradient and update are one
 compiled call (`LocalLink.train`) at local weights the global model keeps for it. It acts its
 rollouts itself (backend "threads", a `RolloutCollector`) or has a child process act them
-("processes", a `RolloutProcess`). A child process that differentiates its rollouts too (a conv
-net's) sends gradients back instead, and the thread applies them (`GradientLink.train`). Ray's
+("processes", a `RolloutProcess`). With `--gradients workers` the child differentiates its rollout
+too and sends the gradients back, which the thread applies (`GradientLink.train`). Ray's
 actors differentiate where they act as well (parallel/ray_backend.py); all of them use a `Learner`
 (parallel/learner.py), which builds a local model and traces the same `clipped_gradients` on it.
 

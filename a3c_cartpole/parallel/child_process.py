@@ -33,10 +33,14 @@ busy 2-core machine a MinAtar rollout of 80 steps took 65 ms with OpenBLAS's own
 with one."""
 
 
-def spawn(module: str) -> subprocess.Popen:
-    """Start `python -m module` with pipes to its stdin and stdout."""
+NO_GPU = {"CUDA_VISIBLE_DEVICES": ""}
+"""For a child that loads TensorFlow only to differentiate a worker's rollouts: a GPU, if any, is the master's."""
+
+
+def spawn(module: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start `python -m module` with pipes to its stdin and stdout (and `extra_env` in its environment)."""
     # The child imports what the parent could: a user's env module may sit on a path added at run time.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **ONE_THREAD_EACH}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **ONE_THREAD_EACH, **(extra_env or {})}
     return subprocess.Popen([sys.executable, "-m", module], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
 
 

@@ -3,8 +3,9 @@
 Worker threads train through the global model's one shared step (a3c/global_model.py). Where one
 learner differentiating every worker's rollouts would be the ceiling -- a conv net's gradient costs
 several times its acting -- each worker takes its own gradients, as in the A3C paper: a `Learner`
-in a worker process (parallel/rollout_process.py) or in a Ray actor (parallel/ray_backend.py).
-It traces the same `clipped_gradients` as the shared step, so every backend trains alike.
+in a worker process with `--gradients workers` (parallel/rollout_process.py), and in every Ray
+actor (parallel/ray_backend.py). It traces the same `clipped_gradients` as the shared step, so
+every backend trains alike.
 """
 
 from __future__ import annotations

@@ -41,7 +41,6 @@ from a3c_cartpole.a3c.loss import UpdateStats  # noqa: E402
 from a3c_cartpole.a3c.rollout import FinishedEpisode, StepLog  # noqa: E402
 from a3c_cartpole.config import ConfigError, TrainConfig, first_line  # noqa: E402
 from a3c_cartpole.envs.spec import EnvInfo  # noqa: E402
-from a3c_cartpole.networks.acting_copy import flatten  # noqa: E402
 from a3c_cartpole.parallel.child_process import ONE_THREAD_EACH  # noqa: E402
 from a3c_cartpole.parallel.learner import Learner  # noqa: E402
 from a3c_cartpole.parallel.workers import WorkerFailure, worker_seeds  # noqa: E402
@@ -221,7 +220,7 @@ class RayWorkerPool(threading.Thread):
         return None if self.error is None else WorkerFailure(self.failing, self.error)
 
     def _drive(self) -> None:
-        weights = ray.put(flatten(self.shared.snapshot().arrays()))
+        weights = ray.put(self.shared.flat_snapshot())
         in_flight = {actor.compute.remote(weights): i for i, actor in enumerate(self.actors)}
         retry_at: dict[int, float] = {}  # actors whose last call failed, and when to call again
         failures = [0] * len(self.actors)

@@ -37,11 +37,15 @@ from a3c_cartpole.envs.registry import register_as_the_parent_did
 from a3c_cartpole.envs.spec import EnvInfo
 from a3c_cartpole.networks.acting_copy import NumpyActorCritic
 from a3c_cartpole.parallel import child_process
-from a3c_cartpole.parallel.child_process import PROTOCOL, finish, ignore_stop_signals, spawn
+from a3c_cartpole.parallel.child_process import NO_GPU, PROTOCOL, finish, ignore_stop_signals, spawn
 
 if TYPE_CHECKING:  # a child that only acts never loads TensorFlow
     from a3c_cartpole.a3c.loss import Gradients
     from a3c_cartpole.parallel.learner import Learner
+
+
+READY = "ready"
+"""What a child that differentiates sends once it can (`RolloutProcess.wait_until_ready`)."""
 
 
 class RolloutProcessFailed(RuntimeError):
@@ -62,11 +66,22 @@ class RolloutProcess:
     ) -> None:
         """`registration`: the env's spec (envs.registration_for_a_child), for an env registered at run time.
         `gradients`: the child differentiates too; `collect` then takes flat weights and returns `Gradients`."""
-        self._child = spawn("a3c_cartpole.parallel.rollout_process")
-        # the child starts while the master goes on
-        self._send((config, info, registration, env_seed, rng_seed, gradients))
+        self._child = spawn("a3c_cartpole.parallel.rollout_process", NO_GPU if gradients else None)
+        self._send(gradients)  # first on its own: whatever fails to unpickle next, the child knows to say it is ready
+        self._send((config, info, registration, env_seed, rng_seed))  # it starts while the master goes on
+        self._gradients = gradients
         self._rng_state = np.random.default_rng(rng_seed).bit_generator.state  # the child's, as it starts
         self._restore: dict | None = None
+
+    def wait_until_ready(self) -> None:
+        """Return once a child that differentiates has loaded TensorFlow and traced its steps (seconds):
+        called for every worker before the run's clock starts, so that time is not counted as training.
+        A child that could not start says so at its first rollout, as one that only acts does."""
+        if self._gradients:
+            try:
+                pickle.load(self._child.stdout)
+            except EOFError as err:
+                raise self._failed() from err
 
     @property
     def rng_state(self) -> dict:
@@ -118,12 +133,17 @@ class RolloutProcess:
 def serve(requests: BinaryIO, answers: BinaryIO) -> None:
     """Make the worker's envs, then act one rollout per policy received, until the parent closes the pipe.
 
-    A request is (policy, sampling state to resume from or None); the answer, (rollout or its
+    The parent sends whether to differentiate, then the setup. A request is (policy, sampling state
+    to resume from or None); the answer, (rollout or its
     gradients, its vector steps, the sampling state after it), or an exception (a user's env
-    failing), to be raised in the worker.
+    failing), to be raised in the worker. A child that differentiates first says it is ready.
     """
     try:
-        config, info, registration, env_seed, rng_seed, gradients = pickle.load(requests)
+        gradients = pickle.load(requests)
+    except EOFError:  # the parent is gone
+        return
+    try:
+        config, info, registration, env_seed, rng_seed = pickle.load(requests)
         register_as_the_parent_did(info, registration)
         collector = (
             _learner(config, info, env_seed, rng_seed)
@@ -132,6 +152,9 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
         )
     except Exception as err:
         collector, failure = None, err
+    if gradients:
+        pickle.dump(READY, answers, protocol=PROTOCOL)
+        answers.flush()
 
     def act(request: tuple) -> tuple[Batch | Gradients, list, dict] | Exception:
         policy, rng_state = request
@@ -159,8 +182,8 @@ def _act(collector: RolloutCollector | Learner, policy) -> tuple[Batch | Gradien
 
 
 def _learner(config: TrainConfig, info: EnvInfo, env_seed: int, rng_seed) -> Learner:
-    """A worker that differentiates loads TensorFlow (seconds, while the parent loads its own), on one
-    thread (`child_process.ONE_THREAD_EACH`), and traces its steps before the run's clock starts."""
+    """A worker that differentiates loads TensorFlow, on one thread (`child_process.ONE_THREAD_EACH`),
+    and traces its steps: seconds, which the parent waits out before the run's clock starts."""
     from a3c_cartpole.tf_setup import import_tensorflow_quietly
 
     import_tensorflow_quietly()

@@ -142,4 +142,7 @@ def make_workers(
     sources = [rollouts(config, info, *worker_seeds(seed, i)) for i in range(config.workers)]
     workers = [Worker(i, source, shared.connect(gradients_where_acted), ledger) for i, source in enumerate(sources)]
     workers[0].link.compile()  # before the clock starts (and while any children start)
+    if gradients_where_acted:  # each child loads TensorFlow: seconds that are not training
+        for source in sources:
+            source.wait_until_ready()
     return ThreadWorkers(workers)
