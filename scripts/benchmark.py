@@ -3,9 +3,10 @@
 For each env and seed it runs the real command line in a fresh process -- `python -m a3c_cartpole
 --train --env E --seed S`, the env's preset and nothing else unless given after `--` -- and times
 the whole process, imports included. Then it verifies the saved best agent independently: 100 greedy
-episodes on seeds neither training nor its solved check used. On CartPole, with stable-baselines3
-installed, SB3's A2C (scripts/sb3_a2c_baseline.py, RL-Zoo's settings) runs interleaved with ours,
-seed by seed, under the same stop rule, and the ratio of median wall times is printed.
+episodes (`--verify-episodes`) on seeds neither training nor its solved check used. On CartPole,
+with stable-baselines3 installed, SB3's A2C (scripts/sb3_a2c_baseline.py, RL-Zoo's settings) runs
+interleaved with ours, seed by seed, under the same stop rule, and the ratio of median wall times
+is printed.
 
 Per env it prints a table (solved and verified, env steps to solve, wall time, throughput) and
 writes a PNG of learning curves: the greedy evaluation return against env steps, median over the
@@ -19,7 +20,8 @@ share the cores and are not comparable with a run on a quiet machine.
 
 `--runs FILE` keeps every finished run's figures in FILE (JSON) and adds the seeds it already holds
 to the tables and curves: a benchmark too long for one sitting (games from pixels take minutes a
-seed) is run a few seeds at a time.
+seed) is run a few seeds at a time. Runs with other flags after `--` are kept apart. The saved
+agents are verified over `--verify-episodes` (100) fresh greedy episodes.
 
     python scripts/benchmark.py --envs MinAtar/Breakout-v1 --seeds 0-2 --no-sb3 --runs docs/runs.json
 """
@@ -325,6 +327,7 @@ def bench_env(env_id: str, args: argparse.Namespace, workdir: Path, extra: list[
     threshold = describe_env(env_id).reward_threshold  # registers a game's namespace too
     with_sb3 = args.with_sb3 and env_id in SB3_ENVS
     store = args.store
+    ours_key = " ".join(["a3c-cartpole", *extra])  # runs with other flags are other agents in the store
     ours: dict[int, dict] = {}
     sb3: dict[int, dict] = {}
     tf_imports = [args.tf_import]
@@ -334,20 +337,20 @@ def bench_env(env_id: str, args: argparse.Namespace, workdir: Path, extra: list[
             futures = {seed: pool.submit(bench, seed=seed) for seed in args.seeds}
             for seed, future in futures.items():
                 ours[seed] = future.result()
-                store.keep(env_id, "a3c-cartpole", seed, ours[seed])
+                store.keep(env_id, ours_key, seed, ours[seed])
                 print(f"{env_id} seed {seed}: a3c-cartpole {ours[seed]['wall']:.1f} s", flush=True)
     else:
         for seed in args.seeds:
             tf_imports.append(import_seconds("tensorflow"))
             ours[seed] = bench_ours(env_id, seed, workdir, extra, args.verify_episodes)
-            store.keep(env_id, "a3c-cartpole", seed, ours[seed])
+            store.keep(env_id, ours_key, seed, ours[seed])
             line = f"{env_id} seed {seed}: a3c-cartpole {ours[seed]['wall']:.1f} s"
             if with_sb3:
                 sb3[seed] = bench_sb3(env_id, seed, workdir, args.verify_episodes)
                 store.keep(env_id, "SB3 A2C", seed, sb3[seed])
                 line += f", SB3 A2C {sb3[seed]['wall']:.1f} s"
             print(line, flush=True)
-    ours = with_earlier(store, env_id, "a3c-cartpole", ours)
+    ours = with_earlier(store, env_id, ours_key, ours)
     if sb3:
         sb3 = with_earlier(store, env_id, "SB3 A2C", sb3)
     rows = [markdown_row(env_id, "a3c-cartpole", print_table("a3c-cartpole", env_id, threshold, ours))]
@@ -382,17 +385,18 @@ def time_refusals(workdir: Path) -> None:
         print(f"  {name:<20} {seconds:5.2f} s  exit {proc.returncode}  {verdict}: {lines[-1][:90]}")
 
 
-def time_scaling(workdir: Path, env_id: str, steps: int, backends: list[str]) -> None:
+def time_scaling(workdir: Path, env_id: str, steps: int, backends: list[str], extra: list[str]) -> None:
     """Effective rate of training `env_id` (its preset) with 1 and 2 workers, each backend installed, same budget.
 
     Worth timing on more than CartPole: a worker process or a Ray actor pays a round trip per rollout,
     which a short, cheap CartPole rollout cannot hide and a longer or costlier one can."""
-    print(f"\nworkers and backends: {env_id} preset, seed 0, {steps:,} env steps without early stop")
+    added = f", with {' '.join(extra)}" if extra else ""
+    print(f"\nworkers and backends: {env_id} preset{added}, seed 0, {steps:,} env steps without early stop")
     for backend in backends:
         rates = {}
         for workers in (1, 2):
             save_dir = workdir / f"scaling-{env_id.replace('/', '_')}-{backend}-{workers}"
-            flags = ["--env", env_id, "--workers", str(workers), "--backend", backend]
+            flags = ["--env", env_id, "--workers", str(workers), "--backend", backend, *extra]
             flags += ["--max-steps", str(steps), "--no-early-stop"]
             seconds, proc = run_timed([*TRAIN, "--seed", "0", "--save-dir", str(save_dir), *flags])
             if proc.returncode not in (0, 3):
@@ -439,7 +443,7 @@ def time_eval_cost(workdir: Path, seeds: list[int], steps: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--envs", nargs="+", default=["CartPole-v1"])
+    parser.add_argument("--envs", nargs="*", default=["CartPole-v1"], help="none: only the other timings asked for")
     parser.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-9"), help="e.g. 0-9 or 0,2,4")
     parser.add_argument("--no-sb3", dest="with_sb3", action="store_false", help="skip SB3 even if it is installed")
     parser.add_argument("--jobs", type=int, default=1, help="seeds run at once (wall times then share the cores)")
@@ -473,6 +477,8 @@ def main() -> None:
     parser.add_argument("extra", nargs=argparse.REMAINDER, help="after --: more a3c-cartpole flags")
     args = parser.parse_args()
     extra = [a for a in args.extra if a != "--"]
+    if args.verify_episodes < 1:
+        parser.error("--verify-episodes must be at least 1")
     if args.with_sb3 and importlib.util.find_spec("stable_baselines3") is None:
         print("stable-baselines3 is not installed: timing a3c-cartpole alone (pip install stable-baselines3)")
         args.with_sb3 = False
@@ -487,7 +493,7 @@ def main() -> None:
         time_refusals(Path(tmp))
         if args.scaling:
             for env_id in args.scaling_envs:
-                time_scaling(Path(tmp), env_id, args.scaling, args.scaling_backends)
+                time_scaling(Path(tmp), env_id, args.scaling, args.scaling_backends, extra)
         if args.eval_cost:
             time_eval_cost(Path(tmp), args.seeds, args.eval_cost)
     print(
