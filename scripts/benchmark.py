@@ -58,7 +58,9 @@ CURVE_POINTS = 200
 
 
 def parse_seeds(text: str) -> list[int]:
-    """'0-9' or '0,3,5' -> list of ints."""
+    """'0-9' or '0,3,5' -> list of ints; 'stored': none, only the runs `--runs` holds (tables, curves)."""
+    if text == "stored":
+        return []
     if "-" in text:
         low, high = text.split("-")
         return list(range(int(low), int(high) + 1))
@@ -351,6 +353,9 @@ def bench_env(env_id: str, args: argparse.Namespace, workdir: Path, extra: list[
                 line += f", SB3 A2C {sb3[seed]['wall']:.1f} s"
             print(line, flush=True)
     ours = with_earlier(store, env_id, ours_key, ours)
+    if not ours:
+        print(f"{env_id}: no runs to show (none stored for these flags in --runs)")
+        return []
     if sb3:
         sb3 = with_earlier(store, env_id, "SB3 A2C", sb3)
     rows = [markdown_row(env_id, "a3c-cartpole", print_table("a3c-cartpole", env_id, threshold, ours))]
@@ -444,7 +449,9 @@ def time_eval_cost(workdir: Path, seeds: list[int], steps: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--envs", nargs="*", default=["CartPole-v1"], help="none: only the other timings asked for")
-    parser.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-9"), help="e.g. 0-9 or 0,2,4")
+    parser.add_argument(
+        "--seeds", type=parse_seeds, default=parse_seeds("0-9"), help="e.g. 0-9 or 0,2,4; stored: redraw from --runs"
+    )
     parser.add_argument("--no-sb3", dest="with_sb3", action="store_false", help="skip SB3 even if it is installed")
     parser.add_argument("--jobs", type=int, default=1, help="seeds run at once (wall times then share the cores)")
     parser.add_argument(
