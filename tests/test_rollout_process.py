@@ -208,9 +208,9 @@ def test_an_env_defined_inside_a_function_is_acted_and_checked_here_and_the_user
                        backend="processes", save_dir=tmp_path, verbose=True)  # fmt: skip
     assert result.solved and result.stop_reason == "solved"
     np.testing.assert_array_equal(result.best_evaluation.returns, np.full(10, 7.0))
-    assert "no other process can make it: the workers act in threads and the solved checks run here" in (
-        capsys.readouterr().out
-    )
+    out = capsys.readouterr().out
+    assert "no other process can make it: the workers act in threads and the solved checks run here" in out
+    assert "2 workers x 2 envs, as threads of this process" in out and "in a process of its own" not in out
 
 
 @pytest.mark.parametrize("flags", [["--backend", "processes", "--ray-address", "auto"]])

@@ -191,6 +191,8 @@ class MasterAgent:
     def _announce(self, resumed: RunState, checkpoints: TrainingCheckpoints, check: SolvedCheck) -> None:
         """The banner: what trains, how, and where a resumed run stands."""
         config = self.config
+        if config.backend == "processes" and check.registration is None:  # no other process can make the env
+            config = dataclasses.replace(config, backend="threads", gradients="learner")  # what make_workers did
         for line in opening_lines(config, self.info, resumed.seed):  # the run's seed, kept by every resume
             self.progress.message(line)
         if config.resume:
