@@ -1,9 +1,10 @@
 """Tuned settings per env, shipped as data (presets.toml), and the one rule that resolves a run's settings.
 
-A run's settings come from three layers, in this order: TrainConfig's defaults, then the env's
-preset, then what the user gave (flags on the command line, keywords to `train`). A user's value
-always wins, so a preset only fills in what was left unsaid. The CLI, the Python API and
-`--resume` all go through `resolve_config`, so they cannot disagree.
+A run's settings come from layers, in this order: TrainConfig's defaults, then the env's preset,
+then -- with `--resume` -- the settings the run was trained with, then what the user gave (flags on
+the command line, keywords to `train`). A user's value always wins, so a preset only fills in what
+was left unsaid, and a resumed run goes on as it was trained unless told otherwise. The CLI, the
+Python API and `--resume` all go through `resolve_config`, so they cannot disagree.
 
 The file is TOML because the standard library reads it (tomllib) and a person can too: one table
 per env id, holding only the values that differ from the defaults, as RL-Zoo's hyperparams files do.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import sys
 from pathlib import Path
 
@@ -41,6 +43,24 @@ NOT_PRESETTABLE = frozenset(
         "resume",
         "ray_address",
         "preset",
+    }
+)
+
+
+# What a resumed run takes from its own settings when not given again: everything it was trained with,
+# but which env (chosen by --env, and --env-kwargs must match the checkpoint's), where it is, the seed
+# (each segment seeds its envs anew) and what this invocation is asked to do.
+NOT_RESUMED = frozenset(
+    {
+        "env_id",
+        "env_kwargs",
+        "env_package",
+        "save_dir",
+        "seed",
+        "verbose",
+        "resume",
+        "overwrite",
+        "stop_when_solved_again",
     }
 )
 
@@ -81,9 +101,28 @@ def resolve_config(given: dict, preset: str | None = None) -> TrainConfig:
     name, "none", or None for the env's own. The chosen preset's name is kept in the config.
     """
     env_id = given.get("env_id", TrainConfig.env_id)
-    name = choose_preset(env_id, preset)
+    saved = resumed_settings(given) if given.get("resume") else {}
+    saved_preset = saved.pop("preset", None)
+    name = choose_preset(env_id, saved_preset if preset is None else preset)
     values = dict(load_presets()[name]) if name is not None else {}
+    values.update(saved)
     if given.get("backend", "processes") != "processes" and "gradients" not in given:
-        values.pop("gradients", None)  # the preset's choice for worker processes, which the user left
+        values.pop("gradients", None)  # a choice for worker processes, which the user left
     values.update(given)
     return TrainConfig(**values, preset=name)
+
+
+def resumed_settings(given: dict) -> dict:
+    """The settings the run in the save dir was trained with (`RunFiles.settings`), but `NOT_RESUMED`;
+    none for a run checkpointed before they were kept, or not at all (`--resume` then says so)."""
+    from a3c_cartpole.training.outputs import RunFiles
+
+    path = RunFiles(Path(given.get("save_dir", TrainConfig.save_dir)), given.get("env_id", TrainConfig.env_id)).settings
+    try:
+        saved = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"cannot resume: cannot read the run's settings {path}: {err}") from None
+    fields = {field.name for field in dataclasses.fields(TrainConfig)} - NOT_RESUMED
+    return {key: value for key, value in saved.items() if key in fields}

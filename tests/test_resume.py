@@ -306,3 +306,24 @@ def test_a_resumed_run_keeps_its_seed_and_records_the_seed_of_each_segment(tmp_p
     record = json.loads(RunFiles(tmp_path, "CartPole-v1").run_record.read_text())
     assert first.seed == second.seed == third.seed == record["seed"] == 3
     assert len(record["segment_seeds"]) == 3 and record["segment_seeds"][0] == 3 and record["segment_seeds"][2] == 11
+
+
+def test_a_resumed_run_goes_on_with_the_settings_it_was_trained_with_unless_given_others(tmp_path, capsys):
+    # Trained with a network, rate and optimizer of its own (no preset has them); resumed with no
+    # flag but the budget: it goes on with all of them, and a flag given again is the one used.
+    first = dict(hidden=16, layers=2, activation="tanh", optimizer="rmsprop", lr=5e-3, gamma=0.95)
+    train(save_dir=tmp_path, max_eps=20, **first, **RUN)
+    files = RunFiles(tmp_path, "CartPole-v1")
+    assert json.loads(files.settings.read_text())["hidden"] == 16
+    trained = (0, 3)  # solved or not: the looks come when the clock allows, and this net learns fast
+    assert main(["--train", "--resume", "--save-dir", str(tmp_path), "--max-eps", "40", "--quiet"]) in trained, (
+        capsys.readouterr().err
+    )
+    record = json.loads(files.run_record.read_text())["config"]
+    assert {key: record[key] for key in first} == first and record["max_eps"] == 40
+    assert record["envs_per_worker"] == 4 and record["checkpoint_every"] == 5  # the first segment's, too
+    again = ["--train", "--resume", "--save-dir", str(tmp_path), "--max-eps", "60", "--lr", "1e-3", "--quiet"]
+    assert main(again) in trained
+    assert json.loads(files.run_record.read_text())["config"]["lr"] == 1e-3
+    # what the second segment was trained with is what a third one resumes
+    assert json.loads(files.settings.read_text())["lr"] == 1e-3

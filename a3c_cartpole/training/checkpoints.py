@@ -32,7 +32,7 @@ from a3c_cartpole.config import ConfigError, TrainConfig, first_line
 from a3c_cartpole.envs.registry import kwargs_text
 from a3c_cartpole.envs.spec import EnvInfo
 from a3c_cartpole.evaluation.solved_check import SolvedCheck
-from a3c_cartpole.training.outputs import CSV_HEADER, RunFiles, write_episodes_csv, write_failure
+from a3c_cartpole.training.outputs import CSV_HEADER, RunFiles, write_episodes_csv, write_failure, write_json
 
 if TYPE_CHECKING:
     from a3c_cartpole.parallel.workers import WorkerGroup
@@ -187,6 +187,7 @@ class TrainingCheckpoints:
         )
         self._manager: tf.train.CheckpointManager | None = None
         self.last_saved_updates = 0
+        self._settings_written = False
         self.resumed_from: str | None = None
         """The checkpoint a resumed run continues."""
         self.skipped: list[str] = []
@@ -280,6 +281,10 @@ class TrainingCheckpoints:
         """
         before = set(self.directory.iterdir()) if self.directory.is_dir() else set()
         try:
+            if not self._settings_written:  # once a segment: what --resume goes on with
+                self.directory.mkdir(parents=True, exist_ok=True)
+                write_json(RunFiles(self.config.save_dir, self.config.env_id).settings, self.config.as_dict())
+                self._settings_written = True
             return self.manager.save()
         except (tf.errors.OpError, OSError) as err:
             for leftover in set(self.directory.iterdir()) - before:

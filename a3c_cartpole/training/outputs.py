@@ -70,6 +70,8 @@ class RunFiles:
         self.run_record = self.save_dir / f"{stem}_run.json"
         self.error_log = self.save_dir / f"{stem}_error.log"
         self.checkpoints = self.save_dir / "checkpoints" / name
+        self.settings = self.checkpoints / "settings.json"
+        """The run's settings, written with its first checkpoint: what `--resume` continues with."""
         self.tensorboard = self.save_dir / "tensorboard" / name
         self.lock = self.save_dir / f".{stem}.lock"
         self.reserve = self.save_dir / f".{stem}.reserve"
