@@ -29,40 +29,17 @@ PRESETS_FILE = Path(__file__).with_name("presets.toml")
 NO_PRESET = "none"
 """`--preset none`: train with TrainConfig's plain defaults."""
 
-# What a preset may set: how to learn, not which env (its id, keyword arguments and package are what the
-# preset is chosen by), where to write, what to resume or which seed to use. A preset may pick the
-# backend (a game's env steps are worth a process each), but not a cluster's address.
-NOT_PRESETTABLE = frozenset(
-    {
-        "env_id",
-        "env_kwargs",
-        "env_package",
-        "save_dir",
-        "seed",
-        "verbose",
-        "resume",
-        "ray_address",
-        "preset",
-    }
-)
+THIS_INVOCATION = frozenset({"env_id", "env_kwargs", "env_package", "save_dir", "seed", "verbose", "resume"})
+"""Which env (its id, keyword arguments and package choose the preset, and a resumed run's must match its
+checkpoint's), where to write, which seed (a resumed segment seeds its envs anew), what to do: each
+invocation's own, never a preset's or a resumed run's."""
 
+# What a preset may set: how to learn. It may pick the backend (a game's env steps are worth a process
+# each), but not a cluster's address.
+NOT_PRESETTABLE = THIS_INVOCATION | {"ray_address", "preset"}
 
-# What a resumed run takes from its own settings when not given again: everything it was trained with,
-# but which env (chosen by --env, and --env-kwargs must match the checkpoint's), where it is, the seed
-# (each segment seeds its envs anew) and what this invocation is asked to do.
-NOT_RESUMED = frozenset(
-    {
-        "env_id",
-        "env_kwargs",
-        "env_package",
-        "save_dir",
-        "seed",
-        "verbose",
-        "resume",
-        "overwrite",
-        "stop_when_solved_again",
-    }
-)
+# What a resumed run takes from the settings it was trained with, when not given again: all but these.
+NOT_RESUMED = THIS_INVOCATION | {"overwrite", "stop_when_solved_again"}
 
 
 @functools.cache
