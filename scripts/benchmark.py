@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from a3c_cartpole.presets import load_presets
-from a3c_cartpole.training.outputs import RunFiles
+from a3c_cartpole.training.outputs import RunFiles, write_json
 
 HERE = Path(__file__).resolve().parent
 TRAIN = [sys.executable, "-m", "a3c_cartpole", "--train"]
@@ -312,9 +312,7 @@ class RunStore:
         if self.path is None:
             return
         self.runs.setdefault(env_id, {}).setdefault(agent, {})[str(seed)] = row
-        temp = self.path.with_name(self.path.name + ".tmp")
-        temp.write_text(json.dumps(self.runs, indent=1, sort_keys=True))
-        os.replace(temp, self.path)
+        write_json(self.path, self.runs)
 
 
 def with_earlier(store: RunStore, env_id: str, agent: str, rows: dict[int, dict]) -> dict[int, dict]:
