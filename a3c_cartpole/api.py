@@ -76,6 +76,7 @@ def train(
     max_grad_norm: float | None = None,
     clip_per_head: bool | None = None,
     normalize_obs: bool | None = None,
+    normalize_reward: bool | None = None,
     normalize_advantage: bool | None = None,
     target_score: float | None = None,
     eval_episodes: int | None = None,
@@ -114,7 +115,8 @@ def _docstring() -> str:
             or repr(str(default) if isinstance(default, Path) else default)
         )
         choices = field.metadata.get("choices")
-        allowed = f", one of {', '.join(map(repr, choices))}" if choices else ""
+        named_in_help = "metavar" in field.metadata  # a choice shown by a metavar lists its values in its help
+        allowed = f", one of {', '.join(map(repr, choices))}" if choices and not named_in_help else ""
         help_ = python_spelling(f"{field.metadata['help']}{allowed} (default: {shown})")
         lines.append(f"    {option_keyword(field)}: {help_}")
     return (

@@ -126,7 +126,7 @@ def _add_option(group: argparse._ArgumentGroup, field: dataclasses.Field) -> Non
         elif kind is dict:
             kwargs.update(action=EnvKwargsAction, nargs="+", type=parse_env_kwarg, metavar=meta["metavar"])
         elif "choices" in meta:
-            kwargs["choices"] = meta["choices"]
+            kwargs.update(choices=meta["choices"], metavar=meta.get("metavar"))
         else:
             value_type = next(t for t in typing.get_args(kind) or (kind,) if t is not type(None))
             kwargs.update(type=value_type, metavar=meta.get("metavar", METAVARS.get(value_type)))

@@ -135,7 +135,7 @@ class TrainConfig:
     """The preset the settings were resolved with (presets.resolve_config); recorded, not applied here."""
     lr: float = option(1e-3, help="learning rate")
     """Of the shared optimizer (its starting value under a linear schedule)."""
-    optimizer: str = option("adam", help="shared optimizer", choices=OPTIMIZERS)
+    optimizer: str = option("adam", help="shared optimizer: adam or rmsprop", choices=OPTIMIZERS, metavar="NAME")
     """rmsprop takes SB3's A2C setting: decay 0.99, epsilon 1e-5."""
     lr_schedule: str = option("constant", help="linear: to 0 at --max-steps", choices=LR_SCHEDULES)
     """A linear schedule keeps late updates from undoing a good policy."""
@@ -166,6 +166,9 @@ class TrainConfig:
     """A critic's gradient grows with the returns' scale: clipped together, it would shrink the actor's."""
     normalize_obs: bool = option(False, help="scale inputs by running mean, std")
     """The statistics are shared by every worker and saved with the weights."""
+    normalize_reward: bool = option(False, help="scale rewards by their returns' std")
+    """Training only, as SB3's VecNormalize: the critic's targets keep a scale near 1 whatever the env
+    pays, so one learning rate and one clip serve rewards of 1 and of 100. Episodes are logged unscaled."""
     normalize_advantage: bool = option(False, help="advantages to mean 0, std 1")
     """So the policy step does not scale with the rewards."""
     target_score: float | None = option(None, help="greedy mean that solves", metavar="X", shown="env's threshold")

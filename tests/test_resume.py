@@ -225,7 +225,7 @@ def test_resume_gives_each_worker_its_sampling_rng_back_and_keeps_the_best_evalu
 
     def run_then_remember_the_rng(self):
         real_run(self)
-        ended[self.worker_id] = copy.deepcopy(self.rollouts.rng_state)
+        ended[self.worker_id] = copy.deepcopy(self.rollouts.resume_state)
 
     monkeypatch.setattr(worker.Worker, "run", run_then_remember_the_rng)
     first = train(save_dir=tmp_path, max_eps=30, **run)
@@ -233,7 +233,7 @@ def test_resume_gives_each_worker_its_sampling_rng_back_and_keeps_the_best_evalu
     best_weights = files.best_weights.read_bytes()
 
     def remember_the_rng_and_stop(self):  # the resumed workers act no further: nothing to draw
-        started[self.worker_id] = copy.deepcopy(self.rollouts.rng_state)
+        started[self.worker_id] = copy.deepcopy(self.rollouts.resume_state)
         self.rollouts.close()
 
     monkeypatch.setattr(worker.Worker, "run", remember_the_rng_and_stop)
@@ -312,6 +312,7 @@ def test_a_resumed_run_goes_on_with_the_settings_it_was_trained_with_unless_give
     # Trained with a network, rate and optimizer of its own (no preset has them); resumed with no
     # flag but the budget: it goes on with all of them, and a flag given again is the one used.
     first = dict(hidden=16, layers=2, activation="tanh", optimizer="rmsprop", lr=5e-3, gamma=0.95)
+    first.update(normalize_reward=True)
     train(save_dir=tmp_path, max_eps=20, **first, **RUN)
     files = RunFiles(tmp_path, "CartPole-v1")
     assert json.loads(files.settings.read_text())["hidden"] == 16

@@ -124,7 +124,7 @@ def test_the_child_acts_the_rollout_a_collector_here_would_and_lists_its_vector_
         for field in ("states", "actions", "returns", "mask"):
             np.testing.assert_array_equal(getattr(batch, field), getattr(want, field))
     assert [e for _, finished in first[1] for e in finished] == []
-    assert second[2] == here.rng_state  # after the same draws
+    assert second[2] == here.resume_state  # after the same draws
     ended = [(e.episode_return, e.length) for _, finished in second[1] for e in finished]
     assert ended == [(50.0, 50)] * 4
 
@@ -139,7 +139,7 @@ def test_a_child_that_differentiates_sends_the_gradients_at_the_weights_it_was_s
         info = describe_env(env_id)
         model = build_model(network_for(config, info))  # the child's own model starts from other weights
         weights = flatten(model.snapshot().arrays())
-        ready, (gradients, vector_steps, rng_state) = answers_of(
+        ready, (gradients, vector_steps, resume_state) = answers_of(
             (config, info, gym.spec(env_id), 5, 6), [weights], gradients=True
         )
         want = gradients_by_hand(config, info, weights, 5, 6)
@@ -152,7 +152,7 @@ def test_a_child_that_differentiates_sends_the_gradients_at_the_weights_it_was_s
     assert np.abs(gradients.flat[:n_weights]).max() > 0 and gradients.stats.grad_norm > 0
     if normalize_obs:  # 4 envs x 30 steps of observations
         assert gradients.flat[-1] == 120.0
-    assert [n for n, _ in vector_steps] == [4] * 30 and rng_state == here.rng_state
+    assert [n for n, _ in vector_steps] == [4] * 30 and resume_state == here.resume_state
 
 
 class BreaksAtStep3(FallsLateEnv):
@@ -259,24 +259,27 @@ def test_no_child_is_offered_an_env_it_could_not_make():
         del gym.registry["FromMain-v0"]
 
 
-def test_a_resumed_sampling_state_reaches_the_child_before_its_next_rollout():
-    # The child draws from the state it is given, exactly as a collector here would from the same state.
-    config, info = TrainConfig(envs_per_worker=3, update_freq=6), describe_env(ENV)
+def test_a_resumed_sampling_state_and_reward_scale_reach_the_child_before_its_next_rollout():
+    # The child draws from the state it is given and scales rewards from the statistics it is given,
+    # exactly as a collector here would from the same state.
+    config, info = TrainConfig(envs_per_worker=3, update_freq=6, normalize_reward=True), describe_env(ENV)
     policy = build_mlp(info.obs_shape[0], info.n_actions, 8).snapshot()
-    resumed = np.random.default_rng(12345).bit_generator.state
+    scale = {"mean": 20.0, "var": 16.0, "count": 5000.0}
+    resumed = {"rng": np.random.default_rng(12345).bit_generator.state, "reward_scale": scale}
     child = RolloutProcess(config, info, 5, 6, registration=gym.spec(ENV))
     try:
-        child.rng_state = resumed
-        assert child.rng_state == resumed
+        child.resume_state = resumed
+        assert child.resume_state == resumed
         batch = child.collect(policy, lambda n, finished: True)
-        after = child.rng_state
+        after = child.resume_state
     finally:
         child.close()
     here = make_collector(config, info, 5, 6)
-    here.rng_state = resumed
+    here.resume_state = resumed
     want = here.collect(policy, lambda n, finished: True)
     np.testing.assert_array_equal(batch.actions, want.actions)
-    assert after == here.rng_state != resumed
+    np.testing.assert_array_equal(batch.returns, want.returns)
+    assert after == here.resume_state != resumed
 
 
 def test_a_failure_before_the_workers_start_leaves_no_rollout_process_running(tmp_path, monkeypatch):

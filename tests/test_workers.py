@@ -16,10 +16,10 @@ def test_each_worker_gets_a_block_of_env_seeds_and_its_own_sampling_stream():
     assert [worker_seeds(7, i) for i in range(3)] == [(10_007, [7, 0]), (20_007, [7, 1]), (30_007, [7, 2])]
 
 
-def fake_worker(worker_id: int, rng_state: dict, error: BaseException | None = None, stopped_the_run=False):
+def fake_worker(worker_id: int, resume_state: dict, error: BaseException | None = None, stopped_the_run=False):
     return types.SimpleNamespace(
         worker_id=worker_id,
-        rollouts=types.SimpleNamespace(rng_state=rng_state),
+        rollouts=types.SimpleNamespace(resume_state=resume_state),
         error=error,
         stopped_the_run=stopped_the_run,
         last_stats=None,
@@ -28,11 +28,11 @@ def fake_worker(worker_id: int, rng_state: dict, error: BaseException | None = N
 
 def test_thread_workers_give_back_their_sampling_states_only_to_as_many_workers():
     workers = ThreadWorkers([fake_worker(0, {"s": 1}), fake_worker(1, {"s": 2})])
-    assert workers.rng_states() == [{"s": 1}, {"s": 2}]
-    workers.restore_rng_states([{"s": 3}])  # saved by a run with another worker count: ignored
-    assert workers.rng_states() == [{"s": 1}, {"s": 2}]
-    workers.restore_rng_states([{"s": 3}, {"s": 4}])
-    assert workers.rng_states() == [{"s": 3}, {"s": 4}]
+    assert workers.resume_states() == [{"s": 1}, {"s": 2}]
+    workers.restore_resume_states([{"s": 3}])  # saved by a run with another worker count: ignored
+    assert workers.resume_states() == [{"s": 1}, {"s": 2}]
+    workers.restore_resume_states([{"s": 3}, {"s": 4}])
+    assert workers.resume_states() == [{"s": 3}, {"s": 4}]
 
 
 def test_the_failure_reported_is_the_one_that_stopped_the_run():

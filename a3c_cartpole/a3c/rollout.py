@@ -13,6 +13,7 @@ from typing import Protocol
 import gymnasium as gym
 import numpy as np
 
+from a3c_cartpole.a3c.reward_scale import ReturnScale
 from a3c_cartpole.config import TrainConfig
 from a3c_cartpole.envs.games import family_of
 from a3c_cartpole.envs.making import make_vector_env
@@ -89,8 +90,9 @@ class Rollouts(Protocol):
     """Where a worker's rollouts come from: acted here (`RolloutCollector`) or in a child process
     (rollout_process.RolloutProcess, which may send the rollout's gradients instead)."""
 
-    rng_state: dict
-    """The action-sampling generator's state: checkpointed, and given back on resume."""
+    resume_state: dict
+    """What a checkpoint keeps of the worker's rollouts and gives back on resume: the action-sampling
+    generator's state, and the reward scale's statistics (--normalize-reward)."""
 
     def collect(self, policy: NumpyActorCritic, report: StepReport) -> Batch | None:
         """One rollout acted with `policy`; None if `report` stopped it. (A `RolloutProcess` that
@@ -112,9 +114,11 @@ class RolloutCollector:
         t_max: int,
         lam: float = 1.0,
         scores_in_info: bool = False,
+        reward_scale: ReturnScale | None = None,
     ) -> None:
         """`scores_in_info`: the envs end training episodes before their games end (Atari's lives), and
-        report each whole game's score in info["episode"]: that is what the episode log records."""
+        report each whole game's score in info["episode"]: that is what the episode log records.
+        `reward_scale` (--normalize-reward): what the returns are computed from; the log keeps the env's."""
         self.envs = envs
         self.obs = first_obs
         self.rng = rng
@@ -122,6 +126,7 @@ class RolloutCollector:
         self.t_max = t_max
         self.lam = lam
         self.scores_in_info = scores_in_info
+        self.reward_scale = reward_scale
         n = envs.num_envs
         self.episode_return = np.zeros(n, dtype=np.float64)
         self.episode_length = np.zeros(n, dtype=np.int64)
@@ -145,9 +150,10 @@ class RolloutCollector:
             actions[t] = policy.sample(self.obs, self.rng)
             obs, reward, term, trunc, infos = self.envs.step(actions[t])
             self.obs = np.asarray(obs, dtype=states.dtype)
-            rewards[t], terminated[t], truncated[t] = reward, term, trunc
+            terminated[t], truncated[t] = term, trunc
             valid[t] = ~self.resetting
             finished = self._account(reward, term | trunc, valid[t])
+            rewards[t] = reward if self.reward_scale is None else self.reward_scale(reward, term | trunc, valid[t])
             if self.scores_in_info:
                 finished = whole_games(infos)
             if not report(int(valid[t].sum()), finished):
@@ -164,12 +170,17 @@ class RolloutCollector:
         )
 
     @property
-    def rng_state(self) -> dict:
-        return self.rng.bit_generator.state
+    def resume_state(self) -> dict:
+        state = {"rng": self.rng.bit_generator.state}
+        if self.reward_scale is not None:
+            state["reward_scale"] = self.reward_scale.state
+        return state
 
-    @rng_state.setter
-    def rng_state(self, state: dict) -> None:
-        self.rng.bit_generator.state = state
+    @resume_state.setter
+    def resume_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state.get("rng", state)  # older checkpoints: the generator's alone
+        if self.reward_scale is not None and "reward_scale" in state:
+            self.reward_scale.state = state["reward_scale"]
 
     def close(self) -> None:
         self.envs.close()
@@ -209,4 +220,5 @@ def make_collector(config: TrainConfig, info: EnvInfo, env_seed: int, rng_seed) 
         config.update_freq,
         config.gae_lambda,
         scores_in_info=family is not None and family.scores_in_info,
+        reward_scale=ReturnScale(config.envs_per_worker, config.gamma) if config.normalize_reward else None,
     )

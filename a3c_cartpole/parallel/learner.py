@@ -63,12 +63,12 @@ class Learner:
         self.gradient_step.trace(*batch_signature(self.model.spec))
 
     @property
-    def rng_state(self) -> dict:
-        return self.collector.rng_state
+    def resume_state(self) -> dict:
+        return self.collector.resume_state
 
-    @rng_state.setter
-    def rng_state(self, state: dict) -> None:
-        self.collector.rng_state = state
+    @resume_state.setter
+    def resume_state(self, state: dict) -> None:
+        self.collector.resume_state = state
 
     def gradients(self, flat_weights: np.ndarray, report: StepReport) -> Gradients | None:
         """Load the global weights, act one rollout with them and differentiate the loss at them;

@@ -207,10 +207,10 @@ class RayWorkerPool(threading.Thread):
         if self.ident is None:
             self._release()
 
-    def rng_states(self) -> list:
+    def resume_states(self) -> list:
         return []
 
-    def restore_rng_states(self, states: list) -> None:
+    def restore_resume_states(self, states: list) -> None:
         pass
 
     def latest_stats(self) -> list[UpdateStats | None]:

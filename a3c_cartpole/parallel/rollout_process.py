@@ -53,7 +53,7 @@ class RolloutProcessFailed(RuntimeError):
 
 
 class RolloutProcess:
-    """The parent's side: what a `RolloutCollector` offers (`collect`, `rng_state`, `close`), acted in the child."""
+    """The parent's side: what a `RolloutCollector` offers (`collect`, `resume_state`, `close`), acted in the child."""
 
     def __init__(
         self,
@@ -70,7 +70,7 @@ class RolloutProcess:
         self._send(gradients)  # first on its own: whatever fails to unpickle next, the child knows to say it is ready
         self._send((config, info, registration, env_seed, rng_seed))  # it starts while the master goes on
         self._gradients = gradients
-        self._rng_state = np.random.default_rng(rng_seed).bit_generator.state  # the child's, as it starts
+        self._resume_state = {"rng": np.random.default_rng(rng_seed).bit_generator.state}  # the child's, as it starts
         self._restore: dict | None = None
 
     def wait_until_ready(self) -> None:
@@ -84,12 +84,12 @@ class RolloutProcess:
                 raise self._failed() from err
 
     @property
-    def rng_state(self) -> dict:
-        """The child's action-sampling state after its latest rollout (or the one it is to resume from)."""
-        return self._rng_state if self._restore is None else self._restore
+    def resume_state(self) -> dict:
+        """The child's collector's state after its latest rollout (or the one it is to resume from)."""
+        return self._resume_state if self._restore is None else self._restore
 
-    @rng_state.setter
-    def rng_state(self, state: dict) -> None:
+    @resume_state.setter
+    def resume_state(self, state: dict) -> None:
         self._restore = state  # goes with the next policy
 
     def collect(self, policy: NumpyActorCritic | np.ndarray, report: StepReport) -> Batch | Gradients | None:
@@ -97,7 +97,7 @@ class RolloutProcess:
         None if `report` says stop part-way."""
         self._send((policy, self._restore))
         if self._restore is not None:  # until the rollout is back, the child resumed from this state
-            self._rng_state, self._restore = self._restore, None
+            self._resume_state, self._restore = self._restore, None
         try:
             answer = pickle.load(self._child.stdout)
         except EOFError as err:
@@ -106,7 +106,7 @@ class RolloutProcess:
             raise RolloutProcessFailed(f"its rollout process sent what cannot be read: {err!r}") from err
         if isinstance(answer, BaseException):  # raised by the env in the child
             raise answer
-        batch, vector_steps, self._rng_state = answer
+        batch, vector_steps, self._resume_state = answer
         if all(report(n_steps, finished) for n_steps, finished in vector_steps):
             return batch
         return None
@@ -157,12 +157,12 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
         answers.flush()
 
     def act(request: tuple) -> tuple[Batch | Gradients, list, dict] | Exception:
-        policy, rng_state = request
+        policy, resume_state = request
         try:
             if collector is None:
                 raise failure
-            if rng_state is not None:
-                collector.rng_state = rng_state
+            if resume_state is not None:
+                collector.resume_state = resume_state
             return _act(collector, policy)
         except Exception as err:
             return err
@@ -174,11 +174,11 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
 
 def _act(collector: RolloutCollector | Learner, policy) -> tuple[Batch | Gradients, list, dict]:
     """One rollout (or its gradients), its vector steps for the parent's ledger (see `StepLog`), and
-    the sampling state after it."""
+    the collector's state after it."""
     log = StepLog()
     if isinstance(collector, RolloutCollector):
-        return collector.collect(policy, log), log.vector_steps, collector.rng_state
-    return collector.gradients(policy, log), log.vector_steps, collector.rng_state
+        return collector.collect(policy, log), log.vector_steps, collector.resume_state
+    return collector.gradients(policy, log), log.vector_steps, collector.resume_state
 
 
 def _learner(config: TrainConfig, info: EnvInfo, env_seed: int, rng_seed) -> Learner:

@@ -54,11 +54,12 @@ class WorkerGroup(Protocol):
         """Release what workers that never started hold (a run that failed before they did)."""
         ...
 
-    def rng_states(self) -> list:
-        """Each worker's action-sampling state, for a checkpoint; empty where the master cannot read them."""
+    def resume_states(self) -> list:
+        """Each worker's rollouts' state (sampling, reward scale), for a checkpoint; empty where the master
+        cannot read them."""
         ...
 
-    def restore_rng_states(self, states: list) -> None:
+    def restore_resume_states(self, states: list) -> None:
         """Give each worker its checkpointed state back (ignored if the worker count changed)."""
         ...
 
@@ -93,14 +94,14 @@ class ThreadWorkers:
             if worker.ident is None:
                 worker.rollouts.close()
 
-    def rng_states(self) -> list:
-        return [worker.rollouts.rng_state for worker in self.workers]
+    def resume_states(self) -> list:
+        return [worker.rollouts.resume_state for worker in self.workers]
 
-    def restore_rng_states(self, states: list) -> None:
+    def restore_resume_states(self, states: list) -> None:
         if len(states) != len(self.workers):
             return
         for worker, state in zip(self.workers, states, strict=True):
-            worker.rollouts.rng_state = state
+            worker.rollouts.resume_state = state
 
     def latest_stats(self) -> list[UpdateStats | None]:
         return [worker.last_stats for worker in self.workers]

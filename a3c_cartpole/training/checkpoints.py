@@ -58,7 +58,7 @@ class RunState:
     steps: int = 0
     updates: int = 0
     seconds: float = 0.0
-    worker_rngs: list = dataclasses.field(default_factory=list)
+    worker_states: list = dataclasses.field(default_factory=list)
     best_eval_returns: list | None = None
     eval_count: int = 0
     evaluations: list = dataclasses.field(default_factory=list)
@@ -82,7 +82,9 @@ class RunState:
     def from_json(cls, text: str) -> RunState:
         """Read a saved run state; fields that older versions stored and this one dropped are ignored."""
         known = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in json.loads(text).items() if key in known})
+        saved = json.loads(text)
+        saved.setdefault("worker_states", saved.get("worker_rngs", []))  # its name before --normalize-reward
+        return cls(**{key: value for key, value in saved.items() if key in known})
 
 
 def read_episodes_csv(path: Path) -> list[EpisodeRecord]:
@@ -251,7 +253,7 @@ class TrainingCheckpoints:
         """Continue the counters of a resumed run: episode log, steps, evaluations, RNGs."""
         ledger.restore(episodes, state.steps)
         check.restore(state)
-        workers.restore_rng_states(state.worker_rngs)
+        workers.restore_resume_states(state.worker_states)
 
     def save(self, ledger: EpisodeLedger, check: SolvedCheck, workers: WorkerGroup, seconds: float) -> str:
         """Rewrite episodes.csv, then checkpoint the model, optimizer and run state consistently with it."""
@@ -262,7 +264,7 @@ class TrainingCheckpoints:
             episodes=len(episodes),
             steps=steps,
             seconds=seconds,
-            worker_rngs=workers.rng_states(),
+            worker_states=workers.resume_states(),
             **check.state(),
         )
         with self.shared.lock:  # no update lands half-way through the save
