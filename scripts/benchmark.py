@@ -1,12 +1,13 @@
-"""How reliably and how fast a3c-cartpole learns, over many seeds, side by side with SB3's A2C.
+"""How reliably and how fast a3c-cartpole learns, over many seeds, side by side with Stable-Baselines3.
 
 For each env and seed it runs the real command line in a fresh process -- `python -m a3c_cartpole
 --train --env E --seed S`, the env's preset and nothing else unless given after `--` -- and times
 the whole process, imports included. Then it verifies the saved best agent independently: 100 greedy
-episodes (`--verify-episodes`) on seeds neither training nor its solved check used. On CartPole,
-with stable-baselines3 installed, SB3's A2C (scripts/sb3_a2c_baseline.py, RL-Zoo's settings) runs
-interleaved with ours, seed by seed, under the same stop rule, and the ratio of median wall times
-is printed.
+episodes (`--verify-episodes`) on seeds neither training nor its solved check used. With
+stable-baselines3 installed, SB3 (scripts/sb3_baseline.py, RL-Zoo's settings) runs interleaved with
+ours, seed by seed, under the same stop rule: A2C on CartPole (every seed), PPO on LunarLander-v3
+(seeds 0-4 only, SB3_SEEDS: a run takes minutes); SB3's runs are verified the same way, and the ratio
+of median wall times is printed. `--no-sb3` skips SB3.
 
 Per env it prints a table (solved and verified, env steps to solve, wall time, throughput) and
 writes a PNG of learning curves: the greedy evaluation return against env steps, median over the
@@ -43,6 +44,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from sb3_baseline import BASELINES  # scripts/sb3_baseline.py: the envs SB3 runs on and its algorithm on each
 
 from a3c_cartpole.presets import load_presets
 from a3c_cartpole.training.outputs import RunFiles, write_json
@@ -53,7 +55,9 @@ TRAIN = [sys.executable, "-m", "a3c_cartpole", "--train"]
 VERIFY_SEED = 7_000_000  # far from training (10_000 * k) and solved-check (1_000_000 + ...) seeds
 VERIFY_EPISODES = 100
 """The default; an Atari game's greedy episodes take minutes each on a CPU (`--verify-episodes`)."""
-SB3_ENVS = ("CartPole-v0", "CartPole-v1")  # where RL-Zoo's A2C settings are the ones the baseline script uses
+SB3_SEEDS = {"LunarLander-v3": range(5)}
+"""Where SB3 runs on some seeds only: PPO on LunarLander takes minutes a seed, so seeds 0-4 (ours takes every seed asked
+for, 0-9 by default). An env not here: every seed."""
 CURVE_POINTS = 200
 
 
@@ -99,19 +103,23 @@ def verify_ours(save_dir: Path, env_id: str, episodes: int) -> float:
     return float(np.mean(run_episodes(policy.info, episodes, policy.network.greedy, VERIFY_SEED)))
 
 
+def sb3_label(env_id: str) -> str:
+    """ "SB3 A2C" or "SB3 PPO": SB3's agent on `env_id` in the tables, the curves and the `--runs` store."""
+    return f"SB3 {BASELINES[env_id].algorithm}"
+
+
 def verify_sb3(model_path: Path, env_id: str, episodes: int) -> float:
     """SB3's agent on the same fresh episodes, in a process of its own: loading it imports torch's
     compiler stack (triton), which crashed a process that had TensorFlow loaded."""
     code = (
-        "import sys, numpy as np\n"
-        "from stable_baselines3 import A2C\n"
+        "import sys, numpy as np, stable_baselines3\n"
         "from a3c_cartpole.envs.spec import describe_env\n"
         "from a3c_cartpole.evaluation.episodes import run_episodes\n"
-        "model = A2C.load(sys.argv[1], device='cpu')\n"
+        "model = getattr(stable_baselines3, sys.argv[5]).load(sys.argv[1], device='cpu')\n"
         "act = lambda obs: model.predict(obs, deterministic=True)[0]\n"
         "print(np.mean(run_episodes(describe_env(sys.argv[2]), int(sys.argv[3]), act, int(sys.argv[4]))))\n"
     )
-    args = [str(model_path), env_id, str(episodes), str(VERIFY_SEED)]
+    args = [str(model_path), env_id, str(episodes), str(VERIFY_SEED), BASELINES[env_id].algorithm]
     _, proc = run_timed([sys.executable, "-c", code, *args])
     if proc.returncode != 0:
         sys.exit(f"verifying SB3's agent failed: {proc.stderr[-1000:]}")
@@ -160,7 +168,7 @@ def effective_rate(episodes_csv: Path) -> float:
 
 def bench_sb3(env_id: str, seed: int, workdir: Path, episodes: int) -> dict:
     model_path = workdir / f"sb3-{env_id}-{seed}.zip"
-    cmd = [sys.executable, str(HERE / "sb3_a2c_baseline.py"), "--env", env_id, "--seed", str(seed)]
+    cmd = [sys.executable, str(HERE / "sb3_baseline.py"), "--env", env_id, "--seed", str(seed)]
     seconds, proc = run_timed([*cmd, "--save", str(model_path)])
     if proc.returncode != 0:
         # killed by a signal: on a CPU-only machine, torch's CUDA build crashing as it imports triton
@@ -325,7 +333,9 @@ def bench_env(env_id: str, args: argparse.Namespace, workdir: Path, extra: list[
     from a3c_cartpole.envs.spec import describe_env
 
     threshold = describe_env(env_id).reward_threshold  # registers a game's namespace too
-    with_sb3 = args.with_sb3 and env_id in SB3_ENVS
+    with_sb3 = args.with_sb3 and env_id in BASELINES
+    sb3_key = sb3_label(env_id) if with_sb3 else ""
+    sb3_seeds = SB3_SEEDS.get(env_id, args.seeds)
     store = args.store
     ours_key = " ".join(["a3c-cartpole", *extra])  # runs with other flags are other agents in the store
     ours: dict[int, dict] = {}
@@ -345,25 +355,26 @@ def bench_env(env_id: str, args: argparse.Namespace, workdir: Path, extra: list[
             ours[seed] = bench_ours(env_id, seed, workdir, extra, args.verify_episodes)
             store.keep(env_id, ours_key, seed, ours[seed])
             line = f"{env_id} seed {seed}: a3c-cartpole {ours[seed]['wall']:.1f} s"
-            if with_sb3:
+            if with_sb3 and seed in sb3_seeds:
                 sb3[seed] = bench_sb3(env_id, seed, workdir, args.verify_episodes)
-                store.keep(env_id, "SB3 A2C", seed, sb3[seed])
-                line += f", SB3 A2C {sb3[seed]['wall']:.1f} s"
+                store.keep(env_id, sb3_key, seed, sb3[seed])
+                line += f", {sb3_key} {sb3[seed]['wall']:.1f} s"
             print(line, flush=True)
     ours = with_earlier(store, env_id, ours_key, ours)
     if not ours:
         print(f"{env_id}: no runs to show (none stored for these flags in --runs)")
         return []
-    if sb3:
-        sb3 = with_earlier(store, env_id, "SB3 A2C", sb3)
+    if with_sb3:
+        sb3 = with_earlier(store, env_id, sb3_key, sb3)
     rows = [markdown_row(env_id, "a3c-cartpole", print_table("a3c-cartpole", env_id, threshold, ours))]
     print_costs(ours, tf_imports)
     runs = {"a3c-cartpole": ours}
     if sb3:
-        rows.append(markdown_row(env_id, "SB3 A2C", print_table("SB3 A2C (RL-Zoo settings)", env_id, threshold, sb3)))
-        runs["SB3 A2C"] = sb3
+        rows.append(markdown_row(env_id, sb3_key, print_table(f"{sb3_key} (RL-Zoo settings)", env_id, threshold, sb3)))
+        runs[sb3_key] = sb3
         ratio = statistics.median(r["wall"] for r in ours.values()) / statistics.median(r["wall"] for r in sb3.values())
-        print(f"median end-to-end wall time, ours / SB3: {ratio:.2f}x")
+        seeds = "" if len(ours) == len(sb3) else f" (medians over {len(ours)} and {len(sb3)} seeds)"
+        print(f"median end-to-end wall time, ours / {sb3_key}: {ratio:.2f}x{seeds}")
     write_curves(args.out / f"curves-{env_id.replace('/', '_')}.png", env_id, threshold, runs)
     return rows
 
@@ -450,7 +461,9 @@ def main() -> None:
     parser.add_argument(
         "--seeds", type=parse_seeds, default=parse_seeds("0-9"), help="e.g. 0-9 or 0,2,4; stored: redraw from --runs"
     )
-    parser.add_argument("--no-sb3", dest="with_sb3", action="store_false", help="skip SB3 even if it is installed")
+    parser.add_argument(
+        "--no-sb3", dest="with_sb3", action="store_false", help="skip SB3 (A2C, PPO) even if it is installed"
+    )
     parser.add_argument("--jobs", type=int, default=1, help="seeds run at once (wall times then share the cores)")
     parser.add_argument(
         "--scaling", type=int, metavar="STEPS", help="also time 1 and 2 workers per backend for STEPS env steps"
