@@ -100,6 +100,21 @@ def test_a_pass_confirmed_by_the_second_set_is_solved(scored_env, monkeypatch):
     assert len(OneStepScoredEnv.seeds) == 2 * EPISODES
 
 
+def test_a_confirmation_must_clear_the_threshold_by_two_standard_errors(scored_env, monkeypatch):
+    # Both sets: 6 episodes paying 1 and 2 paying 0 (mean 0.75 >= 0.5: the first set passes). The
+    # confirmation's sample std is sqrt(6 * 0.0625 + 2 * 0.5625) / sqrt(7) = 0.4629, its standard
+    # error 0.4629 / sqrt(8) = 0.1637, so its bar is 0.5 + 2 * 0.1637 = 0.827: 0.75 falls short.
+    script_rewards(monkeypatch, lambda n: 0.0 if n % 8 in (1, 2) else 1.0)
+    result = SolvedCheck(scored_env, EPISODES).evaluate(ANY_POLICY)
+    assert result.mean == 0.75 and result.bar == pytest.approx(0.827, abs=1e-3) and not result.solved
+    assert len(OneStepScoredEnv.seeds) == 2 * EPISODES  # the first set passed: it was confirmed
+    # 7 of 8 paying 1: mean 0.875, std 0.3536, standard error 0.125, bar 0.75: solved
+    assert Evaluation(np.r_[np.zeros(1), np.ones(7)], 0.5, confirmation=True).solved
+    # The bar is the threshold itself for a look's own set, and where every episode scores the same
+    assert Evaluation(np.r_[np.zeros(2), np.ones(6)], 0.5).bar == 0.5
+    assert Evaluation(np.full(8, 500.0), 475.0, confirmation=True).bar == 475.0
+
+
 def test_a_failing_set_is_not_played_again(scored_env, monkeypatch):
     script_rewards(monkeypatch, lambda n: 0.0)
     result = SolvedCheck(scored_env, EPISODES).evaluate(ANY_POLICY)

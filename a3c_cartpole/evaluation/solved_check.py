@@ -6,7 +6,11 @@ the tutorial's rule (mean of the last 100 training episodes) is both slow and no
 evaluates the greedy policy itself, in one batched vector env, whenever recent training returns are
 within |threshold| of the threshold, for at most a fifth of the wall time. An evaluation of a bad
 policy is cheap: its episodes are short. A pass is confirmed on a second set of fresh episodes, so
-one lucky batch cannot end training.
+one lucky batch cannot end training, and the confirmation's mean must clear the threshold by two
+standard errors of itself: a policy whose true mean sits just under the threshold (LunarLander: a
+spread of 40 points an episode, 4 on a mean of 100) would otherwise pass now and then in a long run
+of looks, and its saved agent then falls short on fresh episodes. Where every episode scores the
+same (a balanced CartPole), the margin is nothing.
 
 Where the greedy policy's score swings from one moment to the next (LunarLander), a fifth of the
 time is too few looks: `eval_every` evaluates every so many env steps instead, as SB3's
@@ -44,6 +48,8 @@ EVAL_TIME_SHARE = 0.2
 # A look's first episodes, and how many standard errors of their mean below the bar still go on.
 SCREEN_EPISODES = 20
 SCREEN_STANDARD_ERRORS = 2.0
+# How many standard errors of its own mean a confirmation must clear the threshold by.
+CONFIRM_STANDARD_ERRORS = 2.0
 
 
 class EvaluationPoint(typing.NamedTuple):
@@ -61,6 +67,8 @@ class Evaluation:
 
     returns: np.ndarray
     threshold: float | None
+    confirmation: bool = False
+    """A second, fresh set played because the first passed: it must clear the threshold by a margin."""
 
     @property
     def mean(self) -> float:
@@ -71,8 +79,16 @@ class Evaluation:
         return float(np.std(self.returns))
 
     @property
+    def bar(self) -> float | None:
+        """The mean that passes: the threshold, raised for a confirmation by CONFIRM_STANDARD_ERRORS of its
+        mean's standard errors."""
+        if self.threshold is None or not self.confirmation or len(self.returns) < 2:
+            return self.threshold
+        return self.threshold + CONFIRM_STANDARD_ERRORS * standard_error(self.returns)
+
+    @property
     def solved(self) -> bool:
-        return self.threshold is not None and self.mean >= self.threshold
+        return self.threshold is not None and self.mean >= self.bar
 
     def mean_and_std(self) -> str:
         return format_mean_and_std(self.mean, self.std, self.threshold)
@@ -164,8 +180,12 @@ def _episode_player(request: CheckRequest) -> typing.Callable[[int, int], np.nda
 
 def falls_short(screen: np.ndarray, bar: float) -> bool:
     """Is the screen's mean more than SCREEN_STANDARD_ERRORS standard errors below `bar`?"""
-    standard_error = np.std(screen, ddof=1) / np.sqrt(len(screen))
-    return float(np.mean(screen)) + SCREEN_STANDARD_ERRORS * standard_error < bar
+    return float(np.mean(screen)) + SCREEN_STANDARD_ERRORS * standard_error(screen) < bar
+
+
+def standard_error(returns: np.ndarray) -> float:
+    """How far the mean of `returns` may lie from the policy's true mean: their sample std over sqrt(n)."""
+    return float(np.std(returns, ddof=1)) / np.sqrt(len(returns))
 
 
 class SolvedCheck:
@@ -224,7 +244,7 @@ class SolvedCheck:
         self.count += 2 if confirmed else 1
         self.seconds += seconds
         self._next_allowed = time.perf_counter() + seconds * (1 - EVAL_TIME_SHARE) / EVAL_TIME_SHARE
-        return Evaluation(returns, self.info.reward_threshold)
+        return Evaluation(returns, self.info.reward_threshold, confirmation=confirmed)
 
     def evaluate(self, policy: NumpyActorCritic) -> Evaluation:
         """Evaluate here and now on fresh seeds; a pass counts only if a second fresh set passes too."""
