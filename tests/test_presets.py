@@ -50,8 +50,8 @@ def test_preset_none_trains_with_the_plain_defaults():
 
 
 def test_an_env_without_a_preset_gets_the_defaults_and_another_env_preset_can_be_borrowed():
-    assert resolve_config({"env_id": "MountainCar-v0"}).preset is None
-    borrowed = resolve_config({"env_id": "MountainCar-v0"}, "CartPole-v1")
+    assert resolve_config({"env_id": "CliffWalking-v1"}).preset is None
+    borrowed = resolve_config({"env_id": "CliffWalking-v1"}, "CartPole-v1")
     assert borrowed.preset == "CartPole-v1" and borrowed.optimizer == load_presets()["CartPole-v1"]["optimizer"]
 
 
