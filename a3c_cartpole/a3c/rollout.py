@@ -152,8 +152,9 @@ class RolloutCollector:
             self.obs = np.asarray(obs, dtype=states.dtype)
             terminated[t], truncated[t] = term, trunc
             valid[t] = ~self.resetting
-            finished = self._account(reward, term | trunc, valid[t])
-            rewards[t] = reward if self.reward_scale is None else self.reward_scale(reward, term | trunc, valid[t])
+            ended = term | trunc
+            finished = self._account(reward, ended, valid[t])
+            rewards[t] = reward if self.reward_scale is None else self.reward_scale(reward, ended, valid[t])
             if self.scores_in_info:
                 finished = whole_games(infos)
             if not report(int(valid[t].sum()), finished):
