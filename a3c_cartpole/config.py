@@ -157,8 +157,10 @@ class TrainConfig:
     network: str = option("auto", help="auto: CNN for images, else MLP", choices=NETWORKS)
     """A CNN's torso follows the image: MinAtar's for small grids, the Nature-DQN one from 36x36 up."""
     hidden: int = option(100, help="units per hidden layer", metavar="N")
-    layers: int = option(1, help="hidden layers per head", metavar="N")
-    """The tutorial's network has one."""
+    layers: int = option(1, help="hidden layers per head; 0: linear", metavar="N")
+    """The tutorial's network has one. With none, each head is linear in the observation, and the
+    policy's has no bias: on a one-hot observation (Taxi's 500 states) the heads are tables, and a
+    bias would be the one term every state's preferences share (ActorCriticModel)."""
     activation: str = option("relu", help="hidden-layer nonlinearity", choices=ACTIVATIONS)
     max_grad_norm: float = option(0.5, help="clip gradients to this norm; 0: off")
     """So one bad rollout cannot wreck the shared model."""
@@ -224,13 +226,14 @@ class TrainConfig:
             "--workers": self.workers,
             "--envs-per-worker": self.envs_per_worker,
             "--hidden": self.hidden,
-            "--layers": self.layers,
             "--eval-episodes": self.eval_episodes,
             "--eval-every": self.eval_every,
             "--checkpoint-every": self.checkpoint_every,
         }.items():
             require_positive(flag, value)
         require_seed(self.seed)
+        if self.layers < 0:
+            raise ConfigError(f"--layers must be >= 0, got {self.layers}")
         if not self.lr > 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
         if not 0 < self.gamma <= 1:

@@ -12,7 +12,6 @@ COUNTS = {
     "workers": "--workers",
     "envs_per_worker": "--envs-per-worker",
     "hidden": "--hidden",
-    "layers": "--layers",
     "eval_episodes": "--eval-episodes",
     "max_steps": "--max-steps",
 }
@@ -28,6 +27,12 @@ def test_zero_or_negative_count_is_rejected_naming_its_flag(field, value):
 @pytest.mark.parametrize("field", list(COUNTS))
 def test_count_of_one_is_accepted(field):
     assert getattr(TrainConfig(**{field: 1}), field) == 1
+
+
+def test_layers_may_be_zero_but_not_negative():
+    assert TrainConfig(layers=0).layers == 0  # linear heads
+    with pytest.raises(ConfigError, match="--layers must be >= 0, got -1"):
+        TrainConfig(layers=-1)
 
 
 def test_max_steps_may_be_left_unset():

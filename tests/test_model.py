@@ -180,3 +180,36 @@ def test_sample_three_actions_matches_softmax(make_fixed_policy):
 def test_fixed_policy_value_is_its_bias(make_fixed_policy):
     policy = make_fixed_policy(4, [0.0, 0.0], 3.5)
     np.testing.assert_array_equal(policy.values(np.ones((3, 4), np.float32)), [3.5, 3.5, 3.5])
+
+
+def test_linear_heads_on_a_one_hot_state_are_a_table_row_with_no_policy_bias():
+    # With no hidden layer a one-hot state s picks row s of each output kernel: logits = K_pi[s] (the
+    # policy's bias frozen at 0) and value = K_v[s] + b_v.
+    model = build_mlp(5, 3, HIDDEN, layers=0)
+    assert model.spec.describe() == "linear heads"
+    assert not model.policy_logits.bias.trainable and model.value_out.bias.trainable
+    model.value_out.bias.assign([0.25])
+    one_hot = np.eye(5, dtype=np.float32)[[2, 4]]
+    logits, values = model(one_hot)
+    policy_kernel, value_kernel = np.asarray(model.policy_logits.kernel), np.asarray(model.value_out.kernel)
+    np.testing.assert_allclose(np.asarray(logits), policy_kernel[[2, 4]], atol=1e-6)
+    np.testing.assert_allclose(np.asarray(values), value_kernel[[2, 4], 0] + 0.25, atol=1e-6)
+    snap = model.snapshot()
+    assert (snap.layers, snap.hidden) == (0, 0)
+    np.testing.assert_allclose(snap.logits(one_hot), np.asarray(logits), atol=1e-6)
+    np.testing.assert_allclose(snap.values(one_hot), np.asarray(values), atol=1e-6)
+
+
+def test_a_gradient_step_leaves_the_linear_policys_bias_at_zero():
+    # A loss that wants every state's first logit up moves a bias at once, when the bias is trainable;
+    # the optimizer must never see the linear policy's.
+    model = build_mlp(5, 3, HIDDEN, layers=0)
+    optimizer = keras.optimizers.SGD(learning_rate=1.0)
+    with tf.GradientTape() as tape:
+        logits, values = model(np.eye(5, dtype=np.float32))
+        loss = -tf.reduce_sum(logits[:, 0]) + tf.reduce_sum(values)
+    variables = model.trainable_variables
+    optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+    np.testing.assert_array_equal(np.asarray(model.policy_logits.bias), np.zeros(3))
+    assert float(model.value_out.bias[0]) == pytest.approx(-5.0)  # d(sum of 5 values)/d(bias) = 5, lr 1
+    np.testing.assert_allclose(np.asarray(model.policy_logits.kernel)[:, 0], np.full(5, 1.0), atol=0.05)

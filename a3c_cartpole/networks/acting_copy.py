@@ -75,8 +75,8 @@ class NumpyActorCritic(ActingPolicy):
 
     @property
     def hidden(self) -> int:
-        """Units per hidden layer, read off the weights (a saved network carries its own shape)."""
-        return self._policy[0][0].shape[1]
+        """Units per hidden layer, read off the weights (a saved network carries its own shape); 0 without one."""
+        return self._policy[0][0].shape[1] if self.layers else 0
 
     @property
     def layers(self) -> int:

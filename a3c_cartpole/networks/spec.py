@@ -78,7 +78,7 @@ class NetworkSpec:
     def describe(self) -> str:
         """The network in a few words, for the banner and for error messages."""
         if not self.is_conv:
-            return f"MLP {self.layers} x {self.hidden} {self.activation} per head"
+            return f"MLP {self.layers} x {self.hidden} {self.activation} per head" if self.layers else "linear heads"
         convs = ", ".join(f"{c.filters} {c.kernel}x{c.kernel}/{c.stride}" for c in self.convolutions)
         return f"CNN ({self.kind}: conv {convs}, dense {self.dense_units})"
 
