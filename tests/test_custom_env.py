@@ -173,7 +173,29 @@ def test_env_kwargs_survive_into_the_run_record_and_play(tmp_path, capsys, monke
     code, out, err = run_cli(["--play", "--env", "FrozenLake-v1", "--episodes", "2", "--save-dir", tmp_path], capsys)
     assert code == 0, err
     assert out.splitlines()[-1].startswith("FrozenLake-v1: mean")
+    assert out.splitlines()[-1].startswith("FrozenLake-v1: mean")
     # the user's --env-kwargs win over the record's: the 4x4 map has 16 cells, not the network's 64
     code, out, err = run_cli(["--play", "--env", "FrozenLake-v1", "--env-kwargs", "map_name=4x4",
                               "--save-dir", tmp_path], capsys)  # fmt: skip
     assert code == 2 and err.count("\n") == 1 and "16 inputs" in err
+
+
+def test_a_run_with_linear_heads_saves_tables_whose_policy_has_no_bias(tmp_path, capsys, monkeypatch):
+    # --layers 0 on a Discrete observation: the saved network is one kernel row per cell in each head.
+    # After real updates the value's bias has moved and the policy's is still exactly 0, in the weights
+    # file the run saved and in the record --play rebuilds from.
+    monkeypatch.delenv("DISPLAY", raising=False)
+    code, _, err = run_cli(["--train", "--quiet", "--env", "FrozenLake-v1", "--layers", "0", "--max-eps", "40",
+                            "--workers", "1", "--envs-per-worker", "2", "--seed", "0", "--save-dir", tmp_path],
+                           capsys)  # fmt: skip
+    assert code == 3, err  # 40 episodes: the budget ends it unsolved
+    record = json.loads(RunFiles(tmp_path, "FrozenLake-v1").run_record.read_text())
+    assert record["layers"] == 0
+    network = a3c_cartpole.load_policy(RunFiles(tmp_path, "FrozenLake-v1").final_weights).network
+    policy_kernel, policy_bias, value_kernel, value_bias = network.arrays()
+    assert network.layers == 0 and policy_kernel.shape == (16, 4) and value_kernel.shape == (16, 1)
+    np.testing.assert_array_equal(policy_bias, np.zeros(4))
+    assert value_bias[0] != 0.0
+    code, out, err = run_cli(["--play", "--env", "FrozenLake-v1", "--episodes", "2", "--save-dir", tmp_path], capsys)
+    assert code == 0, err
+    assert out.splitlines()[-1].startswith("FrozenLake-v1: mean")

@@ -182,7 +182,7 @@ def _resume_into_new_global_model(config: TrainConfig):
     return shared, state, episodes
 
 
-@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("layers", [0, 1, 2])
 def test_resume_restores_exactly_the_weights_the_run_ended_with(tmp_path, layers):
     import numpy as np
 
