@@ -232,8 +232,6 @@ class TrainConfig:
         }.items():
             require_positive(flag, value)
         require_seed(self.seed)
-        if self.layers < 0:
-            raise ConfigError(f"--layers must be >= 0, got {self.layers}")
         if not self.lr > 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
         if not 0 < self.gamma <= 1:
@@ -241,6 +239,7 @@ class TrainConfig:
         if not 0 <= self.gae_lambda <= 1:
             raise ConfigError(f"--gae-lambda must be in [0, 1], got {self.gae_lambda}")
         for flag, value in (
+            ("--layers", self.layers),
             ("--entropy-coef", self.entropy_coef),
             ("--value-coef", self.value_coef),
             ("--max-grad-norm", self.max_grad_norm),

@@ -173,7 +173,6 @@ def test_env_kwargs_survive_into_the_run_record_and_play(tmp_path, capsys, monke
     code, out, err = run_cli(["--play", "--env", "FrozenLake-v1", "--episodes", "2", "--save-dir", tmp_path], capsys)
     assert code == 0, err
     assert out.splitlines()[-1].startswith("FrozenLake-v1: mean")
-    assert out.splitlines()[-1].startswith("FrozenLake-v1: mean")
     # the user's --env-kwargs win over the record's: the 4x4 map has 16 cells, not the network's 64
     code, out, err = run_cli(["--play", "--env", "FrozenLake-v1", "--env-kwargs", "map_name=4x4",
                               "--save-dir", tmp_path], capsys)  # fmt: skip
