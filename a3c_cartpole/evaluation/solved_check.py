@@ -7,10 +7,11 @@ evaluates the greedy policy itself, in one batched vector env, whenever recent t
 within |threshold| of the threshold, for at most a fifth of the wall time. An evaluation of a bad
 policy is cheap: its episodes are short. A pass is confirmed on a second set of fresh episodes, so
 one lucky batch cannot end training, and the confirmation's mean must clear the threshold by two
-standard errors of itself: a policy whose true mean sits just under the threshold (LunarLander: a
-spread of 40 points an episode, 4 on a mean of 100) would otherwise pass now and then in a long run
-of looks, and its saved agent then falls short on fresh episodes. Where every episode scores the
-same (a balanced CartPole), the margin is nothing.
+standard errors of itself: a policy whose true mean sits just under the threshold (LunarLander's
+agents: a spread of 65 to 91 points an episode, one episode in seven under 100; a standard error of
+6.5 to 9 on the mean of 100) would otherwise pass now and then in a long run of looks, and its saved
+agent then falls short on fresh episodes. Where every episode scores the same (a balanced CartPole),
+the margin is nothing.
 
 Where the greedy policy's score swings from one moment to the next (LunarLander), a fifth of the
 time is too few looks: `eval_every` evaluates every so many env steps instead, as SB3's
