@@ -24,7 +24,8 @@ share the cores and are not comparable with a run on a quiet machine.
 `--runs FILE` keeps every finished run's figures in FILE (JSON) and adds the seeds it already holds
 to the tables and curves: a benchmark too long for one sitting (games from pixels take minutes a
 seed) is run a few seeds at a time. Runs with other flags after `--` are kept apart. The saved
-agents are verified over `--verify-episodes` (100) fresh greedy episodes.
+agents are verified over `--verify-episodes` (100) fresh greedy episodes, and deleted at the end
+unless `--keep DIR` keeps every run's save dir to study.
 
     python scripts/benchmark.py --envs MinAtar/Breakout-v1 --seeds 0-2 --no-sb3 --runs docs/runs.json
 """
@@ -498,6 +499,12 @@ def main() -> None:
     parser.add_argument(
         "--runs", type=Path, metavar="FILE", help="keep each run's figures here, and add the seeds it holds already"
     )
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="leave each run's save dir (agent, logs) in DIR (new or empty), not in a temp dir",
+    )
     parser.add_argument("extra", nargs=argparse.REMAINDER, help="after --: more a3c-cartpole flags")
     args = parser.parse_args()
     extra = [a for a in args.extra if a != "--"]
@@ -513,7 +520,7 @@ def main() -> None:
     table = []
     with tempfile.TemporaryDirectory(prefix="a3c-bench-") as tmp:
         for env_id in args.envs:
-            table += bench_env(env_id, args, Path(tmp), extra)
+            table += bench_env(env_id, args, args.keep or Path(tmp), extra)
         time_refusals(Path(tmp))
         if args.scaling:
             for env_id in args.scaling_envs:
