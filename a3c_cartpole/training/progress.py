@@ -11,6 +11,8 @@ import sys
 import time
 from typing import TYPE_CHECKING, TextIO
 
+from a3c_cartpole.evaluation.solved_check import CONFIRM_STANDARD_ERRORS
+
 if TYPE_CHECKING:
     from a3c_cartpole.config import TrainConfig
     from a3c_cartpole.envs.spec import EnvInfo
@@ -32,6 +34,9 @@ def plural(n: int, noun: str) -> str:
 def opening_lines(config: TrainConfig, info: EnvInfo, seed: int) -> list[str]:
     """What the run trains, when it stops and which model it keeps; then where its workers act.
 
+    The solved rule is said whole, the confirmation's margin included: a run that passes a set at 476
+    and is not solved would otherwise look like a bug.
+
     A run with early stopping off (Acrobot's preset turns it off) passes the solved check and trains on:
     said here, so a pass followed by more training surprises nobody.
     """
@@ -39,7 +44,8 @@ def opening_lines(config: TrainConfig, info: EnvInfo, seed: int) -> list[str]:
     if info.reward_threshold is None:
         goal = "the env sets no solved threshold"
     else:
-        goal = f"solved = greedy mean >= {info.reward_threshold:g} over {config.eval_episodes:,} episodes"
+        n, margin = f"{config.eval_episodes:,}", f"{CONFIRM_STANDARD_ERRORS:g} standard errors"
+        goal = f"solved = greedy mean >= {info.reward_threshold:g} on {n} episodes and, by {margin}, on {n} fresh ones"
     if config.early_stop and info.reward_threshold is not None:
         plan = f"stops when solved, or at {budget_words(config)}"
     else:
