@@ -104,3 +104,16 @@ def test_checks_are_answered_while_the_plot_warms_up_and_the_plot_waits_for_the_
         release.set()
         assert pickle.load(from_child)[0] is True  # ...and is drawn once it is over
         assert warmed_up.is_set() and (tmp_path / "plot.png").exists()
+
+
+def test_the_child_leaves_nothing_in_the_temp_dir_when_it_ends_during_the_plots_warm_up(monkeypatch, tmp_path):
+    # The child ends with os._exit, which skips every cleanup: a warm-up still drawing then must not
+    # have put anything on disk (it once left an empty a3c-warm-up-* dir per run in /tmp).
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    process = EvaluationProcess()
+    process.submit(len, ([1, 2, 3],), None)  # the child is serving, so its warm-up thread has started
+    assert process.collect(timeout=60)[0][0] == 3
+    process.close()  # at once: matplotlib's import alone outlasts this
+    assert list(scratch.iterdir()) == []

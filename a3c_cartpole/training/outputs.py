@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import io
 import json
 import os
 import shutil
@@ -22,6 +23,8 @@ import numpy as np
 from a3c_cartpole.config import first_line
 
 if TYPE_CHECKING:  # for annotations only: this module stays light for the CLI and the evaluation process
+    from matplotlib.figure import Figure
+
     from a3c_cartpole.a3c.ledger import EpisodeRecord
     from a3c_cartpole.evaluation.solved_check import EvaluationPoint
 
@@ -227,6 +230,20 @@ def write_plot(
     solved_at_episode: int | None = None,
     evaluations: Sequence[EvaluationPoint] = (),
 ) -> None:
+    """The run's plot (`draw_plot`), written atomically to `path`."""
+    fig = draw_plot(episodes, env_id, threshold, solved_at_episode, evaluations)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    load_pyplot().close(fig)
+
+
+def draw_plot(
+    episodes: Sequence[EpisodeRecord],
+    env_id: str,
+    threshold: float | None,
+    solved_at_episode: int | None = None,
+    evaluations: Sequence[EvaluationPoint] = (),
+) -> Figure:
     """Episode return and its moving average against episodes, with the solved threshold drawn.
 
     Training returns come from the sampling policy, which lags the greedy one; the episode where the
@@ -275,13 +292,13 @@ def write_plot(
     # room (tight_layout measured every label at each run's end: 0.2 s)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, frameon=False, fontsize="small")
     fig.subplots_adjust(left=0.08, right=0.98, top=0.93, bottom=0.23)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    return fig
 
 
 def warm_up_plotting() -> None:
-    """Draw an empty plot and throw it away: the first figure of a process loads fonts and renderer,
-    which costs a run's end ~0.1 s if left to the real plot."""
-    with tempfile.TemporaryDirectory(prefix="a3c-warm-up-") as scratch:
-        write_plot(Path(scratch) / "warm-up.png", [], "warm-up", None)
+    """Draw an empty plot and render it into memory: the first figure of a process loads fonts and
+    renderer, which costs a run's end ~0.1 s if left to the real plot. Nothing goes to disk: the
+    evaluation process ends with os._exit, which would leave a temp dir of a warm-up cut short."""
+    fig = draw_plot([], "warm-up", None)
+    fig.savefig(io.BytesIO(), format="png")
+    load_pyplot().close(fig)
