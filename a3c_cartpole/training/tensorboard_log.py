@@ -63,7 +63,10 @@ TEXT_METADATA = _metadata("text")
 def _batch_writer(writer: tf.summary.SummaryWriter):
     """A compiled function writing one scalar event per (tag, step, value) to `writer`.
 
-    One per writer: a traced function keeps the writer it was traced with.
+    One per writer: a traced function keeps the writer it was traced with. The loop is a
+    `tf.while_loop` written out, not autograph's rewrite of a Python loop: autograph writes its
+    rewrite to a temp file that only an exit hook deletes, and the command exits without hooks
+    (cli.entry), which left one file in /tmp per run.
     """
 
     @tf.function(
@@ -71,12 +74,17 @@ def _batch_writer(writer: tf.summary.SummaryWriter):
             tf.TensorSpec([None], tf.string),
             tf.TensorSpec([None], tf.int64),
             tf.TensorSpec([None], tf.float32),
-        ]
+        ],
+        autograph=False,
     )
     def write_batch(tags, steps, values):
+        def write_one(i):
+            written = tf.summary.write(tags[i], values[i], step=steps[i], metadata=SCALAR_METADATA)
+            with tf.control_dependencies([written]):  # the next index only once this event is written
+                return (i + 1,)
+
         with writer.as_default():
-            for i in tf.range(tf.shape(steps)[0]):
-                tf.summary.write(tags[i], values[i], step=steps[i], metadata=SCALAR_METADATA)
+            tf.while_loop(lambda i: i < tf.shape(steps)[0], write_one, (tf.constant(0),))
 
     return write_batch
 
