@@ -261,7 +261,7 @@ def markdown_row(env_id: str, name: str, s: dict) -> str:
     )
 
 
-def curve_on_grid(points: list[tuple[int, float]], last_step: int, grid: np.ndarray) -> np.ndarray:
+def curve_on_grid(points: list[tuple[int, float]], grid: np.ndarray) -> np.ndarray:
     """A run's evaluation returns at each grid step: the latest evaluation so far (NaN before the first).
 
     A run that stopped early (solved) keeps its last evaluation to the end of the grid, as its agent does.
@@ -286,7 +286,7 @@ def write_curves(path: Path, env_id: str, threshold: float | None, runs: dict[st
     grid = np.linspace(0, end, CURVE_POINTS)
     fig, ax = plt.subplots(figsize=(8, 4.8), dpi=100)
     for (name, rows), color in zip(runs.items(), ("tab:blue", "tab:orange"), strict=False):
-        curves = np.array([curve_on_grid(r["curve"], r["last_step"], grid) for r in rows.values()])
+        curves = np.array([curve_on_grid(r["curve"], grid) for r in rows.values()])
         have = ~np.isnan(curves).all(axis=0)
         low, median, high = (np.nanpercentile(curves[:, have], q, axis=0) for q in (0, 50, 100))
         ax.plot(grid[have], median, color=color, linewidth=2, label=f"{name}: median of {len(rows)} seeds")

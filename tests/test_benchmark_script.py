@@ -7,7 +7,7 @@ with values worked out by hand.
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -19,12 +19,16 @@ SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
 @pytest.fixture(scope="module")
 def bench():
-    """The script as a module: it imports its neighbour sb3_baseline, so scripts/ goes on the path."""
+    """The script as a module of its own name (`benchmark` alone could shadow another); it imports its
+    neighbour sb3_baseline, so scripts/ is on the path while it loads."""
+    spec = importlib.util.spec_from_file_location("a3c_benchmark_script", SCRIPTS / "benchmark.py")
+    module = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(SCRIPTS))
     try:
-        yield importlib.import_module("benchmark")
+        spec.loader.exec_module(module)
     finally:
         sys.path.remove(str(SCRIPTS))
+    return module
 
 
 def row(solved: bool, verified: float, steps: int = 1000, wall: float = 1.0) -> dict:
@@ -66,10 +70,10 @@ def test_summary_counts_verified_seeds_and_takes_medians_and_worst_cases(bench) 
 
 def test_a_curve_holds_the_latest_evaluation_at_each_step(bench) -> None:
     grid = np.array([0, 50, 100, 150, 400])
-    values = bench.curve_on_grid([(100, 1.0), (200, 3.0)], 200, grid)
+    values = bench.curve_on_grid([(100, 1.0), (200, 3.0)], grid)
     np.testing.assert_array_equal(values[:2], [np.nan, np.nan])  # before the first evaluation
     np.testing.assert_array_equal(values[2:], [1.0, 1.0, 3.0])  # a solved run keeps its last one
-    assert np.isnan(bench.curve_on_grid([], 0, grid)).all()
+    assert np.isnan(bench.curve_on_grid([], grid)).all()
 
 
 def test_stored_runs_fill_the_seeds_a_sitting_did_not_run_and_a_rerun_replaces_its_seed(bench, tmp_path) -> None:

@@ -112,8 +112,11 @@ def test_the_child_leaves_nothing_in_the_temp_dir_when_it_ends_during_the_plots_
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "mpl"))  # not a temp dir of matplotlib's own
     process = EvaluationProcess()
-    process.submit(len, ([1, 2, 3],), None)  # the child is serving, so its warm-up thread has started
-    assert process.collect(timeout=60)[0][0] == 3
-    process.close()  # at once: matplotlib's import alone outlasts this
+    try:
+        process.submit(len, ([1, 2, 3],), None)  # the child is serving, so its warm-up thread has started
+        assert process.collect(timeout=60)[0][0] == 3
+    finally:
+        process.close()  # at once: matplotlib's import alone outlasts this
     assert list(scratch.iterdir()) == []

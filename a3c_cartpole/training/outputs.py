@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
@@ -230,11 +230,10 @@ def write_plot(
     solved_at_episode: int | None = None,
     evaluations: Sequence[EvaluationPoint] = (),
 ) -> None:
-    """The run's plot (`draw_plot`), written atomically to `path`."""
-    fig = draw_plot(episodes, env_id, threshold, solved_at_episode, evaluations)
+    """The run's plot (`draw_plot`), written atomically: a reader never finds half a PNG, and a run
+    that fails mid-write keeps its earlier plot."""
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    load_pyplot().close(fig)
+        render_png(draw_plot(episodes, env_id, threshold, solved_at_episode, evaluations), tmp)
 
 
 def draw_plot(
@@ -299,6 +298,13 @@ def warm_up_plotting() -> None:
     """Draw an empty plot and render it into memory: the first figure of a process loads fonts and
     renderer, which costs a run's end ~0.1 s if left to the real plot. Nothing goes to disk: the
     evaluation process ends with os._exit, which would leave a temp dir of a warm-up cut short."""
-    fig = draw_plot([], "warm-up", None)
-    fig.savefig(io.BytesIO(), format="png")
-    load_pyplot().close(fig)
+    render_png(draw_plot([], "warm-up", None), io.BytesIO())
+
+
+def render_png(fig: Figure, target: Path | BinaryIO) -> None:
+    """Save `fig` as a PNG and close it, even if saving fails: the evaluation process lives for the
+    whole run, and pyplot keeps every figure not closed."""
+    try:
+        fig.savefig(target, format="png")
+    finally:
+        load_pyplot().close(fig)

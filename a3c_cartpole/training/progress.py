@@ -44,7 +44,8 @@ def opening_lines(config: TrainConfig, info: EnvInfo, seed: int) -> list[str]:
     if info.reward_threshold is None:
         goal = "the env sets no solved threshold"
     else:
-        n, margin = f"{config.eval_episodes:,}", f"{CONFIRM_STANDARD_ERRORS:g} standard errors"
+        n = f"{config.eval_episodes:,}"
+        margin = f"{CONFIRM_STANDARD_ERRORS:g} standard errors"
         goal = f"solved = greedy mean >= {info.reward_threshold:g} on {n} episodes and, by {margin}, on {n} fresh ones"
     if config.early_stop and info.reward_threshold is not None:
         plan = f"stops when solved, or at {budget_words(config)}"
