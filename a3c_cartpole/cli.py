@@ -38,7 +38,7 @@ from a3c_cartpole.config import (
 from a3c_cartpole.envs.spec import describe_env
 from a3c_cartpole.presets import preset_names
 from a3c_cartpole.tf_setup import import_tensorflow_quietly
-from a3c_cartpole.training.outputs import RunFiles
+from a3c_cartpole.training.outputs import RunFiles, remove_plotting_temp_dir
 
 PROG = "a3c-cartpole"
 USAGE = f"{PROG} [--train | --play | --algorithm random] [options]"
@@ -318,6 +318,7 @@ def entry() -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError):  # e.g. a closed pipe: there is nobody left to read it
             stream.flush()
+    remove_plotting_temp_dir()  # where the run drew its plot itself (the evaluation process had failed)
     os._exit(code)
 
 

@@ -385,12 +385,20 @@ def test_bad_input_in_a_real_process_is_one_line_on_stderr(tmp_path):
     assert proc.stdout == "" and not (tmp_path / "runs").exists()
 
 
-def test_a_run_leaves_nothing_in_the_temp_dir(tmp_path):
+@pytest.mark.parametrize("home", ["writable", "none"])
+def test_a_run_leaves_nothing_in_the_temp_dir(tmp_path, home):
     # The command exits without the interpreter's exit hooks (cli.entry), so nothing may count on them
-    # to delete a temp file: TensorFlow's autograph and the plot's warm-up each left one a run. (Where
-    # the home is read-only, matplotlib keeps its config in a temp dir of its own: not ours to test.)
+    # to delete a temp file: TensorFlow's autograph and the plot's warm-up each left one a run, and
+    # matplotlib, given no writable config dir (HOME=/dev/null: none can be made there, even by root),
+    # keeps its font cache in a temp dir of its own that only an exit hook deletes.
     scratch = tmp_path / "tmp"
     scratch.mkdir()
+    if home == "writable":
+        env = user_env(TMPDIR=str(scratch), MPLCONFIGDIR=str(tmp_path / "mpl"))
+    else:
+        env = user_env(TMPDIR=str(scratch), HOME="/dev/null")
+        for name in ("MPLCONFIGDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+            env.pop(name, None)
     proc = subprocess.run(
         [
             BIN / "a3c-cartpole",
@@ -405,11 +413,12 @@ def test_a_run_leaves_nothing_in_the_temp_dir(tmp_path):
         ],
         capture_output=True,
         text=True,
-        env=user_env(TMPDIR=str(scratch), MPLCONFIGDIR=str(tmp_path / "mpl")),
+        env=env,
         timeout=300,
     )
     assert proc.returncode in (0, 3), proc.stderr  # solved, or the budget ended first: a model either way
     assert (tmp_path / "runs" / "CartPole-v1_best.weights.h5").is_file()
+    assert (tmp_path / "runs" / "CartPole-v1_returns.png").is_file()
     assert list(scratch.iterdir()) == []
 
 

@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 
 from a3c_cartpole.parallel import child_process
 from a3c_cartpole.parallel.child_process import finish, ignore_stop_signals, spawn
-from a3c_cartpole.training.outputs import warm_up_plotting, write_plot
+from a3c_cartpole.training.outputs import remove_plotting_temp_dir, warm_up_plotting, write_plot
 
 # What the child sends back: whether the task returned, its result (or the exception it raised), and
 # the seconds it took.
@@ -130,4 +130,5 @@ if __name__ == "__main__":
     serve(sys.stdin.buffer, sys.stdout.buffer)
     # Every answer is flushed and every file renamed into place: skip the interpreter's teardown of
     # numpy, gymnasium and matplotlib (~0.3 s), which the parent would wait for at the end of a run.
+    remove_plotting_temp_dir()
     os._exit(0)
