@@ -115,6 +115,23 @@ def test_a_confirmation_must_clear_the_threshold_by_two_standard_errors(scored_e
     assert Evaluation(np.full(8, 500.0), 475.0, confirmation=True).bar == 475.0
 
 
+def test_the_terminal_gives_a_confirmation_its_bar():
+    # Returns -100, -110, -120, -100 against MountainCar's -110: mean -107.5, deviations 7.5, 2.5,
+    # 12.5, 7.5 (squares sum to 275), std sqrt(275 / 4) = 8.29; sample std sqrt(275 / 3) = 9.574,
+    # standard error 4.787, bar -110 + 2 * 4.787 = -100.43: over the threshold, and not solved.
+    returns = np.array([-100.0, -110.0, -120.0, -100.0])
+    assert Evaluation(returns, -110.0).described() == "greedy mean -107.5 ± 8.3 over 4 episodes"
+    confirmation = Evaluation(returns, -110.0, confirmation=True)
+    assert confirmation.described() == (
+        "passed; confirmation: greedy mean -107.5 ± 8.3 over 4 fresh episodes, needs -100.4"
+    )
+    assert not confirmation.solved
+    # FrozenLake's threshold of 0.7 takes two decimals: 3 of 4 paying 1, std 0.433, bar 0.7 + 2 * 0.25
+    assert Evaluation(np.r_[0.0, np.ones(3)], 0.7, confirmation=True).described() == (
+        "passed; confirmation: greedy mean 0.75 ± 0.43 over 4 fresh episodes, needs 1.20"
+    )
+
+
 def test_a_failing_set_is_not_played_again(scored_env, monkeypatch):
     script_rewards(monkeypatch, lambda n: 0.0)
     result = SolvedCheck(scored_env, EPISODES).evaluate(ANY_POLICY)

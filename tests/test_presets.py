@@ -103,8 +103,8 @@ def test_a_run_that_trains_on_after_a_pass_says_so_in_its_first_line():
 
     acrobot = opening_lines(resolve_config({"env_id": "Acrobot-v1", "workers": 2}), describe_env("Acrobot-v1"), 7)
     assert acrobot[0] == (
-        "Training A3C on Acrobot-v1 (preset Acrobot-v1), seed 7: solved = greedy mean >= -100 on 100 episodes and, "
-        "by 2 standard errors, on 100 fresh ones; "
+        "Training A3C on Acrobot-v1 (preset Acrobot-v1), seed 7: solved = a greedy mean >= -100 over 100 episodes, "
+        "confirmed over 100 fresh ones with a margin of 2 standard errors; "
         "trains its whole budget (--max-eps 20,000 / --max-steps 500,000) and keeps the best evaluated model."
     )
     cartpole = opening_lines(resolve_config({"workers": 1}), describe_env("CartPole-v1"), 7)

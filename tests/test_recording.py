@@ -71,7 +71,20 @@ def test_play_json_sends_each_episode_line_to_stderr(save_dir, capsys, monkeypat
 
 def test_play_summary_gives_min_and_max():
     text = PlayReport("CartPole-v1", np.array([10.0, 30.0, 20.0]), 475.0).summary()
-    assert "mean 20.0 ± 8.2 (min 10, max 30) over 3 episodes" in text and "does not meet" in text
+    assert "mean 20.0 ± 8.2 (min 10, max 30) over 3 episodes; below the solved threshold of 475, but" in text
+
+
+def test_play_gives_a_verdict_only_over_as_many_episodes_as_the_solved_check():
+    # 100 episodes, half 470 and half 490: mean 480 >= 475, judged as training judges a look's set
+    text = PlayReport("CartPole-v1", np.r_[np.full(50, 470.0), np.full(50, 490.0)], 475.0).summary()
+    assert text.endswith("over 100 episodes; meets the solved threshold of 475")
+    text = PlayReport("CartPole-v1", np.full(100, 470.0), 475.0).summary()
+    assert text.endswith("over 100 episodes; does not meet the solved threshold of 475")
+    text = PlayReport("CartPole-v1", np.full(5, 480.0), 475.0).summary()
+    assert text.endswith(
+        "over 5 episodes; at or above the solved threshold of 475, "
+        "but solved is judged over 100 episodes (--episodes 100)"
+    )
 
 
 def test_json_with_the_random_baseline_is_refused(capsys):

@@ -94,6 +94,14 @@ class Evaluation:
     def mean_and_std(self) -> str:
         return format_mean_and_std(self.mean, self.std, self.threshold)
 
+    def described(self) -> str:
+        """Its score for the terminal. A confirmation says so and gives its bar: a mean over the
+        threshold that does not solve would otherwise read as a bug."""
+        score = f"greedy mean {self.mean_and_std()} over {len(self.returns)}"
+        if not self.confirmation:
+            return f"{score} episodes"
+        return f"passed; confirmation: {score} fresh episodes, needs {format_score(self.bar, self.threshold)}"
+
     def __repr__(self) -> str:
         """Its verdict and score, not its hundred returns (they are `returns`)."""
         return f"Evaluation({self.mean_and_std()!r} over {len(self.returns)} episodes, solved={self.solved})"
@@ -101,8 +109,13 @@ class Evaluation:
 
 def format_mean_and_std(mean: float, std: float, threshold: float | None) -> str:
     """ "mean ± std", with two decimals where the threshold is small: FrozenLake's 0.7 is not 0.66."""
+    return f"{format_score(mean, threshold)} ± {format_score(std, threshold)}"
+
+
+def format_score(value: float, threshold: float | None) -> str:
+    """A return-sized number, with two decimals where the threshold is small."""
     digits = 2 if threshold is not None and abs(threshold) < 10 else 1
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+    return f"{value:.{digits}f}"
 
 
 class Look(typing.NamedTuple):

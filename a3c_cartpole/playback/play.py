@@ -17,7 +17,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from a3c_cartpole.config import ConfigError, WorkerFailed, first_line
+from a3c_cartpole.config import ConfigError, TrainConfig, WorkerFailed, first_line
 from a3c_cartpole.envs.games import family_of
 from a3c_cartpole.envs.making import EnvFailed, make_env
 from a3c_cartpole.envs.spec import EnvInfo
@@ -70,8 +70,15 @@ class PlayReport:
         )
         if self.threshold is None:
             return line + " (the env defines no solved threshold)"
-        verdict = "meets" if self.solved else "does not meet"
-        return f"{line}; {verdict} the solved threshold of {self.threshold:g}"
+        judged = TrainConfig.eval_episodes  # a few episodes' mean is no verdict: it may swing either way
+        if len(self.returns) >= judged:
+            verdict = "meets" if self.solved else "does not meet"
+            return f"{line}; {verdict} the solved threshold of {self.threshold:g}"
+        side = "at or above" if self.solved else "below"
+        return (
+            f"{line}; {side} the solved threshold of {self.threshold:g}, "
+            f"but solved is judged over {judged} episodes (--episodes {judged})"
+        )
 
 
 def _make_rendering(info: EnvInfo, render_mode: str | None) -> gym.Env:

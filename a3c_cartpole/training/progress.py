@@ -46,7 +46,10 @@ def opening_lines(config: TrainConfig, info: EnvInfo, seed: int) -> list[str]:
     else:
         n = f"{config.eval_episodes:,}"
         margin = f"{CONFIRM_STANDARD_ERRORS:g} standard errors"
-        goal = f"solved = greedy mean >= {info.reward_threshold:g} on {n} episodes and, by {margin}, on {n} fresh ones"
+        goal = (
+            f"solved = a greedy mean >= {info.reward_threshold:g} over {n} episodes, "
+            f"confirmed over {n} fresh ones with a margin of {margin}"
+        )
     if config.early_stop and info.reward_threshold is not None:
         plan = f"stops when solved, or at {budget_words(config)}"
     else:

@@ -103,8 +103,7 @@ class SolvedChecks(SideJob):
         if self.check.record(look, result):
             verdict = "solved" if result.solved else "new best"
             self.progress.message(
-                f"  eval at episode {look.episode:,}, step {look.step:,}: greedy mean "
-                f"{result.mean_and_std()} over {len(result.returns)} episodes ({verdict})"
+                f"  eval at episode {look.episode:,}, step {look.step:,}: {result.described()} ({verdict})"
             )
         if result.solved and not solved_before:
             if self.config.early_stop:
