@@ -490,6 +490,16 @@ def test_play_refusal_suggests_a_command_that_works(situation, tmp_path, capsys,
     assert code == 0 and "episode 1: return" in out, err
 
 
+@pytest.mark.parametrize("make_dir", [False, True])
+def test_play_of_an_unknown_env_says_so_rather_than_suggest_training_it(make_dir, tmp_path, capsys):
+    # "train one first: a3c-cartpole --train --env CartPole" would only fail on the id too
+    if make_dir:
+        tmp_path.joinpath("runs").mkdir()
+    code, out, err = run_cli(["--play", "--env", "CartPole", "--save-dir", tmp_path / "runs"], capsys)
+    assert_one_line_error(code, out, err, "unknown environment 'CartPole'")
+    assert "--train" not in err
+
+
 def test_play_while_the_run_trains_says_to_wait_for_it(tmp_path, capsys):
     from a3c_cartpole.training.outputs import RunFiles
     from a3c_cartpole.training.run_lock import RunLock

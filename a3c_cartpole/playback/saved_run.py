@@ -13,6 +13,7 @@ import typing
 from pathlib import Path
 
 from a3c_cartpole.config import ACTIVATIONS, ConfigError
+from a3c_cartpole.envs.registry import env_spec, import_env_package
 from a3c_cartpole.envs.spec import EnvInfo, describe_env
 from a3c_cartpole.networks.spec import NetworkSpec, choose_network, observation_words
 from a3c_cartpole.training.outputs import RunFiles, env_id_from_file_name
@@ -52,7 +53,7 @@ def _weights_in_dir(
         found = [env_id_from_file_name(r.name.removesuffix("_run.json")) for r in records]
         found = found or sorted(env_id_from_file_name(p.parent.name) for p in path.glob("checkpoints/*/checkpoint"))
         if not found:
-            raise ConfigError(f"no trained model in {path}: {how_to_get_a_model(path, None, env_kwargs, env_package)}")
+            raise _nothing_to_play(path, None, env_kwargs, env_package)
         if len(found) > 1:
             raise ConfigError(f"{path} holds runs for {', '.join(found)}; name the env (env_id / --env)")
         env_id = _read_record(records[0]).get("env_id") if records else found[0]
@@ -61,9 +62,18 @@ def _weights_in_dir(
     files = RunFiles(path, env_id)
     weights = files.best_weights if files.best_weights.is_file() else files.final_weights
     if not weights.is_file():
-        hint = how_to_get_a_model(path, env_id, env_kwargs, env_package)
-        raise ConfigError(f"no trained model for {env_id} in {path}: {hint}")
+        raise _nothing_to_play(path, env_id, env_kwargs, env_package)
     return weights, env_id
+
+
+def _nothing_to_play(path: Path, env_id: str | None, env_kwargs: dict | None, env_package: str | None) -> ConfigError:
+    """No weights in `path`: the error ends with the command that trains them. An env id gymnasium does
+    not know (a misspelling, say) is the error instead: that command would only fail on it."""
+    if env_id is not None:
+        import_env_package(env_package)
+        env_spec(env_id)
+    what = "no trained model" if env_id is None else f"no trained model for {env_id}"
+    return ConfigError(f"{what} in {path}: {how_to_get_a_model(path, env_id, env_kwargs, env_package)}")
 
 
 def find_run(
@@ -81,7 +91,7 @@ def find_run(
     elif path.name.endswith(WEIGHTS_SUFFIX):
         weights = path
     elif not path.exists():
-        raise ConfigError(f"no trained model in {path}: {how_to_get_a_model(path, env_id, env_kwargs, env_package)}")
+        raise _nothing_to_play(path, env_id, env_kwargs, env_package)
     else:
         raise ConfigError(f"{path} is neither a save dir nor a '*{WEIGHTS_SUFFIX}' file")
     # A weights file is named <env>_best or <env>_final; its record is <env>_run.json beside it.
