@@ -242,6 +242,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.train == args.play:
         raise ConfigError("choose one of --train, --play or --algorithm=random")
+    if args.train and args.episodes is not None:  # else a user's "train 5 episodes" would be ignored
+        raise ConfigError("--episodes goes with --play or --algorithm=random; to train N episodes: --max-eps N")
 
     if args.train:
         given = {

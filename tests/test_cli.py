@@ -512,6 +512,12 @@ def test_play_while_the_run_trains_says_to_wait_for_it(tmp_path, capsys):
     assert "--resume" not in err and "--overwrite" not in err
 
 
+def test_train_refuses_the_play_episode_count_and_names_its_own(tmp_path, capsys):
+    code, out, err = run_cli(["--train", "--episodes", "5", "--save-dir", tmp_path / "runs"], capsys)
+    assert_one_line_error(code, out, err, "to train N episodes: --max-eps N")
+    assert not (tmp_path / "runs").exists()
+
+
 def test_random_baseline_refuses_two_different_episode_counts(capsys):
     code, out, err = run_cli(["--algorithm=random", "--max-eps=40", "--episodes=10"], capsys)
     assert_one_line_error(code, out, err, "--max-eps 40 and --episodes 10")
