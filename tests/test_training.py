@@ -162,12 +162,12 @@ def test_summary_gives_the_pass_its_own_numbers_and_names_the_best_model_kept_af
     )  # fmt: skip
     verdict, kept = summary(result).splitlines()[:2]
     assert verdict == (
-        "SOLVED at episode 835, 92,805 env steps, 15.7 s: that look's greedy policy averaged -95.3 ± 20.1 "
+        "SOLVED at episode 835, 92,805 env steps, 15.7 s: that evaluation's greedy policy averaged -95.3 ± 20.1 "
         "(threshold -100)."
     )
     assert kept.startswith(
-        "Best weights: the model of the look at episode 3,795 (418,230 env steps), greedy mean -78.4 ± 9.7, "
-        "the highest of 4 looks;"
+        "Best weights: the model evaluated at episode 3,795 (418,230 env steps), greedy mean -78.4 ± 9.7, "
+        "the highest of 4 evaluations (each in the plot);"
     )
 
 

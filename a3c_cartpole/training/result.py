@@ -132,7 +132,7 @@ def summary(result: TrainResult) -> str:
     lines = []
     if result.solved:
         passed = _look(looks, result.solved_at_episode, result.solved_at_step)
-        score = "" if passed is None else f": that look's greedy policy averaged {_score(passed, threshold)}"
+        score = "" if passed is None else f": that evaluation's greedy policy averaged {_score(passed, threshold)}"
         lines.append(
             f"SOLVED at episode {result.solved_at_episode:,}, {result.solved_at_step:,} env steps, "
             f"{result.solved_at_seconds:.1f} s{score} (threshold {threshold:g})."
@@ -146,13 +146,13 @@ def summary(result: TrainResult) -> str:
         lines.append(f"Best weights: greedy mean {best.mean_and_std()}; final weights: the model at the end.")
     elif result.solved and (kept.episode, kept.step) == (result.solved_at_episode, result.solved_at_step):
         lines.append(
-            f"Best weights: that look's model, the highest of {plural(len(looks), 'look')}; "
+            f"Best weights: that evaluation's model, the highest of {_evaluations(looks)}; "
             "final weights: the model at the end."
         )
     else:
         lines.append(
-            f"Best weights: the model of the look at episode {kept.episode:,} ({kept.step:,} env steps), greedy mean "
-            f"{_score(kept, threshold)}, the highest of {plural(len(looks), 'look')}; "
+            f"Best weights: the model evaluated at episode {kept.episode:,} ({kept.step:,} env steps), greedy mean "
+            f"{_score(kept, threshold)}, the highest of {_evaluations(looks)}; "
             "final weights: the model at the end."
         )
     avg = "-" if result.training_moving_average is None else f"{result.training_moving_average:.1f}"
@@ -166,6 +166,11 @@ def summary(result: TrainResult) -> str:
         "checkpoints/ and tensorboard/."
     )
     return "\n".join(lines)
+
+
+def _evaluations(looks: list[EvaluationPoint]) -> str:
+    """How many looks the best was chosen from; the terminal printed only the new bests, the plot has each."""
+    return f"{plural(len(looks), 'evaluation')} (each in the plot)"
 
 
 def _look(looks: list[EvaluationPoint], episode=None, step=None, mean=None, std=None) -> EvaluationPoint | None:
