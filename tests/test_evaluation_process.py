@@ -91,7 +91,8 @@ def test_checks_are_answered_while_the_plot_warms_up_and_the_plot_waits_for_the_
         open(answers_read, "rb") as from_child,
         open(answers_write, "wb") as answers,
     ):
-        threading.Thread(target=module.serve, args=(requests, answers), daemon=True).start()
+        server = threading.Thread(target=module.serve, args=(requests, answers), daemon=True)
+        server.start()
         pickle.dump((len, ([1, 2, 3],)), to_child)  # a task that is no plot: answered at once
         to_child.flush()
         assert pickle.load(from_child)[:2] == (True, 3)
@@ -104,6 +105,9 @@ def test_checks_are_answered_while_the_plot_warms_up_and_the_plot_waits_for_the_
         release.set()
         assert pickle.load(from_child)[0] is True  # ...and is drawn once it is over
         assert warmed_up.is_set() and (tmp_path / "plot.png").exists()
+        to_child.close()  # the end of the requests ends serve(): only then may its pipe be closed
+        server.join(timeout=30)
+        assert not server.is_alive()
 
 
 def test_the_child_leaves_nothing_in_the_temp_dir_when_it_ends_during_the_plots_warm_up(monkeypatch, tmp_path):
