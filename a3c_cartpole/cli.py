@@ -278,6 +278,7 @@ def run(args: argparse.Namespace) -> int:
         record=args.record,
         echo=echo,
         failure_log=RunFiles(found.weights.parent, found.info.env_id).error_log,
+        judged_over=found.eval_episodes,
     )
     print(json.dumps(report.as_dict()) if args.json else report.summary())
     return 0

@@ -512,6 +512,22 @@ def test_play_while_the_run_trains_says_to_wait_for_it(tmp_path, capsys):
     assert "--resume" not in err and "--overwrite" not in err
 
 
+def test_play_judges_as_the_run_was_judged_its_target_score_and_episodes_per_check(tmp_path, capsys, no_display):
+    # A run solved at --target-score 30 with 4-episode checks: --play judges by 30 (not CartPole's
+    # 475) and gives a verdict over 4 episodes, where 3 are too few.
+    train = ["--train", "--seed", "0", "--target-score", "30", "--eval-episodes", "4", "--save-dir", tmp_path]
+    code, _, err = run_cli([*train, "--workers", "1", "--max-steps", "400", "--quiet"], capsys)
+    assert code in (0, 3), err
+    assert a3c_cartpole.load_policy(tmp_path).info.reward_threshold == 30
+    for episodes, words in (
+        ("4", ["the solved threshold of 30"]),
+        ("3", ["the solved threshold of 30, but", "over 4"]),
+    ):
+        code, out, err = run_cli(["--play", "--episodes", episodes, "--save-dir", tmp_path], capsys)
+        summary = out.splitlines()[-1]
+        assert code == 0 and all(w in summary for w in words) and (", but" in summary) == (episodes == "3"), err
+
+
 def test_train_refuses_the_play_episode_count_and_names_its_own(tmp_path, capsys):
     code, out, err = run_cli(["--train", "--episodes", "5", "--save-dir", tmp_path / "runs"], capsys)
     assert_one_line_error(code, out, err, "to train N episodes: --max-eps N")

@@ -44,6 +44,8 @@ class PlayReport:
     env_id: str
     returns: np.ndarray
     threshold: float | None
+    judged_over: int = TrainConfig.eval_episodes
+    """The episodes a solved check averages: a mean over fewer is no verdict, it may swing either way."""
 
     @property
     def solved(self) -> bool:
@@ -70,7 +72,7 @@ class PlayReport:
         )
         if self.threshold is None:
             return line + " (the env defines no solved threshold)"
-        judged = TrainConfig.eval_episodes  # a few episodes' mean is no verdict: it may swing either way
+        judged = self.judged_over
         if len(self.returns) >= judged:
             verdict = "meets" if self.solved else "does not meet"
             return f"{line}; {verdict} the solved threshold of {self.threshold:g}"
@@ -130,8 +132,10 @@ def play(
     window: bool | None = None,
     echo=print,
     failure_log: Path | None = None,
+    judged_over: int = TrainConfig.eval_episodes,
 ) -> PlayReport:
-    """Play `episodes` greedy episodes; show them in a window where possible, or record them.
+    """Play `episodes` greedy episodes; show them in a window where possible, or record them. The
+    verdict is judged as the run's solved check judged (`judged_over` episodes, the policy's threshold).
 
     If the env raises, WorkerFailed says in one line which episode and what the env said; its
     traceback goes to `failure_log` (the run's error log), not to the console.
@@ -169,4 +173,4 @@ def play(
             echo(f"episode {i + 1}: return {total:g}")
     if recorder is not None:
         echo(recording_note(recorder, episodes))
-    return PlayReport(policy.env_id, np.asarray(returns), policy.info.reward_threshold)
+    return PlayReport(policy.env_id, np.asarray(returns), policy.info.reward_threshold, judged_over)

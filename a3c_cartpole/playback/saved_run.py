@@ -8,11 +8,12 @@ run and checks its env first, and refuses a missing model or a bad env at once.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import typing
 from pathlib import Path
 
-from a3c_cartpole.config import ACTIVATIONS, ConfigError
+from a3c_cartpole.config import ACTIVATIONS, ConfigError, TrainConfig
 from a3c_cartpole.envs.registry import env_spec, import_env_package
 from a3c_cartpole.envs.spec import EnvInfo, describe_env
 from a3c_cartpole.networks.spec import NetworkSpec, choose_network, observation_words
@@ -23,11 +24,14 @@ WEIGHTS_SUFFIX = ".weights.h5"
 
 
 class SavedRun(typing.NamedTuple):
-    """A weights file, the env it was trained on, and the shape of its network."""
+    """A weights file, the env it was trained on, the shape of its network, and what solved it."""
 
     weights: Path
     info: EnvInfo
+    """The env, with the run's solved threshold: its --target-score (Taxi's preset solves at 7.5), else the env's."""
     network: NetworkSpec
+    eval_episodes: int
+    """How many greedy episodes its solved check averaged: fewer make no verdict when played back."""
 
 
 def _read_record(record: Path) -> dict:
@@ -111,7 +115,10 @@ def find_run(
             f"cannot load {weights} for {env_id}: its network reads {observation_words(network.obs_shape)}, "
             f"the env gives {observation_words(info.obs_shape)}"
         )
-    return SavedRun(weights, info, network)
+    config = saved.get("config") if isinstance(saved.get("config"), dict) else {}
+    if config.get("target_score") is not None:  # as training judged it (master.py does the same)
+        info = dataclasses.replace(info, reward_threshold=float(config["target_score"]))
+    return SavedRun(weights, info, network, int(config.get("eval_episodes") or TrainConfig.eval_episodes))
 
 
 def _network(saved: dict, record: Path, info: EnvInfo) -> NetworkSpec:
