@@ -388,24 +388,33 @@ def test_bad_input_in_a_real_process_is_one_line_on_stderr(tmp_path):
     assert proc.stdout == "" and not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("home", ["writable", "none"])
-def test_a_run_leaves_nothing_in_the_temp_dir(tmp_path, home):
+@pytest.mark.parametrize("config_dir", ["writable", "no home", "no home, matplotlib imported first", "unwritable"])
+def test_a_run_leaves_nothing_in_the_temp_dir(tmp_path, config_dir):
     # The command exits without the interpreter's exit hooks (cli.entry), so nothing may count on them
     # to delete a temp file: TensorFlow's autograph and the plot's warm-up each left one a run, and
-    # matplotlib, given no writable config dir (HOME=/dev/null: none can be made there, even by root),
-    # keeps its font cache in a temp dir of its own that only an exit hook deletes.
+    # matplotlib, given no writable config dir (HOME=/dev/null or MPLCONFIGDIR=/dev/null/mpl: none
+    # can be made there, even by root), keeps its font cache in a temp dir of its own that only an
+    # exit hook deletes -- made in the command's process too where an env's module imports
+    # matplotlib (MinAtar's does), before any plot.
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    if home == "writable":
-        env = user_env(TMPDIR=str(scratch), MPLCONFIGDIR=str(tmp_path / "mpl"))
-    else:
-        env = user_env(TMPDIR=str(scratch), HOME="/dev/null")
-        for name in ("MPLCONFIGDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
-            env.pop(name, None)
+    env = user_env(TMPDIR=str(scratch), MPLCONFIGDIR=str(tmp_path / "mpl"))
+    if config_dir != "writable":
+        env.update(HOME="/dev/null", MPLCONFIGDIR="/dev/null/mpl")
+        env.pop("XDG_CONFIG_HOME", None)
+        env.pop("XDG_CACHE_HOME", None)
+        if config_dir.startswith("no home"):
+            del env["MPLCONFIGDIR"]
+    package = []
+    if config_dir.endswith("imported first"):
+        (tmp_path / "imports_matplotlib.py").write_text("import matplotlib\n")
+        env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
+        package = ["--env-package", "imports_matplotlib"]
     proc = subprocess.run(
         [
             BIN / "a3c-cartpole",
             "--train",
+            *package,
             "--max-steps",
             "2000",
             "--seed",

@@ -52,7 +52,8 @@ def test_play_json_prints_one_object_and_nothing_else(save_dir, capsys):
     report = json.loads(out)
     returns = episode_lengths(3)  # CartPole pays 1 a step
     assert min(returns) >= 5 and max(returns) <= 15  # pushing one way topples the pole within ~10 steps
-    assert report["episodes"] == 3 and report["threshold"] == 475.0 and report["solved"] is False
+    assert report["episodes"] == 3 and report["threshold"] == 475.0 and report["judged_over"] == 100
+    assert report["solved"] is None  # three episodes are no verdict
     assert report["mean"] == pytest.approx(np.mean(returns)) and report["std"] == pytest.approx(np.std(returns))
     assert (report["min"], report["max"]) == (min(returns), max(returns))
 
@@ -78,8 +79,9 @@ def test_play_gives_a_verdict_only_over_as_many_episodes_as_the_solved_check():
     # 100 episodes, half 470 and half 490: mean 480 >= 475, judged as training judges a look's set
     text = PlayReport("CartPole-v1", np.r_[np.full(50, 470.0), np.full(50, 490.0)], 475.0).summary()
     assert text.endswith("over 100 episodes; meets the solved threshold of 475")
-    text = PlayReport("CartPole-v1", np.full(100, 470.0), 475.0).summary()
-    assert text.endswith("over 100 episodes; does not meet the solved threshold of 475")
+    report = PlayReport("CartPole-v1", np.full(100, 470.0), 475.0)
+    assert report.summary().endswith("over 100 episodes; does not meet the solved threshold of 475")
+    assert report.as_dict()["solved"] is False
     text = PlayReport("CartPole-v1", np.full(5, 480.0), 475.0).summary()
     assert text.endswith(
         "over 5 episodes; at or above the solved threshold of 475, "

@@ -98,7 +98,7 @@ class Evaluation:
         """Its score for the terminal. A confirmation says so and gives its bar: a mean over the
         threshold that does not solve would otherwise read as a bug."""
         score = f"greedy mean {self.mean_and_std()} over {len(self.returns)}"
-        if not self.confirmation:
+        if not self.confirmation or self.threshold is None:  # only a threshold can be confirmed
             return f"{score} episodes"
         return f"passed; confirmation: {score} fresh episodes, needs {format_score(self.bar, self.threshold)}"
 

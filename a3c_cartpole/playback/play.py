@@ -52,6 +52,11 @@ class PlayReport:
         """The same verdict as training's solved check."""
         return Evaluation(self.returns, self.threshold).solved
 
+    @property
+    def judged(self) -> bool:
+        """Were enough episodes played for a verdict?"""
+        return self.threshold is not None and len(self.returns) >= self.judged_over
+
     def as_dict(self) -> dict:
         """The report for scripts (`--play --json`)."""
         return {
@@ -62,7 +67,8 @@ class PlayReport:
             "max": float(np.max(self.returns)),
             "episodes": len(self.returns),
             "threshold": self.threshold,
-            "solved": self.solved,
+            "judged_over": self.judged_over,
+            "solved": self.solved if self.judged else None,  # None: no verdict, as in the summary
         }
 
     def summary(self) -> str:
@@ -72,14 +78,13 @@ class PlayReport:
         )
         if self.threshold is None:
             return line + " (the env defines no solved threshold)"
-        judged = self.judged_over
-        if len(self.returns) >= judged:
+        if self.judged:
             verdict = "meets" if self.solved else "does not meet"
             return f"{line}; {verdict} the solved threshold of {self.threshold:g}"
         side = "at or above" if self.solved else "below"
         return (
             f"{line}; {side} the solved threshold of {self.threshold:g}, "
-            f"but solved is judged over {judged} episodes (--episodes {judged})"
+            f"but solved is judged over {self.judged_over} episodes (--episodes {self.judged_over})"
         )
 
 

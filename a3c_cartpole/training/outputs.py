@@ -32,8 +32,9 @@ CSV_HEADER = ("episode", "worker", "return", "length", "global_step", "wall_time
 MOVING_AVERAGE_WINDOW = 100
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
-_matplotlib_temp_dir: str | None = None
-"""The temp dir matplotlib made for itself in this process, if it made one (`load_pyplot`)."""
+_MPLCONFIGDIR_GIVEN = os.environ.get("MPLCONFIGDIR")
+"""MPLCONFIGDIR as this process found it, before matplotlib (imported later, by the plot or by an env
+such as MinAtar's) could put a temp dir of its own there."""
 
 
 def file_name(env_id: str) -> str:
@@ -216,13 +217,8 @@ def load_pyplot():
 
     Imported on first use, not with this module: it takes longer than anything else a run writes.
     """
-    global _matplotlib_temp_dir
-    chosen_dir = os.environ.get("MPLCONFIGDIR")
     import matplotlib
 
-    # Without a writable config dir, matplotlib makes a temp dir and puts it in MPLCONFIGDIR.
-    if chosen_dir is None and "MPLCONFIGDIR" in os.environ:
-        _matplotlib_temp_dir = os.environ["MPLCONFIGDIR"]
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -232,10 +228,14 @@ def load_pyplot():
 def remove_plotting_temp_dir() -> None:
     """Before an exit that skips exit hooks (os._exit): delete the temp dir matplotlib made for its
     font cache because it found no writable config dir (a read-only or missing HOME, as in many
-    containers). matplotlib leaves that dir's removal to an exit hook, so each run would leave one.
-    A config dir the user chose (MPLCONFIGDIR set before matplotlib loaded) is never touched."""
-    if _matplotlib_temp_dir is not None:
-        shutil.rmtree(_matplotlib_temp_dir, ignore_errors=True)
+    containers, or an MPLCONFIGDIR it cannot write). matplotlib names that dir in MPLCONFIGDIR and
+    leaves its removal to an exit hook, so each run would leave one. A dir the user chose is kept."""
+    made = os.environ.get("MPLCONFIGDIR")
+    if made is None or made == _MPLCONFIGDIR_GIVEN:
+        return
+    path = Path(made)
+    if path.parent == Path(tempfile.gettempdir()) and path.name.startswith("matplotlib-"):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def write_plot(
