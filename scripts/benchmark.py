@@ -49,6 +49,7 @@ from pathlib import Path
 import numpy as np
 from sb3_baseline import BASELINES  # scripts/sb3_baseline.py: the envs SB3 runs on and its algorithm on each
 
+from a3c_cartpole.evaluation.solved_check import format_score
 from a3c_cartpole.presets import load_presets
 from a3c_cartpole.training.outputs import RunFiles, write_json
 
@@ -208,6 +209,7 @@ def summarise(rows: dict[int, dict], threshold: float) -> dict:
         "median_sps": statistics.median(r["sps"] for r in rows.values()),
         "median_verified": statistics.median(r["verified"] for r in rows.values()),
         "worst_verified": min(r["verified"] for r in rows.values()),
+        "threshold": threshold,  # how many decimals a score needs: FrozenLake's 0.85 is not 0.9
     }
 
 
@@ -219,14 +221,16 @@ def print_table(name: str, env_id: str, threshold: float | None, rows: dict[int,
     print(f"{'seed':>4} {'solved':>6} {'wall s':>7} {'steps to solve':>14} {'train steps/s':>13} {'verified':>8}")
     for seed, r in rows.items():
         ok = "-" if threshold is None else "yes" if verified(r, threshold) else ("lucky" if r["solved"] else "no")
-        print(f"{seed:>4} {ok:>6} {r['wall']:>7.1f} {r['steps']:>14,} {r['sps']:>13,.0f} {r['verified']:>8.1f}")
+        score = format_score(r["verified"], threshold)
+        print(f"{seed:>4} {ok:>6} {r['wall']:>7.1f} {r['steps']:>14,} {r['sps']:>13,.0f} {score:>8}")
     s = summarise(rows, threshold)
     count = f"{s['verified']}/{s['seeds']}"
     print(
         f"{'med':>4} {count:>6} {s['median_wall']:>7.1f} {s['median_steps']:>14,.0f} "
-        f"{s['median_sps']:>13,.0f} {s['median_verified']:>8.1f}"
+        f"{s['median_sps']:>13,.0f} {format_score(s['median_verified'], threshold):>8}"
     )
-    print(f"worst seed: {s['worst_steps']:,} env steps to solve (or its budget), verified {s['worst_verified']:.1f}")
+    worst = format_score(s["worst_verified"], threshold)
+    print(f"worst seed: {s['worst_steps']:,} env steps to solve (or its budget), verified {worst}")
     return s
 
 
@@ -257,7 +261,8 @@ def markdown_row(env_id: str, name: str, s: dict) -> str:
     """A row of the README's results table."""
     return (
         f"| {env_id} | {name} | {s['verified']}/{s['seeds']} | {s['median_steps']:,.0f} | {s['worst_steps']:,.0f} "
-        f"| {s['median_wall']:.1f} | {s['median_verified']:.1f} (worst {s['worst_verified']:.1f}) |"
+        f"| {s['median_wall']:.1f} | {format_score(s['median_verified'], s['threshold'])} "
+        f"(worst {format_score(s['worst_verified'], s['threshold'])}) |"
     )
 
 

@@ -66,6 +66,9 @@ def test_summary_counts_verified_seeds_and_takes_medians_and_worst_cases(bench) 
     assert bench.markdown_row("LunarLander-v3", "ours", s) == (
         "| LunarLander-v3 | ours | 2/4 | 250 | 2,000 | 25.0 | 224.7 (worst 120.0) |"
     )
+    # a small threshold keeps two decimals: agents at 0.87 and 0.89 against 0.85 are not all "0.9"
+    small = bench.summarise({0: row(True, 0.87, steps=100, wall=1.0), 1: row(True, 0.89, steps=300, wall=3.0)}, 0.85)
+    assert bench.markdown_row("FrozenLake8x8-v1", "ours", small).endswith("| 0.88 (worst 0.87) |")
 
 
 def test_a_curve_holds_the_latest_evaluation_at_each_step(bench) -> None:
