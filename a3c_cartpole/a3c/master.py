@@ -67,9 +67,8 @@ class MasterAgent:
         """`progress`: where live progress goes (stdout by default; stderr when stdout carries JSON).
         `info`: the env as already checked, if it was (making an env to look at it is not free)."""
         self.config = config
-        self.info = info or describe_env(config.env_id, config.env_kwargs, config.env_package)
-        if config.target_score is not None:  # what "solved" means for this run, wherever the threshold is read
-            self.info = dataclasses.replace(self.info, reward_threshold=config.target_score)
+        checked = info or describe_env(config.env_id, config.env_kwargs, config.env_package)
+        self.info = checked.judged_at(config.target_score)
         ensure_writable(config.save_dir)
         self.files = RunFiles(config.save_dir, config.env_id)
         self.seed = config.seed if config.seed is not None else int.from_bytes(os.urandom(3), "little")

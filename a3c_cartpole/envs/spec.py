@@ -39,6 +39,11 @@ class EnvInfo:
     pixels: bool = False
     """The observation is 8-bit pixels (0-255), which the network reads scaled to [0, 1]."""
 
+    def judged_at(self, target_score: float | None) -> EnvInfo:
+        """The env as one run judges it: its --target-score, where it set one, is the solved threshold
+        everywhere the threshold is read (training's checks, and --play of its saved agent)."""
+        return self if target_score is None else dataclasses.replace(self, reward_threshold=float(target_score))
+
 
 def describe_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None, env_package: str | None = None) -> EnvInfo:
     """Check that the env exists, can be made, and fits a softmax policy over a flat, one-hot or image observation."""

@@ -8,7 +8,6 @@ run and checks its env first, and refuses a missing model or a bad env at once.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import typing
 from pathlib import Path
@@ -116,8 +115,7 @@ def find_run(
             f"the env gives {observation_words(info.obs_shape)}"
         )
     config = saved.get("config") if isinstance(saved.get("config"), dict) else {}
-    if config.get("target_score") is not None:  # as training judged it (master.py does the same)
-        info = dataclasses.replace(info, reward_threshold=float(config["target_score"]))
+    info = info.judged_at(config.get("target_score"))
     return SavedRun(weights, info, network, int(config.get("eval_episodes") or TrainConfig.eval_episodes))
 
 
